@@ -1,0 +1,144 @@
+// Package semconv is the one place naq names things: attribute keys, span and
+// operation names, metric instrument names, units and histogram buckets.
+//
+// Every other package takes its names from here, so the names table in
+// DESIGN.md, the Grafana dashboards, the Prometheus alert rules, the docs and
+// the tests all agree. Only this package imports a pinned
+// go.opentelemetry.io/otel/semconv version.
+package semconv
+
+import (
+	"go.opentelemetry.io/otel/attribute"
+	otelsemconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// SchemaURL is the semantic-conventions schema every naq tracer and meter
+// declares.
+const SchemaURL = otelsemconv.SchemaURL
+
+// SystemName is the value of messaging.system on every span and metric.
+const SystemName = "nats"
+
+// Attribute keys.
+const (
+	MessagingSystemKey              = otelsemconv.MessagingSystemKey
+	MessagingOperationTypeKey       = otelsemconv.MessagingOperationTypeKey
+	MessagingOperationNameKey       = otelsemconv.MessagingOperationNameKey
+	MessagingDestinationNameKey     = otelsemconv.MessagingDestinationNameKey
+	MessagingDestinationTemplateKey = otelsemconv.MessagingDestinationTemplateKey
+	MessagingConsumerGroupNameKey   = otelsemconv.MessagingConsumerGroupNameKey
+	MessagingSubscriptionNameKey    = otelsemconv.MessagingDestinationSubscriptionNameKey
+	MessagingBatchMessageCountKey   = otelsemconv.MessagingBatchMessageCountKey
+	MessagingMessageBodySizeKey     = otelsemconv.MessagingMessageBodySizeKey
+	MessagingMessageIDKey           = otelsemconv.MessagingMessageIDKey
+	MessagingClientIDKey            = otelsemconv.MessagingClientIDKey
+	ErrorTypeKey                    = otelsemconv.ErrorTypeKey
+	ServerAddressKey                = otelsemconv.ServerAddressKey
+	ServerPortKey                   = otelsemconv.ServerPortKey
+
+	// NATS-specific keys (no semconv equivalent yet).
+	NATSStreamKey         = attribute.Key("messaging.nats.stream")
+	NATSConsumerKey       = attribute.Key("messaging.nats.consumer")
+	NATSDeliveryCountKey  = attribute.Key("messaging.nats.message.delivery_count")
+	NATSStreamSequenceKey = attribute.Key("messaging.nats.message.stream_sequence")
+	NATSKVBucketKey       = attribute.Key("messaging.nats.kv.bucket")
+	NATSKVKeyKey          = attribute.Key("messaging.nats.kv.key") // opt-in only
+	NATSConnectionKey     = attribute.Key("nats.connection.name")
+	NATSCircuitStateKey   = attribute.Key("state")
+	NATSCircuitNameKey    = attribute.Key("nats.circuit.name")
+	NATSCircuitFromKey    = attribute.Key("nats.circuit.from")
+	NATSCircuitToKey      = attribute.Key("nats.circuit.to")
+	NATSEventKey          = attribute.Key("nats.event")
+)
+
+// System is the messaging.system attribute.
+var System = MessagingSystemKey.String(SystemName)
+
+// Operation types (messaging.operation.type).
+const (
+	OpTypeSend    = "send"
+	OpTypeReceive = "receive"
+	OpTypeProcess = "process"
+	OpTypeSettle  = "settle"
+)
+
+// Operation names (messaging.operation.name). Span names are
+// "<operation name> <destination>" except for connect.
+const (
+	OpPublish    = "publish"
+	OpRequest    = "request"
+	OpProcess    = "process"
+	OpReceive    = "receive"
+	OpAck        = "ack"
+	OpNak        = "nak"
+	OpTerm       = "term"
+	OpInProgress = "in_progress"
+	OpConnect    = "connect"
+
+	OpKVGet     = "kv.get"
+	OpKVPut     = "kv.put"
+	OpKVCreate  = "kv.create"
+	OpKVUpdate  = "kv.update"
+	OpKVDelete  = "kv.delete"
+	OpKVPurge   = "kv.purge"
+	OpKVKeys    = "kv.keys"
+	OpKVHistory = "kv.history"
+	OpKVWatch   = "kv.watch"
+	OpKVStatus  = "kv.status"
+)
+
+// JSOp returns the operation name of a JetStream management call, "js.<op>".
+func JSOp(op string) string { return "js." + op }
+
+// Error types (error.type) that naq itself produces. Others come from the
+// JetStream error code or the Go type name of the error.
+const (
+	ErrorTypeCircuitOpen = "circuit_open"
+	ErrorTypeTimeout     = "timeout"
+	ErrorTypeOther       = "_OTHER"
+)
+
+// Metric instrument names, units and descriptions: the names table.
+const (
+	MetricOperationDuration = "messaging.client.operation.duration"
+	MetricProcessDuration   = "messaging.process.duration"
+	MetricSentMessages      = "messaging.client.sent.messages"
+	MetricConsumedMessages  = "messaging.client.consumed.messages"
+
+	MetricConnectionsActive = "nats.client.connections.active"
+	MetricConnectionsOpened = "nats.client.connections.opened"
+	MetricConnectionsFailed = "nats.client.connections.failed"
+	MetricConnectDuration   = "nats.client.connect.duration"
+	MetricReconnects        = "nats.client.reconnects"
+	MetricDisconnects       = "nats.client.disconnects"
+	MetricConnected         = "nats.client.connected"
+	MetricRTT               = "nats.client.rtt"
+	MetricSentBytes         = "nats.client.sent.bytes"
+	MetricReceivedBytes     = "nats.client.received.bytes"
+	MetricSubPending        = "nats.client.subscription.pending"
+	MetricSubDropped        = "nats.client.subscription.dropped"
+	MetricCircuitState      = "nats.client.circuit.state"
+	MetricCircuitTransition = "nats.client.circuit.transitions"
+	MetricCircuitRejected   = "nats.client.circuit.rejected"
+)
+
+// Units.
+const (
+	UnitSeconds    = "s"
+	UnitMessage    = "{message}"
+	UnitConnection = "{connection}"
+	UnitEvent      = "{event}"
+	UnitCall       = "{call}"
+	UnitBytes      = "By"
+	UnitDimless    = "1"
+)
+
+// DurationBuckets are the explicit histogram boundaries, in seconds, of every
+// duration histogram: they resolve loopback latency (50 µs) up to 10 s.
+func DurationBuckets() []float64 {
+	return []float64{
+		0.00005, 0.0001, 0.00025, 0.0005,
+		0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+		0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+	}
+}
