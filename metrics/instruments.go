@@ -1,0 +1,132 @@
+package metrics
+
+import (
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// ScopeName is the instrumentation scope of every naq meter.
+const ScopeName = "github.com/naq-io/naq/metrics"
+
+// Version is the version of the naq metrics package.
+const Version = "0.1.0"
+
+// Meter returns the meter naq uses on mp: scope [ScopeName], [Version] and the
+// semconv schema URL. A nil mp means the global MeterProvider.
+func Meter(mp metric.MeterProvider) metric.Meter {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	return mp.Meter(ScopeName,
+		metric.WithInstrumentationVersion(Version),
+		metric.WithSchemaURL(semconv.SchemaURL))
+}
+
+// Messaging holds the semantic-convention messaging instruments that the
+// instrument pipeline records on every operation. Create it once per wrapper
+// with [NewMessaging]; it is safe for concurrent use.
+type Messaging struct {
+	// OperationDuration is messaging.client.operation.duration (s).
+	OperationDuration metric.Float64Histogram
+	// ProcessDuration is messaging.process.duration (s).
+	ProcessDuration metric.Float64Histogram
+	// SentMessages is messaging.client.sent.messages ({message}).
+	SentMessages metric.Int64Counter
+	// ConsumedMessages is messaging.client.consumed.messages ({message}).
+	ConsumedMessages metric.Int64Counter
+}
+
+// NewMessaging creates the messaging instruments on mp (nil: the global
+// MeterProvider). It never fails: an instrument that cannot be created is
+// reported through otel.Handle and replaced by a no-op one, so telemetry
+// never breaks a call.
+func NewMessaging(mp metric.MeterProvider) *Messaging {
+	m := Meter(mp)
+	buckets := metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...)
+	return &Messaging{
+		OperationDuration: histogram(m, semconv.MetricOperationDuration,
+			"Duration of messaging operation initiated by a producer or consumer client.", buckets),
+		ProcessDuration: histogram(m, semconv.MetricProcessDuration,
+			"Duration of processing operation.", buckets),
+		SentMessages: counter(m, semconv.MetricSentMessages, semconv.UnitMessage,
+			"Number of messages producer attempted to send to the broker."),
+		ConsumedMessages: counter(m, semconv.MetricConsumedMessages, semconv.UnitMessage,
+			"Number of messages that were delivered to the application."),
+	}
+}
+
+// Connection holds the nats.client.* connection instruments that are recorded
+// synchronously (the observable ones are registered by the connection
+// observer). Create it with [NewConnection]; it is safe for concurrent use.
+type Connection struct {
+	// Active is nats.client.connections.active ({connection}).
+	Active metric.Int64UpDownCounter
+	// Opened is nats.client.connections.opened ({connection}).
+	Opened metric.Int64Counter
+	// Failed is nats.client.connections.failed ({connection}).
+	Failed metric.Int64Counter
+	// ConnectDuration is nats.client.connect.duration (s).
+	ConnectDuration metric.Float64Histogram
+	// Reconnects is nats.client.reconnects ({event}).
+	Reconnects metric.Int64Counter
+	// Disconnects is nats.client.disconnects ({event}).
+	Disconnects metric.Int64Counter
+	// SubscriptionDropped is nats.client.subscription.dropped ({message}).
+	SubscriptionDropped metric.Int64Counter
+}
+
+// NewConnection creates the synchronous connection instruments on mp (nil:
+// the global MeterProvider). Like [NewMessaging] it never fails.
+func NewConnection(mp metric.MeterProvider) *Connection {
+	m := Meter(mp)
+	return &Connection{
+		Active: upDown(m, semconv.MetricConnectionsActive, semconv.UnitConnection,
+			"Number of NATS connections currently open."),
+		Opened: counter(m, semconv.MetricConnectionsOpened, semconv.UnitConnection,
+			"Number of NATS connections opened successfully."),
+		Failed: counter(m, semconv.MetricConnectionsFailed, semconv.UnitConnection,
+			"Number of NATS connection attempts that failed."),
+		ConnectDuration: histogram(m, semconv.MetricConnectDuration,
+			"Time taken to establish a NATS connection.",
+			metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...)),
+		Reconnects: counter(m, semconv.MetricReconnects, semconv.UnitEvent,
+			"Number of times a NATS connection reconnected."),
+		Disconnects: counter(m, semconv.MetricDisconnects, semconv.UnitEvent,
+			"Number of times a NATS connection was lost."),
+		SubscriptionDropped: counter(m, semconv.MetricSubDropped, semconv.UnitMessage,
+			"Number of messages a slow subscription dropped."),
+	}
+}
+
+var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
+
+func histogram(m metric.Meter, name, desc string, opts ...metric.Float64HistogramOption) metric.Float64Histogram {
+	opts = append(opts, metric.WithUnit(semconv.UnitSeconds), metric.WithDescription(desc))
+	h, err := m.Float64Histogram(name, opts...)
+	if err != nil {
+		otel.Handle(err)
+		h, _ = noopMeter.Float64Histogram(name)
+	}
+	return h
+}
+
+func counter(m metric.Meter, name, unit, desc string) metric.Int64Counter {
+	c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	if err != nil {
+		otel.Handle(err)
+		c, _ = noopMeter.Int64Counter(name)
+	}
+	return c
+}
+
+func upDown(m metric.Meter, name, unit, desc string) metric.Int64UpDownCounter {
+	c, err := m.Int64UpDownCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	if err != nil {
+		otel.Handle(err)
+		c, _ = noopMeter.Int64UpDownCounter(name)
+	}
+	return c
+}
