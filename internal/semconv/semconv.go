@@ -35,6 +35,8 @@ const (
 	ErrorTypeKey                    = otelsemconv.ErrorTypeKey
 	ServerAddressKey                = otelsemconv.ServerAddressKey
 	ServerPortKey                   = otelsemconv.ServerPortKey
+	ServiceNameKey                  = otelsemconv.ServiceNameKey
+	ServiceVersionKey               = otelsemconv.ServiceVersionKey
 
 	// NATS-specific keys (no semconv equivalent yet).
 	NATSStreamKey         = attribute.Key("messaging.nats.stream")
