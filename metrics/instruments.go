@@ -58,9 +58,10 @@ func NewMessaging(mp metric.MeterProvider) *Messaging {
 	}
 }
 
-// Connection holds the nats.client.* connection instruments that are recorded
-// synchronously (the observable ones are registered by the connection
-// observer). Create it with [NewConnection]; it is safe for concurrent use.
+// Connection holds the nats.client.* connection instruments: the synchronous
+// ones recorded by a [Recorder] when it dials or sees a connection event, and
+// the observable ones whose callbacks an [Observer] registers per connection.
+// Create it with [NewConnection]; it is safe for concurrent use.
 type Connection struct {
 	// Active is nats.client.connections.active ({connection}).
 	Active metric.Int64UpDownCounter
@@ -74,8 +75,22 @@ type Connection struct {
 	Reconnects metric.Int64Counter
 	// Disconnects is nats.client.disconnects ({event}).
 	Disconnects metric.Int64Counter
-	// SubscriptionDropped is nats.client.subscription.dropped ({message}).
-	SubscriptionDropped metric.Int64Counter
+	// SubscriptionDropped is nats.client.subscription.dropped ({message}),
+	// observed from the cumulative nats.Subscription.Dropped count.
+	SubscriptionDropped metric.Int64ObservableCounter
+	// SubscriptionPending is nats.client.subscription.pending ({message}),
+	// observed from nats.Subscription.Pending.
+	SubscriptionPending metric.Int64ObservableGauge
+	// Connected is nats.client.connected (1): 1 while connected, else 0.
+	Connected metric.Int64ObservableGauge
+	// RTT is nats.client.rtt (s): the last round trip sampled in the
+	// background.
+	RTT metric.Float64ObservableGauge
+	// SentBytes is nats.client.sent.bytes (By), from nats.Statistics.OutBytes.
+	SentBytes metric.Int64ObservableCounter
+	// ReceivedBytes is nats.client.received.bytes (By), from
+	// nats.Statistics.InBytes.
+	ReceivedBytes metric.Int64ObservableCounter
 }
 
 // NewConnection creates the synchronous connection instruments on mp (nil:
@@ -96,8 +111,18 @@ func NewConnection(mp metric.MeterProvider) *Connection {
 			"Number of times a NATS connection reconnected."),
 		Disconnects: counter(m, semconv.MetricDisconnects, semconv.UnitEvent,
 			"Number of times a NATS connection was lost."),
-		SubscriptionDropped: counter(m, semconv.MetricSubDropped, semconv.UnitMessage,
+		SubscriptionDropped: obsCounter(m, semconv.MetricSubDropped, semconv.UnitMessage,
 			"Number of messages a slow subscription dropped."),
+		SubscriptionPending: obsGauge(m, semconv.MetricSubPending, semconv.UnitMessage,
+			"Number of messages delivered to a subscription but not yet processed."),
+		Connected: obsGauge(m, semconv.MetricConnected, semconv.UnitDimless,
+			"Whether the NATS connection is currently connected (1) or not (0)."),
+		RTT: obsFloatGauge(m, semconv.MetricRTT, semconv.UnitSeconds,
+			"Last sampled round-trip time to the NATS server."),
+		SentBytes: obsCounter(m, semconv.MetricSentBytes, semconv.UnitBytes,
+			"Number of bytes the NATS connection sent."),
+		ReceivedBytes: obsCounter(m, semconv.MetricReceivedBytes, semconv.UnitBytes,
+			"Number of bytes the NATS connection received."),
 	}
 }
 
@@ -129,4 +154,31 @@ func upDown(m metric.Meter, name, unit, desc string) metric.Int64UpDownCounter {
 		c, _ = noopMeter.Int64UpDownCounter(name)
 	}
 	return c
+}
+
+func obsCounter(m metric.Meter, name, unit, desc string) metric.Int64ObservableCounter {
+	c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	if err != nil {
+		otel.Handle(err)
+		c, _ = noopMeter.Int64ObservableCounter(name)
+	}
+	return c
+}
+
+func obsGauge(m metric.Meter, name, unit, desc string) metric.Int64ObservableGauge {
+	g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	if err != nil {
+		otel.Handle(err)
+		g, _ = noopMeter.Int64ObservableGauge(name)
+	}
+	return g
+}
+
+func obsFloatGauge(m metric.Meter, name, unit, desc string) metric.Float64ObservableGauge {
+	g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	if err != nil {
+		otel.Handle(err)
+		g, _ = noopMeter.Float64ObservableGauge(name)
+	}
+	return g
 }

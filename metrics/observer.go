@@ -1,0 +1,335 @@
+package metrics
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// Observer watches one connection for a [Recorder]: it chains the
+// connection's event handlers, registers the observable instruments
+// (connected, rtt, sent/received bytes, subscription pending/dropped) for it,
+// and samples the round-trip time in a background goroutine so that a metric
+// collection never waits on the network.
+//
+// An Observer stops by itself when its connection closes; [Observer.Close]
+// stops it earlier. Stopping unregisters its metric callbacks, ends the RTT
+// goroutine and decrements the active-connections gauge exactly once. The
+// chained handlers stay installed but only pass events through to the user's
+// handlers once stopped. An Observer is safe for concurrent use.
+type Observer struct {
+	r    *Recorder
+	nc   *nats.Conn
+	name string
+	set  attribute.Set
+	mset metric.MeasurementOption
+
+	reg    metric.Registration
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the RTT goroutine exits
+
+	rttNanos atomic.Int64 // last successful RTT sample; 0 = none
+	rttOK    atomic.Bool  // whether the most recent sample succeeded
+
+	mu      sync.Mutex
+	stopped bool
+	subs    map[*nats.Subscription]attribute.Set
+}
+
+// Observe starts observing a connection that was dialled without
+// [Recorder.Dial]: it chains the disconnect, reconnect, closed, async error
+// and discovered-servers handlers currently set on nc (the user's handlers
+// still run, after the Recorder has counted the event), increments the
+// active-connections gauge, registers the observable instruments and starts
+// the background RTT sampler (interval: [WithRTTInterval], default the
+// connection's ping interval). For lame-duck events append
+// [Recorder.ConnOptions] to the connect options.
+//
+// name is the low-cardinality nats.connection.name attribute; when empty the
+// connection's own name (nats.Name) is used, and when that is empty too the
+// attribute is omitted. Observing a connection that is already observed
+// returns the existing Observer. It returns [ErrNilConn] for a nil nc and
+// nats.ErrConnectionClosed for a closed one.
+//
+// Handlers set on nc after Observe (nc.SetClosedHandler, ...) replace the
+// chain and stop the corresponding counting; set them before.
+func (r *Recorder) Observe(nc *nats.Conn, name string) (*Observer, error) {
+	if nc == nil {
+		return nil, ErrNilConn
+	}
+	if nc.IsClosed() {
+		return nil, nats.ErrConnectionClosed
+	}
+	if name == "" {
+		name = nc.Opts.Name
+	}
+	r.mu.Lock()
+	if o, ok := r.observers[nc]; ok {
+		r.mu.Unlock()
+		return o, nil
+	}
+	set := r.attrSetLocked(name)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &Observer{
+		r:      r,
+		nc:     nc,
+		name:   name,
+		set:    set,
+		mset:   metric.WithAttributeSet(set),
+		cancel: cancel,
+		done:   make(chan struct{}),
+		subs:   make(map[*nats.Subscription]attribute.Set),
+	}
+	r.observers[nc] = o
+	r.mu.Unlock()
+
+	r.addActive(set, 1)
+	in := r.inst
+	reg, err := r.meter.RegisterCallback(o.observe,
+		in.Connected, in.RTT, in.SentBytes, in.ReceivedBytes,
+		in.SubscriptionPending, in.SubscriptionDropped)
+	if err != nil {
+		otel.Handle(err)
+	}
+	o.mu.Lock()
+	o.reg = reg
+	o.mu.Unlock()
+
+	o.chain()
+	go o.sampleRTT(ctx, r.rttInterval(nc))
+
+	// The connection may have closed before the closed handler was chained.
+	if nc.IsClosed() {
+		o.stop()
+	}
+	return o, nil
+}
+
+func (r *Recorder) rttInterval(nc *nats.Conn) time.Duration {
+	if r.cfg.rttInterval > 0 {
+		return r.cfg.rttInterval
+	}
+	if nc.Opts.PingInterval > 0 {
+		return nc.Opts.PingInterval
+	}
+	return defaultPingInterval
+}
+
+// chain wraps the handlers currently installed on the connection.
+func (o *Observer) chain() {
+	nc := o.nc
+	prevDisc := nc.DisconnectErrHandler()
+	prevDiscOld := nc.Opts.DisconnectedCB
+	nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		// A deliberate Close also fires this handler, with a nil error on
+		// a closed connection: that is not a lost connection.
+		if err != nil || !c.IsClosed() {
+			o.event(evDisconnect, err)
+		}
+		if prevDisc != nil {
+			prevDisc(c, err)
+		} else if prevDiscOld != nil {
+			prevDiscOld(c)
+		}
+	})
+	prevRec := nc.ReconnectHandler()
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		o.event(evReconnect, nil)
+		if prevRec != nil {
+			prevRec(c)
+		}
+	})
+	prevErr := nc.ErrorHandler()
+	nc.SetErrorHandler(func(c *nats.Conn, s *nats.Subscription, err error) {
+		o.event(evAsyncError, err)
+		if prevErr != nil {
+			prevErr(c, s, err)
+		}
+	})
+	prevDisco := nc.DiscoveredServersHandler()
+	nc.SetDiscoveredServersHandler(func(c *nats.Conn) {
+		o.event(evDiscovered, nil)
+		if prevDisco != nil {
+			prevDisco(c)
+		}
+	})
+	prevClosed := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		o.stop()
+		if prevClosed != nil {
+			prevClosed(c)
+		}
+	})
+}
+
+// event counts a connection event unless the Observer has stopped.
+func (o *Observer) event(ev event, err error) {
+	o.mu.Lock()
+	stopped := o.stopped
+	o.mu.Unlock()
+	if !stopped {
+		o.r.recordEvent(ev, o.set, err)
+	}
+}
+
+// sampleRTT measures the round trip now and then every interval until ctx
+// ends. Collections read the last sample; they never touch the network.
+func (o *Observer) sampleRTT(ctx context.Context, interval time.Duration) {
+	defer close(o.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		o.sampleOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (o *Observer) sampleOnce(ctx context.Context) {
+	if !o.nc.IsConnected() {
+		o.rttOK.Store(false)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, o.r.cfg.rttTimeout)
+	defer cancel()
+	start := time.Now()
+	err := o.nc.FlushWithContext(sctx)
+	rtt := time.Since(start)
+	if err != nil {
+		o.rttOK.Store(false)
+		return
+	}
+	if rtt <= 0 {
+		rtt = time.Nanosecond
+	}
+	o.rttNanos.Store(int64(rtt))
+	o.rttOK.Store(true)
+}
+
+// observe is the metric callback: it reads only local state (nats.go
+// statistics and status, subscription counters, the last RTT sample).
+func (o *Observer) observe(_ context.Context, ob metric.Observer) error {
+	in := o.r.inst
+	connected := int64(0)
+	if o.nc.IsConnected() {
+		connected = 1
+	}
+	ob.ObserveInt64(in.Connected, connected, o.mset)
+	if o.rttOK.Load() && connected == 1 {
+		ob.ObserveFloat64(in.RTT, time.Duration(o.rttNanos.Load()).Seconds(), o.mset)
+	}
+	st := o.nc.Stats()
+	ob.ObserveInt64(in.SentBytes, clampInt64(st.OutBytes), o.mset)
+	ob.ObserveInt64(in.ReceivedBytes, clampInt64(st.InBytes), o.mset)
+
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for sub, set := range o.subs {
+		msgs, _, err := sub.Pending()
+		if err != nil {
+			// Unsubscribed or closed: stop reporting it.
+			delete(o.subs, sub)
+			continue
+		}
+		opt := metric.WithAttributeSet(set)
+		ob.ObserveInt64(in.SubscriptionPending, int64(msgs), opt)
+		if dropped, err := sub.Dropped(); err == nil {
+			ob.ObserveInt64(in.SubscriptionDropped, int64(dropped), opt)
+		}
+	}
+	return nil
+}
+
+func clampInt64(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
+}
+
+// Track reports sub's pending messages (nats.client.subscription.pending) and
+// its cumulative dropped count (nats.client.subscription.dropped) with the
+// connection's attributes plus messaging.destination.name=destination.
+// destination must be a low-cardinality subject template (never a raw
+// subject with ids or a reply inbox). Tracking stops when untrack is called,
+// when the subscription becomes invalid (unsubscribed, drained, connection
+// closed) or when the Observer stops. A nil sub is ignored. untrack is
+// idempotent.
+func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack func()) {
+	if sub == nil {
+		return func() {}
+	}
+	set := attribute.NewSet(append(o.set.ToSlice(),
+		semconv.MessagingDestinationNameKey.String(destination))...)
+	o.mu.Lock()
+	if !o.stopped {
+		o.subs[sub] = set
+	}
+	o.mu.Unlock()
+	return func() {
+		o.mu.Lock()
+		delete(o.subs, sub)
+		o.mu.Unlock()
+	}
+}
+
+// Conn returns the observed connection.
+func (o *Observer) Conn() *nats.Conn { return o.nc }
+
+// Name returns the nats.connection.name attribute value ("" when omitted).
+func (o *Observer) Name() string { return o.name }
+
+// RTT returns the last round-trip time sampled in the background and whether
+// the most recent sample succeeded. It never touches the network.
+func (o *Observer) RTT() (time.Duration, bool) {
+	return time.Duration(o.rttNanos.Load()), o.rttOK.Load()
+}
+
+// Close stops the Observer: it unregisters the metric callbacks, stops and
+// waits for the RTT goroutine, and decrements the active-connections gauge
+// (once, whether the connection closed first or not). The connection itself
+// is left open. Close is idempotent and always returns nil.
+func (o *Observer) Close() error {
+	o.stop()
+	return nil
+}
+
+func (o *Observer) stop() {
+	o.mu.Lock()
+	if o.stopped {
+		o.mu.Unlock()
+		<-o.done
+		return
+	}
+	o.stopped = true
+	reg := o.reg
+	o.reg = nil
+	clear(o.subs)
+	o.mu.Unlock()
+
+	o.cancel()
+	<-o.done
+	if reg != nil {
+		if err := reg.Unregister(); err != nil {
+			otel.Handle(err)
+		}
+	}
+	r := o.r
+	r.mu.Lock()
+	if r.observers[o.nc] == o {
+		delete(r.observers, o.nc)
+	}
+	r.mu.Unlock()
+	r.addActive(o.set, -1)
+}

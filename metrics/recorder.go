@@ -1,0 +1,260 @@
+package metrics
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// Recorder is the one source of truth for connection metrics. Every event it
+// sees (a dial, a disconnect, a reconnect, ...) is recorded at one place into
+// both its OpenTelemetry instruments and the counters behind [Recorder.Snapshot],
+// so the exported metrics and the snapshot always agree.
+//
+// Use one Recorder per process (or per connection pool). Connections enter it
+// through [Recorder.Dial] (which also times the connect) or [Recorder.Observe]
+// (for a connection dialled elsewhere). A Recorder is safe for concurrent use
+// and needs no Close: the goroutines and metric registrations it creates
+// belong to the [Observer]s and end with their connections.
+type Recorder struct {
+	cfg   config
+	meter metric.Meter
+	inst  *Connection
+
+	active atomic.Int64 // connections currently observed; never reset
+
+	mu        sync.Mutex
+	stats     counters
+	observers map[*nats.Conn]*Observer
+	attrs     map[string]attribute.Set // connection name → {system, name}
+}
+
+// counters are the snapshot counters, guarded by Recorder.mu.
+type counters struct {
+	since           time.Time
+	opened          int64
+	failed          int64
+	reconnects      int64
+	disconnects     int64
+	asyncErrors     int64
+	lameDuck        int64
+	discovered      int64
+	reconnectErrors int64
+	connectCount    int64
+	connectSum      time.Duration
+	connectMin      time.Duration
+	connectMax      time.Duration
+	lastError       string
+	lastErrorTime   time.Time
+}
+
+// NewRecorder returns a Recorder whose instruments are created on the
+// MeterProvider from [WithMeterProvider] (default: the global one). It never
+// fails; an instrument that cannot be created is reported through otel.Handle
+// and replaced by a no-op one.
+func NewRecorder(opts ...Option) *Recorder {
+	cfg := newConfig(opts)
+	r := &Recorder{
+		cfg:       cfg,
+		meter:     Meter(cfg.mp),
+		inst:      NewConnection(cfg.mp),
+		observers: make(map[*nats.Conn]*Observer),
+		attrs:     make(map[string]attribute.Set),
+	}
+	r.stats.since = time.Now()
+	return r
+}
+
+// attrSet returns the precomputed {messaging.system, nats.connection.name}
+// set for a connection name (only messaging.system when name is empty).
+func (r *Recorder) attrSet(name string) attribute.Set {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.attrSetLocked(name)
+}
+
+func (r *Recorder) attrSetLocked(name string) attribute.Set {
+	if s, ok := r.attrs[name]; ok {
+		return s
+	}
+	var s attribute.Set
+	if name == "" {
+		s = attribute.NewSet(semconv.System)
+	} else {
+		s = attribute.NewSet(semconv.System, semconv.NATSConnectionKey.String(name))
+	}
+	r.attrs[name] = s
+	return s
+}
+
+// Dial calls dial, times it into nats.client.connect.duration and counts the
+// attempt as opened or failed (with error.type on failure). On success the
+// connection is observed as by [Recorder.Observe] (handlers chained, active
+// gauge incremented until the connection closes) and returned; the
+// [Observer] is available through [Recorder.Observer]. The dial error is
+// returned unchanged. name is the low-cardinality nats.connection.name
+// attribute; when empty the connection's own name (nats.Name) is used. If
+// ctx is already done, Dial returns ctx.Err() without dialling or counting.
+func (r *Recorder) Dial(ctx context.Context, name string, dial func(context.Context) (*nats.Conn, error)) (*nats.Conn, error) {
+	if dial == nil {
+		return nil, ErrNilDial
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	nc, err := dial(ctx)
+	d := time.Since(start)
+	if err == nil && nc == nil {
+		err = ErrNilConn
+	}
+	if err != nil {
+		r.recordConnect(ctx, name, d, err)
+		return nil, err
+	}
+	if name == "" {
+		name = nc.Opts.Name
+	}
+	r.recordConnect(ctx, name, d, nil)
+	if _, oerr := r.Observe(nc, name); oerr != nil {
+		otel.Handle(oerr)
+	}
+	return nc, nil
+}
+
+// recordConnect is the single place a connect attempt is counted.
+func (r *Recorder) recordConnect(ctx context.Context, name string, d time.Duration, err error) {
+	r.mu.Lock()
+	set := r.attrSetLocked(name)
+	if err != nil {
+		r.stats.failed++
+		r.stats.lastError = ErrorType(err)
+		r.stats.lastErrorTime = time.Now()
+	} else {
+		r.stats.opened++
+		r.stats.connectCount++
+		r.stats.connectSum += d
+		if r.stats.connectCount == 1 || d < r.stats.connectMin {
+			r.stats.connectMin = d
+		}
+		if d > r.stats.connectMax {
+			r.stats.connectMax = d
+		}
+	}
+	r.mu.Unlock()
+
+	ctx = context.WithoutCancel(ctx)
+	if err != nil {
+		withErr := metric.WithAttributes(append(set.ToSlice(), semconv.ErrorTypeKey.String(ErrorType(err)))...)
+		r.inst.Failed.Add(ctx, 1, withErr)
+		r.inst.ConnectDuration.Record(ctx, d.Seconds(), withErr)
+		return
+	}
+	as := metric.WithAttributeSet(set)
+	r.inst.Opened.Add(ctx, 1, as)
+	r.inst.ConnectDuration.Record(ctx, d.Seconds(), as)
+}
+
+// event kinds counted by an Observer.
+type event int
+
+const (
+	evDisconnect event = iota
+	evReconnect
+	evAsyncError
+	evLameDuck
+	evDiscovered
+	evReconnectErr
+)
+
+// recordEvent is the single place a connection event is counted.
+func (r *Recorder) recordEvent(ev event, set attribute.Set, err error) {
+	r.mu.Lock()
+	switch ev {
+	case evDisconnect:
+		r.stats.disconnects++
+	case evReconnect:
+		r.stats.reconnects++
+	case evAsyncError:
+		r.stats.asyncErrors++
+	case evLameDuck:
+		r.stats.lameDuck++
+	case evDiscovered:
+		r.stats.discovered++
+	case evReconnectErr:
+		r.stats.reconnectErrors++
+	}
+	if err != nil {
+		r.stats.lastError = ErrorType(err)
+		r.stats.lastErrorTime = time.Now()
+	}
+	r.mu.Unlock()
+
+	ctx := context.Background()
+	switch ev {
+	case evDisconnect:
+		r.inst.Disconnects.Add(ctx, 1, metric.WithAttributeSet(set))
+	case evReconnect:
+		r.inst.Reconnects.Add(ctx, 1, metric.WithAttributeSet(set))
+	}
+}
+
+// addActive is the single place the active gauge moves.
+func (r *Recorder) addActive(set attribute.Set, delta int64) {
+	r.active.Add(delta)
+	r.inst.Active.Add(context.Background(), delta, metric.WithAttributeSet(set))
+}
+
+// Observer returns the [Observer] of nc if the Recorder currently observes it
+// (it was dialled with [Recorder.Dial] or passed to [Recorder.Observe] and is
+// neither closed nor stopped).
+func (r *Recorder) Observer(nc *nats.Conn) (*Observer, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.observers[nc]
+	return o, ok
+}
+
+// ConnOptions returns nats.Options to append LAST to a connect call so that
+// events which nats.go only lets you hook at connect time reach the Recorder:
+// lame-duck mode (nats.LameDuckModeHandler has no setter on *nats.Conn) and
+// reconnect errors. Each option chains the handler set by earlier options, so
+// the user's handler still runs. The events are counted once the connection
+// is observed ([Recorder.Dial] or [Recorder.Observe]); before that they only
+// reach the user's handler.
+func (r *Recorder) ConnOptions() []nats.Option {
+	return []nats.Option{
+		func(o *nats.Options) error {
+			prev := o.LameDuckModeHandler
+			o.LameDuckModeHandler = func(nc *nats.Conn) {
+				if ob, ok := r.Observer(nc); ok {
+					ob.event(evLameDuck, nil)
+				}
+				if prev != nil {
+					prev(nc)
+				}
+			}
+			return nil
+		},
+		func(o *nats.Options) error {
+			prev := o.ReconnectErrCB
+			o.ReconnectErrCB = func(nc *nats.Conn, err error) {
+				if ob, ok := r.Observer(nc); ok {
+					ob.event(evReconnectErr, err)
+				}
+				if prev != nil {
+					prev(nc, err)
+				}
+			}
+			return nil
+		},
+	}
+}
