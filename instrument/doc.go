@@ -1,0 +1,35 @@
+// Package instrument makes existing nats.go code observable with one line of
+// change: wrap the connection (or JetStream context, or KeyValue bucket) and
+// keep calling the methods you already call.
+//
+//	nc, _ := nats.Connect(url)
+//	conn := instrument.NewConn(nc) // *Conn embeds *nats.Conn
+//	_ = conn.Publish("orders.created", data)
+//
+// Entry points: [NewConn] for core NATS ([Conn.Publish], [Conn.Request],
+// [Conn.Subscribe] and friends, plus context-taking variants such as
+// [Conn.PublishContext] and [Conn.SubscribeContext]), and the JetStream and
+// KeyValue wrappers in this package.
+//
+// Every wrapped call runs through one pipeline: an optional breaker [Gate]
+// ([WithBreaker]), a span named "<operation> <destination>" with the
+// messaging.* attributes, trace-context injection into published headers,
+// the nats.go call itself, the messaging.client.operation.duration
+// histogram and message counters with precomputed attribute sets, the gate's
+// outcome report, and the span end (the metric duration equals the span
+// duration). Values and errors are returned exactly as nats.go returned them,
+// so errors.Is(err, nats.ErrNoResponders) keeps working. A telemetry failure
+// goes to otel.Handle, never to the caller.
+//
+// Destinations are subject templates from a [tracing.SubjectNamer]
+// ([WithSubjectNamer]); reply inboxes, payloads, KeyValue values and
+// credentials are never recorded, KeyValue keys only with [WithKVKeys].
+// Expected misses such as jetstream.ErrKeyNotFound are not failures
+// ([DefaultErrorClassifier], [WithErrorClassifier]); error.type comes from a
+// closed set (JetStream error code, well-known sentinel name, Go type name).
+//
+// Defaults come from the OpenTelemetry globals when a wrapper is built. A
+// noop TracerProvider or MeterProvider switches that half off; a call
+// rejected by [WithFilter] goes straight to nats.go without allocating.
+// All wrappers are safe for concurrent use.
+package instrument

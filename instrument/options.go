@@ -1,0 +1,214 @@
+package instrument
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/tracing"
+)
+
+// ScopeName is the instrumentation scope (import path) of the tracer every
+// instrument wrapper creates.
+const ScopeName = "github.com/naq-io/naq/instrument"
+
+// Version is the version of the naq instrument package.
+const Version = "0.1.0"
+
+// Gate guards every gated call of a wrapper; a *circuit.Breaker satisfies it.
+//
+// Allow is called before the call. When it returns an error the call is not
+// made: the wrapper returns that error unchanged (for a breaker it wraps
+// circuit.ErrOpen) and records it with error.type=circuit_open. Otherwise
+// done is called exactly once with the call's error (nil when the
+// [ErrorClassifier] says the error is an expected miss, not a failure) and
+// its duration, which feeds slow-call detection. Implementations must be
+// safe for concurrent use. Message processing (handlers) is never gated.
+type Gate interface {
+	Allow(ctx context.Context) (done func(err error, d time.Duration), err error)
+}
+
+// Filter decides whether a call is instrumented. op is the operation name
+// (messaging.operation.name, e.g. "publish", "request", "process",
+// "kv.get", "js.stream.info") and destination the raw subject of core calls,
+// or the stream, consumer or bucket name of JetStream and KeyValue calls.
+// Return true to instrument the call, false to call nats.go straight through
+// with no span, no metric, no gate and no allocation. A Filter is called on
+// every call and must be fast and safe for concurrent use.
+type Filter func(op, destination string) bool
+
+// ErrorClassifier decides whether an error returned by nats.go is a failure.
+// It returns true for a failure: the span gets status Error and error.type,
+// the duration metric gets error.type, and the [Gate] sees the error. It
+// returns false for an expected miss (a key that does not exist, no keys in
+// a bucket): the call is recorded as a success, as redisotel does for
+// redis.Nil. Either way the error is returned to the caller unchanged. It is
+// never called with a nil error and must be safe for concurrent use.
+type ErrorClassifier func(err error) bool
+
+// Option configures the wrappers ([NewConn] and the JetStream and KeyValue
+// wrappers). Options never fail; a nil value is ignored and the default
+// stays in place.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	tp           trace.TracerProvider
+	mp           metric.MeterProvider
+	propagators  propagation.TextMapPropagator
+	namer        tracing.SubjectNamer
+	maxTemplates int
+	filter       Filter
+	classifier   ErrorClassifier
+	gate         Gate
+	connName     string
+	kvKeys       bool
+}
+
+// newConfig applies opts over the defaults, reading the otel globals now.
+func newConfig(opts []Option) config {
+	c := config{maxTemplates: tracing.DefaultMaxTemplates}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	if c.propagators == nil {
+		c.propagators = otel.GetTextMapPropagator()
+	}
+	if c.namer == nil {
+		c.namer = tracing.DefaultSubjectNamer
+	}
+	if c.classifier == nil {
+		c.classifier = DefaultErrorClassifier
+	}
+	return c
+}
+
+// WithTracerProvider sets the TracerProvider spans are created with.
+// Default: the global TracerProvider when the wrapper is built. A nil tp is
+// ignored. A noop TracerProvider (go.opentelemetry.io/otel/trace/noop)
+// switches span creation off entirely; metrics are still recorded.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) {
+		if tp != nil {
+			c.tp = tp
+		}
+	})
+}
+
+// WithMeterProvider sets the MeterProvider the messaging instruments are
+// created on. Default: the global MeterProvider when the wrapper is built. A
+// nil mp is ignored. A noop MeterProvider (go.opentelemetry.io/otel/metric/noop)
+// switches metric recording off; spans are still created.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp != nil {
+			c.mp = mp
+		}
+	})
+}
+
+// WithPropagators sets the propagator that injects the trace context into
+// published message headers and extracts it from delivered ones. Default:
+// the global propagator when the wrapper is built. A nil p is ignored.
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) {
+		if p != nil {
+			c.propagators = p
+		}
+	})
+}
+
+// WithSubjectNamer sets the hook that maps a subject to its destination
+// template (span names, messaging.destination.name/template and metric
+// labels). Default: [tracing.DefaultSubjectNamer]. Whatever the namer, a
+// wrapper keeps at most [tracing.DefaultMaxTemplates] distinct templates;
+// further ones are recorded as [tracing.OverflowTemplate]. A nil n is
+// ignored.
+func WithSubjectNamer(n tracing.SubjectNamer) Option {
+	return optionFunc(func(c *config) {
+		if n != nil {
+			c.namer = n
+		}
+	})
+}
+
+// WithFilter sets a [Filter]; calls it rejects go straight to nats.go.
+// Default: every call is instrumented. A nil f is ignored.
+func WithFilter(f Filter) Option {
+	return optionFunc(func(c *config) {
+		if f != nil {
+			c.filter = f
+		}
+	})
+}
+
+// WithErrorClassifier sets the [ErrorClassifier]. Default:
+// [DefaultErrorClassifier]. A nil f is ignored.
+func WithErrorClassifier(f ErrorClassifier) Option {
+	return optionFunc(func(c *config) {
+		if f != nil {
+			c.classifier = f
+		}
+	})
+}
+
+// WithBreaker puts g (typically a *circuit.Breaker shared by everything that
+// uses one connection) in front of every gated call; see [Gate]. Default: no
+// gate. A nil g, including a typed nil pointer, is ignored.
+func WithBreaker(g Gate) Option {
+	return optionFunc(func(c *config) {
+		if isNil(g) {
+			return
+		}
+		c.gate = g
+	})
+}
+
+// WithConnectionName sets the nats.connection.name attribute on spans and
+// metrics. Default: the connection's client name (nats.Name option), or no
+// attribute when that is empty. An empty name is ignored.
+func WithConnectionName(name string) Option {
+	return optionFunc(func(c *config) {
+		if name != "" {
+			c.connName = name
+		}
+	})
+}
+
+// WithKVKeys records KeyValue keys as the span attribute
+// messaging.nats.kv.key when on. Default: off, because keys may carry
+// personal data. Keys never become metric labels, and values are never
+// recorded.
+func WithKVKeys(on bool) Option {
+	return optionFunc(func(c *config) { c.kvKeys = on })
+}
+
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}

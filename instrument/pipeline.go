@@ -1,0 +1,623 @@
+package instrument
+
+// The one operation pipeline.
+//
+// Every instrumented call of every wrapper in this package (core *Conn,
+// JetStream, Stream, Consumer, Msg, KeyValue) runs through the functions in
+// this file, so spans, metrics, propagation and the breaker gate behave the
+// same everywhere. Internal API for wrapper authors:
+//
+// 1. One pipeline per wrapper, built once at construction:
+//
+//	p := newPipeline(nc, opts) // nc may be nil (no server.address, no default conn name)
+//
+// It resolves the options (globals read now), creates the tracer and the
+// metrics.Messaging instruments once, and detects noop providers
+// (p.tracing / p.metering false: no span / no metric work at all). A wrapper
+// that returns another wrapper (JetStream → Stream → Consumer) passes its
+// *pipeline down instead of building a new one.
+//
+// 2. Declare each operation ONCE as an *opSpec (precomputed span name, span
+// start options, attribute.Set-backed metric options, chosen instruments):
+//
+//	// fixed destination (stream, bucket, consumer, management call):
+//	s := p.spec(specConfig{Op: semconv.OpKVGet, Kind: trace.SpanKindClient,
+//	        Dest: bucket, Attrs: []attribute.KeyValue{semconv.NATSKVBucketKey.String(bucket)}})
+//
+//	// destination known per call (a subject): a family caches one spec per
+//	// subject template (bounded, see tracing.LimitTemplates):
+//	f := p.family(specConfig{Op: semconv.OpPublish, OpType: semconv.OpTypeSend,
+//	        Kind: trace.SpanKindProducer})
+//	s := f.spec(subject) // nil when the Filter rejects the call
+//
+// The Filter is applied by p.spec at construction (with FilterDest, default
+// Dest) and by f.spec per call (with the raw subject). A nil or filtered spec
+// (!s.active()) means: call nats.go straight through.
+//
+// Meters are chosen from OpType unless Hist / Count override them:
+//
+//	OpType   histogram                              counter (+n per call, default n=1)
+//	send     messaging.client.operation.duration    messaging.client.sent.messages
+//	receive  messaging.client.operation.duration    messaging.client.consumed.messages
+//	process  messaging.process.duration             messaging.client.consumed.messages
+//	settle   messaging.client.operation.duration    none
+//	""       messaging.client.operation.duration    none   (KV, js.<op>, connect)
+//
+// Attrs are constant attributes put on the span AND on the metrics (keep them
+// low-cardinality: stream, consumer, bucket, consumer group); SpanAttrs go on
+// the span only. NoDestAttrs leaves out messaging.destination.name/template
+// (Dest still names the span). Process specs (OpType process) are never gated;
+// NoGate turns the gate off for any other spec.
+//
+// 3. Run a call:
+//
+//	v, err := do(ctx, p, s, func(ctx context.Context) (T, error) { ... }) // any result type
+//	err := run(ctx, p, s, func(ctx context.Context) error { ... })       // error only
+//
+// or, when the wrapper needs to act between start and end (inject headers,
+// set a batch count, add links, end later from an ack future):
+//
+//	ctx, c, err := p.begin(ctx, s) // err != nil: the gate rejected the call; it
+//	if err != nil {                // is already recorded (error.type=circuit_open)
+//	        return err             // and must be returned unchanged; do NOT call c.end
+//	}
+//	p.inject(ctx, msg)             // publish: write trace context into msg.Header
+//	err = nc.PublishMsg(msg)
+//	c.setCount(n)                  // optional: batch size for the counter (0 = no count)
+//	c.link(msg.Header)             // optional: link to a producer (batch receive)
+//	c.setAttributes(kv...)         // optional: per-call span-only attributes
+//	c.end(err)                     // exactly once; may run on another goroutine
+//
+// c.end classifies err with the ErrorClassifier, sets span status and
+// error.type, records the histogram (and counter) with the same start/end
+// timestamps as the span, reports the outcome and duration to the gate's done,
+// and ends the span. The error itself is never changed by the pipeline.
+//
+// 4. Process spans (a delivered message, a KV watch update):
+//
+//	ctx, c := p.beginProcess(ctx, s, msg.Header) // ungated, never fails
+//	handler(ctx, msg)
+//	c.end(nil)                                   // or the handler's error
+//
+// The span is a child of the producer context extracted from the header and
+// also links to it. The returned ctx carries the process span (or, with
+// tracing off, the extracted producer context).
+//
+// The hot path of a non-failing call allocates nothing for metrics: all
+// attribute sets and option slices are built with the spec. The error path
+// caches one option set per (spec, error.type). Telemetry never fails a
+// call: instrument creation errors go to otel.Handle.
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/metrics"
+	"github.com/naq-io/naq/tracing"
+)
+
+// histKind selects the duration histogram of a spec.
+type histKind uint8
+
+const (
+	histAuto      histKind = iota // from OpType: process → process, else operation
+	histOperation                 // messaging.client.operation.duration
+	histProcess                   // messaging.process.duration
+	histNone                      // no histogram
+)
+
+// countKind selects the message counter of a spec.
+type countKind uint8
+
+const (
+	countAuto     countKind = iota // from OpType: send → sent, receive/process → consumed
+	countNone                      // no counter
+	countSent                      // messaging.client.sent.messages
+	countConsumed                  // messaging.client.consumed.messages
+)
+
+// maxCachedSubjects bounds the raw-subject → spec cache of a family. Beyond
+// it, lookups still work but run the SubjectNamer on every call.
+const maxCachedSubjects = 1024
+
+// specConfig declares an operation; see the comment at the top of this file.
+type specConfig struct {
+	Op          string         // messaging.operation.name, first word of the span name
+	OpType      string         // messaging.operation.type; "" = attribute not set
+	Kind        trace.SpanKind // span kind
+	Dest        string         // destination template; "" = span name is Op alone
+	NoDestAttrs bool           // do not set messaging.destination.name/template
+	FilterDest  string         // what the Filter sees; default Dest
+	Attrs       []attribute.KeyValue
+	SpanAttrs   []attribute.KeyValue
+	Hist        histKind
+	Count       countKind
+	NoGate      bool
+}
+
+// opSpec is a declared operation with everything precomputed.
+type opSpec struct {
+	op, opType string
+	name       string // span name
+	dest       string
+	kind       trace.SpanKind
+	off        bool // filtered, or nothing to record
+	gated      bool
+
+	hist    metric.Float64Histogram // nil: none
+	counter metric.Int64Counter     // nil: none
+
+	startOpts   []trace.SpanStartOption
+	metricAttrs []attribute.KeyValue
+	recOpts     []metric.RecordOption
+	addOpts     []metric.AddOption
+	errOpts     sync.Map // error.type → *metricOpts
+}
+
+type metricOpts struct {
+	rec []metric.RecordOption
+	add []metric.AddOption
+}
+
+// active reports whether calls of s are instrumented.
+func (s *opSpec) active() bool { return s != nil && !s.off }
+
+// pipeline is the per-wrapper instrumentation state.
+type pipeline struct {
+	cfg      config
+	tracer   trace.Tracer
+	meters   *metrics.Messaging // nil when !metering
+	tracing  bool
+	metering bool
+	namer    tracing.SubjectNamer // cfg.namer behind tracing.LimitTemplates
+
+	spanBase   []attribute.KeyValue // on every span
+	metricBase []attribute.KeyValue // on every metric data point
+}
+
+// newPipeline builds the pipeline for one wrapper. nc may be nil.
+func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
+	cfg := newConfig(opts)
+	p := &pipeline{cfg: cfg}
+	if _, isNoop := cfg.tp.(tracenoop.TracerProvider); !isNoop {
+		p.tracing = true
+		p.tracer = cfg.tp.Tracer(ScopeName,
+			trace.WithInstrumentationVersion(Version),
+			trace.WithSchemaURL(semconv.SchemaURL))
+	}
+	if _, isNoop := cfg.mp.(metricnoop.MeterProvider); !isNoop {
+		p.metering = true
+		p.meters = metrics.NewMessaging(cfg.mp)
+	}
+	p.namer = tracing.LimitTemplates(cfg.namer, cfg.maxTemplates)
+
+	if p.cfg.connName == "" && nc != nil {
+		p.cfg.connName = nc.Opts.Name
+	}
+	p.spanBase = []attribute.KeyValue{semconv.System}
+	p.metricBase = []attribute.KeyValue{semconv.System}
+	if host, port := serverAddress(nc); host != "" {
+		p.spanBase = append(p.spanBase, semconv.ServerAddressKey.String(host))
+		p.metricBase = append(p.metricBase, semconv.ServerAddressKey.String(host))
+		if port > 0 {
+			p.spanBase = append(p.spanBase, semconv.ServerPortKey.Int(port))
+			p.metricBase = append(p.metricBase, semconv.ServerPortKey.Int(port))
+		}
+	}
+	if p.cfg.connName != "" {
+		kv := semconv.NATSConnectionKey.String(p.cfg.connName)
+		p.spanBase = append(p.spanBase, kv)
+		p.metricBase = append(p.metricBase, kv)
+	}
+	return p
+}
+
+// serverAddress returns host and port of the server nc is connected to, read
+// from the redacted URL (never credentials).
+func serverAddress(nc *nats.Conn) (string, int) {
+	if nc == nil {
+		return "", 0
+	}
+	raw := nc.ConnectedUrlRedacted()
+	if raw == "" {
+		return "", 0
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", 0
+	}
+	host, portStr, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return u.Hostname(), 0
+	}
+	port, _ := strconv.Atoi(portStr)
+	return host, port
+}
+
+// filtered reports whether the Filter rejects (op, destination).
+func (p *pipeline) filtered(op, destination string) bool {
+	return p.cfg.filter != nil && !p.cfg.filter(op, destination)
+}
+
+// spec declares an operation with a fixed destination.
+func (p *pipeline) spec(sc specConfig) *opSpec {
+	fd := sc.FilterDest
+	if fd == "" {
+		fd = sc.Dest
+	}
+	s := p.build(sc)
+	if p.filtered(sc.Op, fd) {
+		s.off = true
+	}
+	return s
+}
+
+// build precomputes everything for sc (no filter applied).
+func (p *pipeline) build(sc specConfig) *opSpec {
+	s := &opSpec{
+		op:     sc.Op,
+		opType: sc.OpType,
+		name:   tracing.SpanName(sc.Op, sc.Dest),
+		dest:   sc.Dest,
+		kind:   sc.Kind,
+		gated:  p.cfg.gate != nil && !sc.NoGate && sc.OpType != semconv.OpTypeProcess,
+	}
+	common := make([]attribute.KeyValue, 0, 4+len(sc.Attrs))
+	common = append(common, semconv.MessagingOperationNameKey.String(sc.Op))
+	if sc.OpType != "" {
+		common = append(common, semconv.MessagingOperationTypeKey.String(sc.OpType))
+	}
+	if sc.Dest != "" && !sc.NoDestAttrs {
+		common = append(common,
+			semconv.MessagingDestinationNameKey.String(sc.Dest),
+			semconv.MessagingDestinationTemplateKey.String(sc.Dest))
+	}
+	common = append(common, sc.Attrs...)
+
+	spanAttrs := make([]attribute.KeyValue, 0, len(p.spanBase)+len(common)+len(sc.SpanAttrs))
+	spanAttrs = append(append(append(spanAttrs, p.spanBase...), common...), sc.SpanAttrs...)
+	s.startOpts = []trace.SpanStartOption{
+		trace.WithSpanKind(sc.Kind),
+		trace.WithAttributes(spanAttrs...),
+	}
+
+	s.metricAttrs = make([]attribute.KeyValue, 0, len(p.metricBase)+len(common)+1)
+	s.metricAttrs = append(append(s.metricAttrs, p.metricBase...), common...)
+	set := attribute.NewSet(s.metricAttrs...)
+	s.recOpts = []metric.RecordOption{metric.WithAttributeSet(set)}
+	s.addOpts = []metric.AddOption{metric.WithAttributeSet(set)}
+
+	if p.metering {
+		hk := sc.Hist
+		if hk == histAuto {
+			hk = histOperation
+			if sc.OpType == semconv.OpTypeProcess {
+				hk = histProcess
+			}
+		}
+		switch hk {
+		case histOperation:
+			s.hist = p.meters.OperationDuration
+		case histProcess:
+			s.hist = p.meters.ProcessDuration
+		}
+		ck := sc.Count
+		if ck == countAuto {
+			switch sc.OpType {
+			case semconv.OpTypeSend:
+				ck = countSent
+			case semconv.OpTypeReceive, semconv.OpTypeProcess:
+				ck = countConsumed
+			default:
+				ck = countNone
+			}
+		}
+		switch ck {
+		case countSent:
+			s.counter = p.meters.SentMessages
+		case countConsumed:
+			s.counter = p.meters.ConsumedMessages
+		}
+	}
+	if !p.tracing && s.hist == nil && s.counter == nil && !s.gated {
+		s.off = true // nothing to do: call straight through
+	}
+	return s
+}
+
+// errorOpts returns the metric options of s with error.type=etype added,
+// built once per (spec, error type).
+func (s *opSpec) errorOpts(etype string) *metricOpts {
+	if v, ok := s.errOpts.Load(etype); ok {
+		return v.(*metricOpts)
+	}
+	attrs := make([]attribute.KeyValue, 0, len(s.metricAttrs)+1)
+	attrs = append(append(attrs, s.metricAttrs...), semconv.ErrorTypeKey.String(etype))
+	set := attribute.NewSet(attrs...)
+	mo := &metricOpts{
+		rec: []metric.RecordOption{metric.WithAttributeSet(set)},
+		add: []metric.AddOption{metric.WithAttributeSet(set)},
+	}
+	v, _ := s.errOpts.LoadOrStore(etype, mo)
+	return v.(*metricOpts)
+}
+
+// specFamily is an operation whose destination is a subject known per call.
+type specFamily struct {
+	p          *pipeline
+	sc         specConfig
+	bySubject  sync.Map // raw subject → *opSpec
+	nSubjects  atomic.Int32
+	byTemplate sync.Map // template → *opSpec
+}
+
+// family declares an operation whose destination is a per-call subject.
+// sc.Dest and sc.FilterDest are ignored.
+func (p *pipeline) family(sc specConfig) *specFamily {
+	sc.Dest, sc.FilterDest = "", ""
+	return &specFamily{p: p, sc: sc}
+}
+
+// spec returns the spec for subject, or nil when the Filter rejects the call.
+// After the first call for a subject it does not allocate.
+func (f *specFamily) spec(subject string) *opSpec {
+	if f.p.filtered(f.sc.Op, subject) {
+		return nil
+	}
+	if v, ok := f.bySubject.Load(subject); ok {
+		return v.(*opSpec)
+	}
+	return f.slow(subject)
+}
+
+func (f *specFamily) slow(subject string) *opSpec {
+	tmpl := f.p.namer(subject)
+	var s *opSpec
+	if v, ok := f.byTemplate.Load(tmpl); ok {
+		s = v.(*opSpec)
+	} else {
+		sc := f.sc
+		sc.Dest = tmpl
+		v, _ := f.byTemplate.LoadOrStore(tmpl, f.p.build(sc))
+		s = v.(*opSpec)
+	}
+	if f.nSubjects.Load() < maxCachedSubjects {
+		if _, loaded := f.bySubject.LoadOrStore(subject, s); !loaded {
+			f.nSubjects.Add(1)
+		}
+	}
+	return s
+}
+
+// template returns the destination template of subject (bounded).
+func (p *pipeline) template(subject string) string { return p.namer(subject) }
+
+// call is one running operation; see begin and beginProcess.
+type call struct {
+	p     *pipeline
+	spec  *opSpec
+	ctx   context.Context // carries the span (exemplars)
+	span  trace.Span      // nil when tracing is off
+	start time.Time
+	done  func(error, time.Duration)
+	n     int64
+}
+
+type startTimer interface{ StartTime() time.Time }
+
+// begin gates and starts a call of s, which must be active. A non-nil error
+// is the gate's rejection, already recorded; return it unchanged and do not
+// call end.
+func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c := call{p: p, spec: s, ctx: ctx, n: 1}
+	if s.gated {
+		done, err := p.cfg.gate.Allow(ctx)
+		if err != nil {
+			p.reject(ctx, s)
+			return ctx, c, err
+		}
+		c.done = done
+	}
+	c.startSpan(ctx, s)
+	return c.ctx, c, nil
+}
+
+func (c *call) startSpan(ctx context.Context, s *opSpec) {
+	if c.p.tracing {
+		c.ctx, c.span = c.p.tracer.Start(ctx, s.name, s.startOpts...)
+		if c.span.IsRecording() {
+			if st, ok := c.span.(startTimer); ok {
+				c.start = st.StartTime()
+			}
+		}
+	}
+	if c.start.IsZero() {
+		c.start = time.Now()
+	}
+}
+
+// reject records a call the gate refused: a span and a duration data point
+// with error.type=circuit_open.
+func (p *pipeline) reject(ctx context.Context, s *opSpec) {
+	start := time.Now()
+	if p.tracing {
+		var span trace.Span
+		ctx, span = p.tracer.Start(ctx, s.name, s.startOpts...)
+		if span.IsRecording() {
+			span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypeCircuitOpen))
+			span.SetStatus(codes.Error, semconv.ErrorTypeCircuitOpen)
+		}
+		defer span.End()
+	}
+	if p.metering && s.hist != nil {
+		mo := s.errorOpts(semconv.ErrorTypeCircuitOpen)
+		s.hist.Record(ctx, time.Since(start).Seconds(), mo.rec...)
+	}
+}
+
+// beginProcess starts the process span of a delivered message whose header
+// is h: a child of the producer context in h with a link to it. It is never
+// gated. s may be inactive, in which case only the producer context is
+// extracted (when h is not empty) and end does nothing.
+func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header) (context.Context, call) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c := call{p: p, spec: s, ctx: ctx, n: 1}
+	if len(h) > 0 {
+		ctx = p.cfg.propagators.Extract(ctx, tracing.HeaderCarrier(h))
+		c.ctx = ctx
+	}
+	if !s.active() {
+		c.spec = nil
+		return ctx, c
+	}
+	c.startSpan(ctx, s)
+	if c.span != nil && c.span.IsRecording() {
+		if psc := trace.SpanContextFromContext(ctx); psc.IsValid() && psc.IsRemote() {
+			c.span.AddLink(trace.Link{SpanContext: psc})
+		}
+	}
+	return c.ctx, c
+}
+
+// inject writes the trace context of ctx into msg.Header (allocated if nil)
+// when ctx carries a valid span context or baggage; otherwise it does
+// nothing, so untraced publishes stay allocation-free.
+func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
+		return
+	}
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	p.cfg.propagators.Inject(ctx, tracing.HeaderCarrier(msg.Header))
+}
+
+// needsInject reports whether inject would write anything for ctx.
+func needsInject(ctx context.Context) bool {
+	return trace.SpanContextFromContext(ctx).IsValid() || baggage.FromContext(ctx).Len() > 0
+}
+
+// setCount sets how many messages the call sent or consumed (batch size);
+// 0 records no count. Default 1.
+func (c *call) setCount(n int) { c.n = int64(n) }
+
+// link adds a link to the producer span carried in h (batch receives).
+// It costs nothing unless the span is recording.
+func (c *call) link(h nats.Header) {
+	if c.span == nil || len(h) == 0 || !c.span.IsRecording() {
+		return
+	}
+	sc := trace.SpanContextFromContext(c.p.cfg.propagators.Extract(context.Background(), tracing.HeaderCarrier(h)))
+	if sc.IsValid() {
+		c.span.AddLink(trace.Link{SpanContext: sc})
+	}
+}
+
+// recording reports whether the call's span records (worth computing extra
+// span attributes for).
+func (c *call) recording() bool { return c.span != nil && c.span.IsRecording() }
+
+// setAttributes adds per-call span attributes (never metric labels) when the
+// span is recording.
+func (c *call) setAttributes(kv ...attribute.KeyValue) {
+	if c.recording() {
+		c.span.SetAttributes(kv...)
+	}
+}
+
+// end finishes the call with the error nats.go returned (unchanged). It must
+// be called exactly once per successful begin/beginProcess.
+func (c *call) end(err error) {
+	s := c.spec
+	if s == nil {
+		return
+	}
+	now := time.Now()
+	d := now.Sub(c.start)
+	failed := err != nil && c.p.cfg.classifier(err)
+	var etype string
+	if failed {
+		etype = errorType(err)
+	}
+	if c.done != nil {
+		if failed {
+			c.done(err, d)
+		} else {
+			c.done(nil, d)
+		}
+	}
+	if c.p.metering {
+		rec, add := s.recOpts, s.addOpts
+		if failed {
+			mo := s.errorOpts(etype)
+			rec, add = mo.rec, mo.add
+		}
+		if s.hist != nil {
+			s.hist.Record(c.ctx, d.Seconds(), rec...)
+		}
+		if s.counter != nil && c.n > 0 {
+			s.counter.Add(c.ctx, c.n, add...)
+		}
+	}
+	if c.span != nil {
+		if c.span.IsRecording() {
+			if failed {
+				c.span.SetAttributes(semconv.ErrorTypeKey.String(etype))
+				c.span.SetStatus(codes.Error, etype)
+			}
+			c.span.End(trace.WithTimestamp(now))
+		} else {
+			c.span.End()
+		}
+	}
+}
+
+// do runs fn as one instrumented call of s and returns its result and error
+// unchanged. An inactive (nil or filtered) s calls fn straight through.
+func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) (T, error)) (T, error) {
+	if !s.active() {
+		return fn(ctx)
+	}
+	ctx, c, err := p.begin(ctx, s)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := fn(ctx)
+	c.end(err)
+	return v, err
+}
+
+// run is do for calls that return only an error.
+func run(ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) error) error {
+	if !s.active() {
+		return fn(ctx)
+	}
+	ctx, c, err := p.begin(ctx, s)
+	if err != nil {
+		return err
+	}
+	err = fn(ctx)
+	c.end(err)
+	return err
+}

@@ -1,0 +1,23 @@
+// Package tracing carries OpenTelemetry trace context through NATS message
+// headers and names NATS destinations with bounded cardinality.
+//
+// nats.Header is case-sensitive and has no canonical form, so the stock
+// propagation.HeaderCarrier (which canonicalises to "Traceparent") misses the
+// "traceparent" that other NATS clients write. [HeaderCarrier] reads keys
+// case-insensitively and writes them in lower case.
+//
+// Entry points:
+//
+//   - [Inject] writes the trace context of a context into a message header
+//     (allocating it when nil); [Extract] and [ExtractHeader] read it back.
+//   - [StartProcess] starts a CONSUMER span for a delivered message: a child
+//     of the producer context that also links to it.
+//   - [LinkFromHeader] and [Links] build span links for batch receives.
+//   - [SubjectNamer], [DefaultSubjectNamer] and [LimitTemplates] turn
+//     subjects into destination templates ("_INBOX.abc" → "_INBOX",
+//     "orders.42" → "orders.*") and cap the number of distinct templates.
+//   - [SpanName] formats "<operation> <destination>".
+//
+// The package imports only the OpenTelemetry API; without an SDK every call
+// is a cheap no-op. All functions are safe for concurrent use.
+package tracing

@@ -1,0 +1,81 @@
+package tracing
+
+import (
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope (import path) of the tracer this
+// package creates in [StartProcess].
+const ScopeName = "github.com/naq-io/naq/tracing"
+
+// Version is the version of the naq tracing package.
+const Version = "0.1.0"
+
+// Option configures [Inject], [Extract], [StartProcess] and [LinkFromHeader].
+// Options never fail; a nil value passed to a With* function is ignored.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	propagators propagation.TextMapPropagator
+	tp          trace.TracerProvider
+	namer       SubjectNamer
+}
+
+// newConfig applies opts over the defaults: the global propagator (read now,
+// at call time) and [DefaultSubjectNamer]. The TracerProvider default is
+// resolved by the caller that needs one.
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.propagators == nil {
+		c.propagators = otel.GetTextMapPropagator()
+	}
+	if c.namer == nil {
+		c.namer = DefaultSubjectNamer
+	}
+	return c
+}
+
+// WithPropagators sets the propagator used to inject and extract the trace
+// context. Default: the global propagator (otel.GetTextMapPropagator) at call
+// time. A nil p is ignored.
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) {
+		if p != nil {
+			c.propagators = p
+		}
+	})
+}
+
+// WithTracerProvider sets the TracerProvider [StartProcess] uses. Default: the
+// global TracerProvider at call time. A nil tp is ignored.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) {
+		if tp != nil {
+			c.tp = tp
+		}
+	})
+}
+
+// WithSubjectNamer sets the hook that maps a subject to its destination
+// template in [StartProcess]. Default: [DefaultSubjectNamer]. A nil n is
+// ignored.
+func WithSubjectNamer(n SubjectNamer) Option {
+	return optionFunc(func(c *config) {
+		if n != nil {
+			c.namer = n
+		}
+	})
+}
