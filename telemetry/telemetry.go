@@ -1,0 +1,312 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// ScopeName is the import path of this package.
+const ScopeName = "github.com/naq-io/naq/telemetry"
+
+// Version is the version of the naq telemetry package.
+const Version = "0.1.0"
+
+// ErrInvalidOption is wrapped by the error [Setup] returns for a bad option
+// or environment value (an unknown OTLP protocol or traces exporter).
+var ErrInvalidOption = errors.New("telemetry: invalid option")
+
+// ErrShutdown is returned by [Telemetry.Shutdown] when it is called again.
+var ErrShutdown = errors.New("telemetry: already shut down")
+
+// Protocol values for OTEL_EXPORTER_OTLP_PROTOCOL and [WithOTLPProtocol].
+const (
+	ProtocolGRPC         = "grpc"
+	ProtocolHTTPProtobuf = "http/protobuf"
+)
+
+// Environment variable names read by [Setup] itself (the SDK and the
+// exporters read the others).
+const (
+	envEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	envTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	envProtocol       = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envTracesProtocol = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	envTracesExporter = "OTEL_TRACES_EXPORTER"
+)
+
+// naqScopePrefix selects naq's own instruments for the unit view.
+const naqScopePrefix = "github.com/naq-io/naq"
+
+// Telemetry is the result of [Setup]: the providers, the /metrics handler
+// and their shutdown. Its methods are safe for concurrent use.
+type Telemetry struct {
+	tp         trace.TracerProvider
+	sdkTP      *sdktrace.TracerProvider
+	mp         *sdkmetric.MeterProvider
+	prop       propagation.TextMapPropagator
+	handler    http.Handler
+	res        *resource.Resource
+	exporter   string
+	shutdownMu sync.Mutex
+	shutdown   bool
+}
+
+// Setup builds the SDK providers from opts and the OTEL_* environment (see
+// the package documentation). Call [Telemetry.Shutdown] when done; it
+// flushes pending spans and metrics. On error nothing is left running.
+func Setup(ctx context.Context, opts ...Option) (*Telemetry, error) {
+	cfg := config{serviceName: DefaultServiceName}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+
+	res, err := newResource(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &Telemetry{
+		res:      res,
+		exporter: "none",
+		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}
+
+	// Traces.
+	otlpOn, err := otlpEnabled(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	var tpOpts []sdktrace.TracerProviderOption
+	tpOpts = append(tpOpts, sdktrace.WithResource(res))
+	if cfg.sampler != nil {
+		tpOpts = append(tpOpts, sdktrace.WithSampler(cfg.sampler))
+	}
+	if otlpOn {
+		exp, name, err := newOTLP(ctx, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		t.exporter = name
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	}
+	for _, sp := range cfg.processors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+	}
+	if otlpOn || len(cfg.processors) > 0 {
+		t.sdkTP = sdktrace.NewTracerProvider(tpOpts...)
+		t.tp = t.sdkTP
+	} else {
+		t.tp = tracenoop.NewTracerProvider()
+	}
+
+	// Metrics.
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithView(dimensionlessView)}
+	if cfg.noPrometheus {
+		t.handler = http.NotFoundHandler()
+	} else {
+		reg := prometheus.NewRegistry()
+		exp, err := otelprom.New(
+			otelprom.WithRegisterer(reg),
+			otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
+		)
+		if err != nil {
+			if t.sdkTP != nil {
+				_ = t.sdkTP.Shutdown(ctx)
+			}
+			return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+		}
+		mpOpts = append(mpOpts, sdkmetric.WithReader(exp))
+		t.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	}
+	for _, r := range cfg.readers {
+		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
+	}
+	t.mp = sdkmetric.NewMeterProvider(mpOpts...)
+
+	if cfg.global {
+		otel.SetTracerProvider(t.tp)
+		otel.SetMeterProvider(t.mp)
+		otel.SetTextMapPropagator(t.prop)
+	}
+	return t, nil
+}
+
+// dimensionlessView drops the unit "1" from naq's own instruments. The
+// Prometheus translator appends "_ratio" to gauges with unit "1", which
+// would turn nats.client.connected into nats_client_connected_ratio instead
+// of the nats_client_connected of the names table.
+func dimensionlessView(i sdkmetric.Instrument) (sdkmetric.Stream, bool) {
+	if i.Unit != semconv.UnitDimless || !strings.HasPrefix(i.Scope.Name, naqScopePrefix) {
+		return sdkmetric.Stream{}, false
+	}
+	return sdkmetric.Stream{Name: i.Name, Description: i.Description}, true
+}
+
+func newResource(ctx context.Context, cfg *config) (*resource.Resource, error) {
+	attrs := append([]attribute.KeyValue{semconv.ServiceNameKey.String(cfg.serviceName)}, cfg.attrs...)
+	if cfg.serviceVersion != "" {
+		attrs = append(attrs, semconv.ServiceVersionKey.String(cfg.serviceVersion))
+	}
+	// Later detectors override earlier ones: defaults, then options, then
+	// the environment.
+	res, err := resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(attrs...),
+		resource.WithFromEnv(),
+	)
+	if err != nil && res == nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	if err != nil {
+		// A partial resource (e.g. a malformed OTEL_RESOURCE_ATTRIBUTES
+		// entry) is still usable; report and go on.
+		otel.Handle(fmt.Errorf("telemetry: resource: %w", err))
+	}
+	return res, nil
+}
+
+func otlpEnabled(cfg *config) (bool, error) {
+	switch cfg.otlp {
+	case otlpOn:
+		return true, nil
+	case otlpOff:
+		return false, nil
+	}
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(envTracesExporter))); v {
+	case "none":
+		return false, nil
+	case "otlp":
+		return true, nil
+	case "":
+	default:
+		return false, fmt.Errorf("%w: %s=%q: allowed are \"otlp\" and \"none\"", ErrInvalidOption, envTracesExporter, v)
+	}
+	return os.Getenv(envEndpoint) != "" || os.Getenv(envTracesEndpoint) != "", nil
+}
+
+// protocol resolves the OTLP transport: option, then the traces-specific
+// variable, then the general one, then http/protobuf.
+func protocol(cfg *config) (string, error) {
+	p := cfg.otlpProtocol
+	src := "WithOTLPProtocol"
+	if p == "" {
+		p, src = os.Getenv(envTracesProtocol), envTracesProtocol
+	}
+	if p == "" {
+		p, src = os.Getenv(envProtocol), envProtocol
+	}
+	switch p {
+	case "", ProtocolHTTPProtobuf:
+		return ProtocolHTTPProtobuf, nil
+	case ProtocolGRPC:
+		return ProtocolGRPC, nil
+	}
+	return "", fmt.Errorf("%w: %s=%q: allowed are %q and %q", ErrInvalidOption, src, p, ProtocolGRPC, ProtocolHTTPProtobuf)
+}
+
+func newOTLP(ctx context.Context, cfg *config) (sdktrace.SpanExporter, string, error) {
+	p, err := protocol(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	if p == ProtocolGRPC {
+		var o []otlptracegrpc.Option
+		if cfg.otlpEndpoint != "" {
+			o = append(o, otlptracegrpc.WithEndpointURL(cfg.otlpEndpoint))
+		}
+		exp, err := otlptracegrpc.New(ctx, o...)
+		if err != nil {
+			return nil, "", fmt.Errorf("telemetry: otlp grpc exporter: %w", err)
+		}
+		return exp, "otlp/" + p, nil
+	}
+	var o []otlptracehttp.Option
+	if cfg.otlpEndpoint != "" {
+		o = append(o, otlptracehttp.WithEndpointURL(cfg.otlpEndpoint))
+	}
+	exp, err := otlptracehttp.New(ctx, o...)
+	if err != nil {
+		return nil, "", fmt.Errorf("telemetry: otlp http exporter: %w", err)
+	}
+	return exp, "otlp/" + p, nil
+}
+
+// TracerProvider returns the tracer provider to pass to naq's wrappers. It
+// is an SDK provider when spans go somewhere (OTLP or a span processor),
+// otherwise a no-op provider, so an app without a trace backend pays
+// nothing for spans.
+func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
+
+// MeterProvider returns the SDK meter provider feeding /metrics and any
+// reader added with [WithMetricReader].
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
+
+// Propagator returns the W3C trace-context and baggage propagator.
+func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.prop }
+
+// MetricsHandler serves the metrics in the Prometheus text format (mount it
+// at /metrics). It answers 404 with [WithoutPrometheus].
+func (t *Telemetry) MetricsHandler() http.Handler { return t.handler }
+
+// Resource returns the resource attached to every span and metric.
+func (t *Telemetry) Resource() *resource.Resource { return t.res }
+
+// TracesExporter names where spans are exported: "otlp/grpc",
+// "otlp/http/protobuf" or "none" (span processors added with
+// [WithSpanProcessor] are not counted).
+func (t *Telemetry) TracesExporter() string { return t.exporter }
+
+// ForceFlush exports pending spans and collects metrics for push readers.
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
+	var err error
+	if t.sdkTP != nil {
+		err = t.sdkTP.ForceFlush(ctx)
+	}
+	return errors.Join(err, t.mp.ForceFlush(ctx))
+}
+
+// Shutdown flushes pending spans, stops the exporters and the meter
+// provider, and releases their goroutines. It is bounded by ctx. A second
+// call returns [ErrShutdown].
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.shutdownMu.Lock()
+	defer t.shutdownMu.Unlock()
+	if t.shutdown {
+		return ErrShutdown
+	}
+	t.shutdown = true
+	var err error
+	if t.sdkTP != nil {
+		if e := t.sdkTP.Shutdown(ctx); e != nil {
+			err = fmt.Errorf("telemetry: tracer provider shutdown: %w", e)
+		}
+	}
+	if e := t.mp.Shutdown(ctx); e != nil {
+		err = errors.Join(err, fmt.Errorf("telemetry: meter provider shutdown: %w", e))
+	}
+	return err
+}
