@@ -144,3 +144,13 @@ func DurationBuckets() []float64 {
 		0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 	}
 }
+
+// Circuit breaker span events (added to the span of the call that caused a
+// state change or was rejected) and the attribute naming why the state
+// changed.
+const (
+	EventCircuitStateChange = "nats.circuit.state_change"
+	EventCircuitRejected    = "nats.circuit.rejected"
+
+	NATSCircuitReasonKey = attribute.Key("nats.circuit.reason")
+)
