@@ -1,0 +1,462 @@
+package instrument
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// rawConn lets Conn embed *nats.Conn without an exported field named Conn,
+// which would clash with the [Conn.Conn] method.
+type rawConn = nats.Conn
+
+// Conn is an instrumented core NATS connection. It embeds *nats.Conn, so
+// every nats.go method keeps working; the methods below are traced and
+// metered, the others (Flush, Drain, Close, Stats, ...) are the plain
+// nats.go ones. Create it with [NewConn]. A Conn is safe for concurrent use.
+//
+// Publishes become PRODUCER spans "publish <template>" and inject the trace
+// context into the message header; requests become CLIENT spans
+// "request <template>"; every delivered message handled by a subscription
+// callback runs inside a CONSUMER span "process <template>" that is a child
+// of the producer's span and links to it. Reply inboxes are never recorded.
+type Conn struct {
+	*rawConn
+	p       *pipeline
+	publish *specFamily
+	request *specFamily
+	receive *specFamily
+	process *specFamily // ProcessMsg, by message subject
+}
+
+// NewConn wraps nc. Options default to the OpenTelemetry globals read now
+// (see [Option]). It never fails. nc must be the connection to wrap; a nil
+// nc yields a Conn whose calls return nats.ErrInvalidConnection, as nats.go
+// does.
+func NewConn(nc *nats.Conn, opts ...Option) *Conn {
+	p := newPipeline(nc, opts)
+	return &Conn{
+		rawConn: nc,
+		p:       p,
+		publish: p.family(specConfig{
+			Op: semconv.OpPublish, OpType: semconv.OpTypeSend, Kind: trace.SpanKindProducer,
+		}),
+		request: p.family(specConfig{
+			Op: semconv.OpRequest, OpType: semconv.OpTypeSend, Kind: trace.SpanKindClient,
+		}),
+		receive: p.family(specConfig{
+			Op: semconv.OpReceive, OpType: semconv.OpTypeReceive, Kind: trace.SpanKindClient,
+		}),
+		process: p.family(specConfig{
+			Op: semconv.OpProcess, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
+			Count: countNone,
+		}),
+	}
+}
+
+// Conn returns the wrapped, uninstrumented *nats.Conn.
+func (c *Conn) Conn() *nats.Conn { return c.rawConn }
+
+// Publish publishes data on subj like [nats.Conn.Publish], recording a
+// "publish <template>" span (with no parent) and the send metrics. When a
+// span is recorded or trace context must propagate, the message is sent with
+// a header carrying it.
+func (c *Conn) Publish(subj string, data []byte) error {
+	return c.PublishContext(context.Background(), subj, data)
+}
+
+// PublishContext is [Conn.Publish] with the span of ctx as the parent of the
+// publish span. ctx is used for telemetry only; nats.go core publish does not
+// take a context.
+func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) error {
+	s := c.publish.spec(subj)
+	if !s.active() {
+		return c.rawConn.Publish(subj, data)
+	}
+	ctx, call, err := c.p.begin(ctx, s)
+	if err != nil {
+		return err
+	}
+	if needsInject(ctx) {
+		msg := &nats.Msg{Subject: subj, Data: data}
+		c.p.inject(ctx, msg)
+		err = c.rawConn.PublishMsg(msg)
+	} else {
+		err = c.rawConn.Publish(subj, data)
+	}
+	call.end(err)
+	return err
+}
+
+// PublishMsg publishes msg like [nats.Conn.PublishMsg], injecting the trace
+// context into msg.Header (allocated if nil; existing keys are kept).
+func (c *Conn) PublishMsg(msg *nats.Msg) error {
+	return c.PublishMsgContext(context.Background(), msg)
+}
+
+// PublishMsgContext is [Conn.PublishMsg] with the span of ctx as parent.
+func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
+	if msg == nil {
+		return c.rawConn.PublishMsg(msg)
+	}
+	s := c.publish.spec(msg.Subject)
+	if !s.active() {
+		return c.rawConn.PublishMsg(msg)
+	}
+	ctx, call, err := c.p.begin(ctx, s)
+	if err != nil {
+		return err
+	}
+	c.p.inject(ctx, msg)
+	err = c.rawConn.PublishMsg(msg)
+	call.end(err)
+	return err
+}
+
+// PublishRequest publishes data on subj with reply as the reply subject,
+// like [nats.Conn.PublishRequest], as a publish span. The reply subject is
+// never recorded.
+func (c *Conn) PublishRequest(subj, reply string, data []byte) error {
+	return c.PublishMsgContext(context.Background(), &nats.Msg{Subject: subj, Reply: reply, Data: data})
+}
+
+// Request sends a request and waits up to timeout for the reply, like
+// [nats.Conn.Request], as a CLIENT span "request <template>". The reply and
+// its error are returned unchanged (errors.Is(err, nats.ErrNoResponders)
+// holds).
+func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.Msg, error) {
+	s := c.request.spec(subj)
+	if !s.active() {
+		return c.rawConn.Request(subj, data, timeout)
+	}
+	ctx, call, err := c.p.begin(context.Background(), s)
+	if err != nil {
+		return nil, err
+	}
+	var reply *nats.Msg
+	if needsInject(ctx) {
+		msg := &nats.Msg{Subject: subj, Data: data}
+		c.p.inject(ctx, msg)
+		reply, err = c.rawConn.RequestMsg(msg, timeout)
+	} else {
+		reply, err = c.rawConn.Request(subj, data, timeout)
+	}
+	call.end(err)
+	return reply, err
+}
+
+// RequestMsg is [nats.Conn.RequestMsg] as a request span; the trace context
+// is injected into msg.Header.
+func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
+	if msg == nil {
+		return c.rawConn.RequestMsg(msg, timeout)
+	}
+	s := c.request.spec(msg.Subject)
+	if !s.active() {
+		return c.rawConn.RequestMsg(msg, timeout)
+	}
+	ctx, call, err := c.p.begin(context.Background(), s)
+	if err != nil {
+		return nil, err
+	}
+	c.p.inject(ctx, msg)
+	reply, err := c.rawConn.RequestMsg(msg, timeout)
+	call.end(err)
+	return reply, err
+}
+
+// RequestWithContext is [nats.Conn.RequestWithContext] as a request span
+// whose parent is the span of ctx.
+func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
+	s := c.request.spec(subj)
+	if !s.active() {
+		return c.rawConn.RequestWithContext(ctx, subj, data)
+	}
+	sctx, call, err := c.p.begin(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var reply *nats.Msg
+	if needsInject(sctx) {
+		msg := &nats.Msg{Subject: subj, Data: data}
+		c.p.inject(sctx, msg)
+		reply, err = c.rawConn.RequestMsgWithContext(ctx, msg)
+	} else {
+		reply, err = c.rawConn.RequestWithContext(ctx, subj, data)
+	}
+	call.end(err)
+	return reply, err
+}
+
+// RequestMsgWithContext is [nats.Conn.RequestMsgWithContext] as a request
+// span whose parent is the span of ctx.
+func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
+	if msg == nil {
+		return c.rawConn.RequestMsgWithContext(ctx, msg)
+	}
+	s := c.request.spec(msg.Subject)
+	if !s.active() {
+		return c.rawConn.RequestMsgWithContext(ctx, msg)
+	}
+	sctx, call, err := c.p.begin(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	c.p.inject(sctx, msg)
+	reply, err := c.rawConn.RequestMsgWithContext(ctx, msg)
+	call.end(err)
+	return reply, err
+}
+
+// MsgHandlerContext is a subscription callback that receives the context of
+// the message's process span.
+type MsgHandlerContext func(ctx context.Context, msg *nats.Msg)
+
+// Subscribe is [nats.Conn.Subscribe] with cb run inside a process span per
+// message. Inside cb, [ContextFromMsg] returns the span's context.
+func (c *Conn) Subscribe(subj string, cb nats.MsgHandler) (*nats.Subscription, error) {
+	return c.subscribe(subj, "", cb, nil)
+}
+
+// QueueSubscribe is [nats.Conn.QueueSubscribe] with cb run inside a process
+// span per message; the queue group is recorded as
+// messaging.consumer.group.name.
+func (c *Conn) QueueSubscribe(subj, queue string, cb nats.MsgHandler) (*nats.Subscription, error) {
+	return c.subscribe(subj, queue, cb, nil)
+}
+
+// SubscribeContext subscribes like [Conn.Subscribe] and passes cb the
+// context carrying the process span, so spans started in cb (and messages
+// published with it) join the producer's trace.
+func (c *Conn) SubscribeContext(subj string, cb MsgHandlerContext) (*nats.Subscription, error) {
+	return c.subscribe(subj, "", nil, cb)
+}
+
+// QueueSubscribeContext is [Conn.SubscribeContext] for a queue group.
+func (c *Conn) QueueSubscribeContext(subj, queue string, cb MsgHandlerContext) (*nats.Subscription, error) {
+	return c.subscribe(subj, queue, nil, cb)
+}
+
+// processSpec declares the process operation of one subscription: the
+// destination is the template of the subscription subject (so "orders.*"
+// stays "orders.*" whatever the delivered subject).
+func (c *Conn) processSpec(subj, queue string, count countKind) *opSpec {
+	var attrs []attribute.KeyValue
+	if queue != "" {
+		attrs = []attribute.KeyValue{semconv.MessagingConsumerGroupNameKey.String(queue)}
+	}
+	return c.p.spec(specConfig{
+		Op: semconv.OpProcess, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
+		Dest: c.p.template(subj), FilterDest: subj, Attrs: attrs, Count: count,
+	})
+}
+
+func (c *Conn) subscribe(subj, queue string, cb nats.MsgHandler, cbCtx MsgHandlerContext) (*nats.Subscription, error) {
+	if cb == nil && cbCtx == nil {
+		// Let nats.go report the missing handler.
+		return c.rawConn.QueueSubscribe(subj, queue, nil)
+	}
+	s := c.processSpec(subj, queue, countAuto)
+	var handler nats.MsgHandler
+	switch {
+	case cbCtx != nil:
+		handler = func(m *nats.Msg) {
+			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
+			cbCtx(ctx, m)
+			call.end(nil)
+		}
+	case !s.active():
+		handler = cb
+	default:
+		handler = func(m *nats.Msg) {
+			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
+			if trace.SpanContextFromContext(ctx).IsValid() {
+				msgContexts.Store(m, ctx)
+				defer msgContexts.Delete(m)
+			}
+			cb(m)
+			call.end(nil)
+		}
+	}
+	if queue == "" {
+		return c.rawConn.Subscribe(subj, handler)
+	}
+	return c.rawConn.QueueSubscribe(subj, queue, handler)
+}
+
+// msgContexts maps a message to the context of its running process span,
+// while a plain nats.MsgHandler runs.
+var msgContexts sync.Map
+
+// ContextFromMsg returns, inside a handler passed to [Conn.Subscribe] or
+// [Conn.QueueSubscribe], the context carrying msg's process span (use it as
+// the parent of work done for msg, e.g. [Conn.PublishContext]). Outside such
+// a handler, or when no trace context is known for msg, it returns
+// context.Background(). Handlers registered with [Conn.SubscribeContext]
+// receive the context directly.
+func ContextFromMsg(msg *nats.Msg) context.Context {
+	if msg != nil {
+		if v, ok := msgContexts.Load(msg); ok {
+			return v.(context.Context)
+		}
+	}
+	return context.Background()
+}
+
+// ChanSubscribe is [nats.Conn.ChanSubscribe] with telemetry: nats.go
+// delivers into an internal channel of the same capacity and a goroutine
+// forwards each message to ch inside a process span (child of and linked to
+// the producer) covering the hand-off, counting it as consumed. The
+// goroutine stops when the subscription is closed (Unsubscribe, Drain or
+// connection close), through the subscription's closed handler: do not
+// replace it with Subscription.SetClosedHandler. Messages still buffered at
+// that point are forwarded if ch has room, else dropped. With the call
+// filtered or telemetry off it is exactly nats.go's ChanSubscribe.
+func (c *Conn) ChanSubscribe(subj string, ch chan *nats.Msg) (*nats.Subscription, error) {
+	return c.chanSubscribe(subj, "", ch)
+}
+
+// ChanQueueSubscribe is [Conn.ChanSubscribe] for a queue group.
+func (c *Conn) ChanQueueSubscribe(subj, queue string, ch chan *nats.Msg) (*nats.Subscription, error) {
+	return c.chanSubscribe(subj, queue, ch)
+}
+
+func (c *Conn) chanSubscribe(subj, queue string, ch chan *nats.Msg) (*nats.Subscription, error) {
+	s := c.processSpec(subj, queue, countAuto)
+	if !s.active() || ch == nil {
+		if queue == "" {
+			return c.rawConn.ChanSubscribe(subj, ch)
+		}
+		return c.rawConn.ChanQueueSubscribe(subj, queue, ch)
+	}
+	inner := make(chan *nats.Msg, max(cap(ch), 1))
+	var (
+		sub *nats.Subscription
+		err error
+	)
+	if queue == "" {
+		sub, err = c.rawConn.ChanSubscribe(subj, inner)
+	} else {
+		sub, err = c.rawConn.ChanQueueSubscribe(subj, queue, inner)
+	}
+	if err != nil {
+		return sub, err
+	}
+	stop := make(chan struct{})
+	var once sync.Once
+	closeStop := func(string) { once.Do(func() { close(stop) }) }
+	sub.SetClosedHandler(closeStop)
+	if !sub.IsValid() {
+		closeStop("")
+	}
+	go c.forward(s, inner, ch, stop)
+	return sub, nil
+}
+
+func (c *Conn) forward(s *opSpec, in <-chan *nats.Msg, out chan<- *nats.Msg, stop <-chan struct{}) {
+	for {
+		select {
+		case m := <-in:
+			_, call := c.p.beginProcess(context.Background(), s, m.Header)
+			select {
+			case out <- m:
+				call.end(nil)
+			case <-stop:
+				call.end(nil)
+				drain(in, out)
+				return
+			}
+		case <-stop:
+			drain(in, out)
+			return
+		}
+	}
+}
+
+// drain forwards what is left in in without blocking.
+func drain(in <-chan *nats.Msg, out chan<- *nats.Msg) {
+	for {
+		select {
+		case m := <-in:
+			select {
+			case out <- m:
+			default:
+			}
+		default:
+			return
+		}
+	}
+}
+
+// NextMsg is sub.NextMsg(timeout) as a CLIENT span "receive <template>"
+// linked to the producer, counting a consumed message. sub is any
+// subscription of this connection made with SubscribeSync or
+// QueueSubscribeSync. A timeout (nats.ErrTimeout) is recorded as a receive
+// that got no message, not as a failure; every error is returned unchanged.
+// To process the message inside a span that joins the producer's trace, use
+// [Conn.ProcessMsg].
+func (c *Conn) NextMsg(sub *nats.Subscription, timeout time.Duration) (*nats.Msg, error) {
+	if sub == nil {
+		return nil, nats.ErrBadSubscription
+	}
+	return c.next(context.Background(), sub, func() (*nats.Msg, error) { return sub.NextMsg(timeout) })
+}
+
+// NextMsgWithContext is [Conn.NextMsg] with sub.NextMsgWithContext(ctx); the
+// span of ctx is the parent of the receive span. Cancellation and deadline
+// errors are returned unchanged and recorded as a receive with no message.
+func (c *Conn) NextMsgWithContext(ctx context.Context, sub *nats.Subscription) (*nats.Msg, error) {
+	if sub == nil {
+		return nil, nats.ErrBadSubscription
+	}
+	return c.next(ctx, sub, func() (*nats.Msg, error) { return sub.NextMsgWithContext(ctx) })
+}
+
+func (c *Conn) next(ctx context.Context, sub *nats.Subscription, fn func() (*nats.Msg, error)) (*nats.Msg, error) {
+	s := c.receive.spec(sub.Subject)
+	if !s.active() {
+		return fn()
+	}
+	_, call, err := c.p.begin(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	m, err := fn()
+	switch {
+	case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		call.setCount(0)
+		call.end(nil)
+	default:
+		if m != nil {
+			call.link(m.Header)
+		} else {
+			call.setCount(0)
+		}
+		call.end(err)
+	}
+	return m, err
+}
+
+// ProcessMsg runs fn for msg inside a CONSUMER span "process <template>"
+// that is a child of the producer context in msg's header and links to it,
+// recording messaging.process.duration. fn's error is recorded and
+// returned unchanged. It does not count the message as consumed (the
+// receive that produced msg, e.g. [Conn.NextMsg], did). The template comes
+// from msg.Subject.
+func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.Msg) error) error {
+	if msg == nil {
+		return fn(context.Background(), msg)
+	}
+	s := c.process.spec(msg.Subject)
+	ctx, call := c.p.beginProcess(context.Background(), s, msg.Header)
+	err := fn(ctx, msg)
+	call.end(err)
+	return err
+}
