@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -326,7 +325,7 @@ func (b *Breaker) announce(tr transition, span trace.Span) {
 			semconv.NATSCircuitNameKey.String(b.name),
 			semconv.NATSCircuitFromKey.String(tr.from.String()),
 			semconv.NATSCircuitToKey.String(tr.to.String()),
-			attribute.String(string(semconv.NATSCircuitReasonKey), tr.reason),
+			semconv.NATSCircuitReasonKey.String(tr.reason),
 		))
 	}
 	b.notify()
@@ -420,8 +419,8 @@ func (b *Breaker) Close() error {
 // Do runs fn through b: it asks [Breaker.Allow], returns the rejection error
 // (wrapping [ErrOpen]) and T's zero value without calling fn when the breaker
 // rejects, and otherwise calls fn, reports its error and duration (measured
-// with the breaker's clock) to the breaker and returns fn's result and error
-// unchanged. If fn panics, the call is reported as a failure (when the
+// with the breaker's clock, and only when slow-call detection is on) to the
+// breaker and returns fn's result and error unchanged. If fn panics, the call is reported as a failure (when the
 // classifier agrees) and the panic continues. A nil b runs fn directly.
 func Do[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
 	if b == nil {
@@ -432,15 +431,27 @@ func Do[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, err
 		var zero T
 		return zero, err
 	}
-	start := b.now()
+	var start time.Time
+	if b.cfg.slowThreshold > 0 {
+		start = b.now()
+	}
 	finished := false
 	defer func() {
 		if !finished {
-			done(errPanicked, b.now().Sub(start))
+			done(errPanicked, b.since(start))
 		}
 	}()
 	v, err := fn(ctx)
 	finished = true
-	done(err, b.now().Sub(start))
+	done(err, b.since(start))
 	return v, err
+}
+
+// since is the time elapsed since start on the breaker's clock, or 0 when
+// start is zero (slow-call detection off, so Do did not read the clock).
+func (b *Breaker) since(start time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	return b.now().Sub(start)
 }
