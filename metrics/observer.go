@@ -20,8 +20,10 @@ import (
 // and samples the round-trip time in a background goroutine so that a metric
 // collection never waits on the network.
 //
-// An Observer stops by itself when its connection closes; [Observer.Close]
-// stops it earlier. Stopping unregisters its metric callbacks, ends the RTT
+// An Observer stops by itself when its connection closes (from the chained
+// closed handler; if nats.go runs no closed handler, as with
+// nats.NoCallbacksAfterClientClose, at the next RTT sample, metric collection
+// or [Recorder.Snapshot]); [Observer.Close] stops it earlier. Stopping unregisters its metric callbacks, ends the RTT
 // goroutine and decrements the active-connections gauge exactly once. The
 // chained handlers stay installed but only pass events through to the user's
 // handlers once stopped. An Observer is safe for concurrent use.
@@ -38,6 +40,7 @@ type Observer struct {
 
 	rttNanos atomic.Int64 // last successful RTT sample; 0 = none
 	rttOK    atomic.Bool  // whether the most recent sample succeeded
+	reaping  atomic.Bool  // a stop was scheduled after seeing the conn closed
 
 	mu      sync.Mutex
 	stopped bool
@@ -182,18 +185,44 @@ func (o *Observer) event(ev event, err error) {
 
 // sampleRTT measures the round trip now and then every interval until ctx
 // ends. Collections read the last sample; they never touch the network.
+// When it finds the connection closed (its closed handler did not run, e.g.
+// with nats.NoCallbacksAfterClientClose) it stops the Observer.
 func (o *Observer) sampleRTT(ctx context.Context, interval time.Duration) {
+	if o.loop(ctx, interval) {
+		o.stop()
+	}
+}
+
+// loop returns true when it ended because the connection closed.
+func (o *Observer) loop(ctx context.Context, interval time.Duration) bool {
 	defer close(o.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		if o.nc.IsClosed() {
+			return o.reaping.CompareAndSwap(false, true)
+		}
 		o.sampleOnce(ctx)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
 	}
+}
+
+// reapIfClosed schedules a stop when the connection closed without its
+// closed handler running; it reports whether the connection is closed.
+func (o *Observer) reapIfClosed() bool {
+	if !o.nc.IsClosed() {
+		return false
+	}
+	if o.reaping.CompareAndSwap(false, true) {
+		// Not inline: stop unregisters the metric callback, which must not
+		// happen from inside a collection.
+		go o.stop()
+	}
+	return true
 }
 
 func (o *Observer) sampleOnce(ctx context.Context) {
@@ -220,6 +249,9 @@ func (o *Observer) sampleOnce(ctx context.Context) {
 // observe is the metric callback: it reads only local state (nats.go
 // statistics and status, subscription counters, the last RTT sample).
 func (o *Observer) observe(_ context.Context, ob metric.Observer) error {
+	if o.reapIfClosed() {
+		return nil
+	}
 	in := o.r.inst
 	connected := int64(0)
 	if o.nc.IsConnected() {
@@ -260,7 +292,9 @@ func clampInt64(v uint64) int64 {
 
 // Track reports sub's pending messages (nats.client.subscription.pending) and
 // its cumulative dropped count (nats.client.subscription.dropped) with the
-// connection's attributes plus messaging.destination.name=destination.
+// connection's attributes plus messaging.destination.name and
+// messaging.destination.template, both set to destination (as the instrument
+// pipeline does).
 // destination must be a low-cardinality subject template (never a raw
 // subject with ids or a reply inbox). Tracking stops when untrack is called,
 // when the subscription becomes invalid (unsubscribed, drained, connection
@@ -271,7 +305,8 @@ func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack fu
 		return func() {}
 	}
 	set := attribute.NewSet(append(o.set.ToSlice(),
-		semconv.MessagingDestinationNameKey.String(destination))...)
+		semconv.MessagingDestinationNameKey.String(destination),
+		semconv.MessagingDestinationTemplateKey.String(destination))...)
 	o.mu.Lock()
 	if !o.stopped {
 		o.subs[sub] = set

@@ -422,3 +422,103 @@ func TestErrorType(t *testing.T) {
 type customErr struct{}
 
 func (*customErr) Error() string { return "custom" }
+
+func TestObserverStopsWithoutClosedCallback(t *testing.T) {
+	s := natstest.RunServer(t)
+
+	t.Run("collection", func(t *testing.T) {
+		mp, rd := newReader(t)
+		r := metrics.NewRecorder(metrics.WithMeterProvider(mp))
+		nc := connect(t, s.URL(), nats.NoCallbacksAfterClientClose())
+		_, err := r.Observe(nc, "quiet")
+		require.NoError(t, err)
+		nc.Close()
+		_, ok := intValue(collect(t, rd), semconv.MetricConnected, connName("quiet"))
+		assert.False(t, ok, "a closed connection is not reported")
+		require.Eventually(t, func() bool {
+			v, _ := intValue(collect(t, rd), semconv.MetricConnectionsActive, connName("quiet"))
+			return v == 0
+		}, 5*time.Second, 5*time.Millisecond)
+		_, found := r.Observer(nc)
+		assert.False(t, found)
+	})
+	t.Run("snapshot", func(t *testing.T) {
+		r := metrics.NewRecorder(metrics.WithMeterProvider(newMPOnly(t)))
+		nc := connect(t, s.URL(), nats.NoCallbacksAfterClientClose())
+		_, err := r.Observe(nc, "quiet")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), r.Snapshot().Active)
+		nc.Close()
+		snap := r.Snapshot()
+		assert.Equal(t, int64(0), snap.Active)
+		assert.Empty(t, snap.Connections)
+	})
+	t.Run("rtt sampler", func(t *testing.T) {
+		r := metrics.NewRecorder(metrics.WithMeterProvider(newMPOnly(t)), metrics.WithRTTInterval(5*time.Millisecond))
+		nc := connect(t, s.URL(), nats.NoCallbacksAfterClientClose())
+		_, err := r.Observe(nc, "quiet")
+		require.NoError(t, err)
+		nc.Close()
+		require.Eventually(t, func() bool { _, found := r.Observer(nc); return !found }, 5*time.Second, 5*time.Millisecond)
+	})
+}
+
+func TestRecorderConcurrentUse(t *testing.T) {
+	s := natstest.RunServer(t)
+	mp, rd := newReader(t)
+	r := metrics.NewRecorder(metrics.WithMeterProvider(mp), metrics.WithRTTInterval(time.Millisecond))
+	ctx := context.Background()
+	stop := make(chan struct{})
+	readersDone := make(chan struct{}, 2)
+	for i := 0; i < 2; i++ {
+		go func(i int) {
+			defer func() { readersDone <- struct{}{} }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i == 0 {
+					var rm metricdata.ResourceMetrics
+					_ = rd.Collect(ctx, &rm)
+				} else {
+					_ = r.Snapshot()
+					r.Reset()
+				}
+			}
+		}(i)
+	}
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		go func() {
+			for i := 0; i < 10; i++ {
+				nc, err := r.Dial(ctx, "conc", dialer(s.URL()))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if o, ok := r.Observer(nc); ok {
+					untrack := o.Track(nil, "x")
+					untrack()
+					if i%2 == 0 {
+						_ = o.Close()
+					}
+				}
+				nc.Close()
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < 4; w++ {
+		require.NoError(t, <-errs)
+	}
+	close(stop)
+	<-readersDone
+	<-readersDone
+	require.Eventually(t, func() bool { return r.Snapshot().Active == 0 }, 5*time.Second, 5*time.Millisecond)
+	v, _ := intValue(collect(t, rd), semconv.MetricConnectionsActive, connName("conc"))
+	assert.Equal(t, int64(0), v, "every observer decremented active exactly once")
+	v, _ = intValue(collect(t, rd), semconv.MetricConnectionsOpened, connName("conc"))
+	assert.Equal(t, int64(40), v)
+}

@@ -72,13 +72,26 @@ type ConnectionSnapshot struct {
 // safe for concurrent use.
 func (r *Recorder) Snapshot() Snapshot {
 	r.mu.Lock()
-	st := r.stats
 	obs := make([]*Observer, 0, len(r.observers))
 	for _, o := range r.observers {
 		obs = append(obs, o)
 	}
 	r.mu.Unlock()
+	// Stop observers whose connection closed without running its closed
+	// handler, so that Active is exact.
+	live := obs[:0]
+	for _, o := range obs {
+		if o.nc.IsClosed() {
+			o.reaping.Store(true)
+			o.stop()
+			continue
+		}
+		live = append(live, o)
+	}
 
+	r.mu.Lock()
+	st := r.stats
+	r.mu.Unlock()
 	s := Snapshot{
 		Active:                  r.active.Load(),
 		Opened:                  st.opened,
@@ -98,7 +111,7 @@ func (r *Recorder) Snapshot() Snapshot {
 	if st.connectCount > 0 {
 		s.AvgConnectTime = st.connectSum / time.Duration(st.connectCount)
 	}
-	for _, o := range obs {
+	for _, o := range live {
 		cs := ConnectionSnapshot{Name: o.name, Connected: o.nc.IsConnected()}
 		if rtt, ok := o.RTT(); ok && cs.Connected {
 			cs.RTT = rtt
