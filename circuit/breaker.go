@@ -88,10 +88,11 @@ const (
 var errPanicked = errors.New("circuit: call panicked")
 
 // New returns a closed breaker named name (used in errors, telemetry and
-// state-change callbacks; it must not be empty). Without options it has the
-// defaults documented on [Option]'s constants ([DefaultConsecutiveFailures]
-// and the others). It returns an error wrapping [ErrInvalidOption] when a
-// setting is out of range.
+// state-change callbacks; it must not be empty). Without options it uses the
+// Default* constants ([DefaultConsecutiveFailures] and the others), the
+// [DefaultClassifier] and the global MeterProvider; nil options are ignored.
+// It returns an error wrapping [ErrInvalidOption] when a setting is out of
+// range, naming the setting, its value and what is allowed.
 //
 // The breaker registers an observable gauge on the MeterProvider
 // ([WithMeterProvider]); call [Breaker.Close] to unregister it.
