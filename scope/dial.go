@@ -1,0 +1,107 @@
+package scope
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DialEvent describes one connection attempt made by a [Pool]; see
+// [WithDialObserver]. It holds no secrets: server URLs are redacted.
+type DialEvent struct {
+	// Servers is the redacted server list dialed.
+	Servers []string
+	// ClientName is the configured connection name.
+	ClientName string
+	// Attempt is the 1-based attempt number within one acquire (retries
+	// increase it).
+	Attempt int
+	// Duration is how long the attempt took.
+	Duration time.Duration
+	// ConnectedURL is the redacted URL connected to (empty on failure).
+	ConnectedURL string
+	// Err is nil on success, else the attempt's error.
+	Err error
+}
+
+// dial is the single path every pooled connection attempt takes: the
+// circuit gate, the connect itself, telemetry and the dial observer all
+// hang off it. With a retry policy, failed attempts are retried (never for
+// permanent errors: invalid config, authorization failures, open circuit).
+func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy) (*nats.Conn, chan struct{}, error) {
+	type result struct {
+		nc     *nats.Conn
+		closed chan struct{}
+	}
+	attempt := 0
+	once := func(ctx context.Context) (result, error) {
+		attempt++
+		nc, closed, err := p.dialOnce(ctx, cfg, attempt)
+		return result{nc, closed}, err
+	}
+	var (
+		r   result
+		err error
+	)
+	if retry == nil {
+		r, err = once(ctx)
+	} else {
+		r, err = RetryValue(ctx, *retry, once)
+	}
+	return r.nc, r.closed, err
+}
+
+func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int) (*nats.Conn, chan struct{}, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	opts, err := cfg.NATSOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	closed := make(chan struct{})
+	var closeOnce sync.Once
+	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(closed) }) }))
+	if dl, ok := ctx.Deadline(); ok {
+		rem := time.Until(dl)
+		if rem <= 0 {
+			return nil, nil, context.DeadlineExceeded
+		}
+		if rem < cfg.ConnectionTimeout {
+			opts = append(opts, nats.Timeout(rem))
+		}
+	}
+	opts = append(opts, p.tel.natsOptions(&cfg)...)
+
+	done, err := p.tel.gate(ctx, &cfg)
+	if err != nil {
+		p.observe(cfg, attempt, 0, nil, err)
+		return nil, nil, err
+	}
+	start := time.Now()
+	nc, err := nats.Connect(cfg.url(), opts...)
+	d := time.Since(start)
+	if err != nil {
+		err = &ConnectError{Servers: cfg.Redacted().Servers, Err: err, auth: isAuthError(err)}
+	}
+	done(err, d)
+	p.tel.connected(ctx, &cfg, d, err)
+	p.observe(cfg, attempt, d, nc, err)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nc, closed, nil
+}
+
+func (p *Pool) observe(cfg Config, attempt int, d time.Duration, nc *nats.Conn, err error) {
+	if p.observer == nil {
+		return
+	}
+	ev := DialEvent{Servers: cfg.Redacted().Servers, ClientName: cfg.ClientName, Attempt: attempt, Duration: d, Err: err}
+	if nc != nil {
+		ev.ConnectedURL = nc.ConnectedUrlRedacted()
+	}
+	p.observer(ev)
+}
