@@ -1,0 +1,643 @@
+package instrument
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/internal/natstest"
+	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/tracing"
+)
+
+const waitFor = 5 * time.Second
+
+// receiver subscribes synchronously on a separate raw connection.
+func receiver(t *testing.T, s *natstest.Server, subj string) *nats.Subscription {
+	t.Helper()
+	nc := connect(t, s)
+	sub, err := nc.SubscribeSync(subj)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	return sub
+}
+
+func spanDuration(s sdktrace.ReadOnlySpan) float64 { return s.EndTime().Sub(s.StartTime()).Seconds() }
+
+func TestConnPublish(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	sub := receiver(t, srv, "orders.>")
+	c := NewConn(connect(t, srv), tel.opts(WithConnectionName("orders-svc"))...)
+
+	tests := []struct {
+		name    string
+		publish func() error
+	}{
+		{"Publish", func() error { return c.Publish("orders.1001", []byte("a")) }},
+		{"PublishMsg", func() error {
+			return c.PublishMsg(&nats.Msg{Subject: "orders.1002", Data: []byte("b"), Header: nats.Header{"Keep": {"me"}}})
+		}},
+		{"PublishContext", func() error { return c.PublishContext(context.Background(), "orders.1003", []byte("c")) }},
+		{"PublishMsgContext", func() error {
+			return c.PublishMsgContext(context.Background(), &nats.Msg{Subject: "orders.1004", Data: []byte("d")})
+		}},
+		{"PublishRequest", func() error { return c.PublishRequest("orders.1005", "reply.here", []byte("e")) }},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, tc.publish())
+			m, err := sub.NextMsg(waitFor)
+			require.NoError(t, err)
+
+			spans := tel.spans()
+			require.Len(t, spans, i+1)
+			s := spans[i]
+			assert.Equal(t, "publish orders.*", s.Name())
+			assert.Equal(t, trace.SpanKindProducer, s.SpanKind())
+			assert.Equal(t, codes.Unset, s.Status().Code)
+			assertAttrs(t, s.Attributes(),
+				semconv.System,
+				semconv.MessagingOperationNameKey.String("publish"),
+				semconv.MessagingOperationTypeKey.String("send"),
+				semconv.MessagingDestinationNameKey.String("orders.*"),
+				semconv.MessagingDestinationTemplateKey.String("orders.*"),
+				semconv.ServerAddressKey.String("127.0.0.1"),
+				semconv.ServerPortKey.Int(srv.Port()),
+				semconv.NATSConnectionKey.String("orders-svc"),
+			)
+			assertNoAttr(t, s.Attributes(), semconv.ErrorTypeKey)
+
+			// The delivered message carries this span's context in lower case.
+			require.NotNil(t, m.Header)
+			assert.Len(t, m.Header["traceparent"], 1)
+			got := w3c.Extract(context.Background(), tracing.HeaderCarrier(m.Header))
+			assert.Equal(t, s.SpanContext().SpanID(), trace.SpanContextFromContext(got).SpanID())
+			if tc.name == "PublishMsg" {
+				assert.Equal(t, "me", m.Header.Get("Keep"), "existing headers are kept")
+			}
+		})
+	}
+
+	want := []attribute.KeyValue{
+		semconv.System,
+		semconv.MessagingOperationNameKey.String("publish"),
+		semconv.MessagingOperationTypeKey.String("send"),
+		semconv.MessagingDestinationNameKey.String("orders.*"),
+		semconv.NATSConnectionKey.String("orders-svc"),
+	}
+	hp := pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration), want...)
+	assert.Equal(t, uint64(len(tests)), hp.Count)
+	var sum float64
+	for _, s := range tel.spans() {
+		sum += spanDuration(s)
+	}
+	assert.InDelta(t, sum, hp.Sum, 1e-9, "metric durations equal span durations")
+	_, hasErr := hp.Attributes.Value(semconv.ErrorTypeKey)
+	assert.False(t, hasErr)
+	sp := pointWith(t, tel.sumPoints(t, semconv.MetricSentMessages), want...)
+	assert.Equal(t, int64(len(tests)), sp.Value)
+	assertNoSecrets(t, tel, "reply.here", "_INBOX")
+}
+
+func TestConnPublishContextIsChildOfCallerSpan(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	c := NewConn(connect(t, srv), tel.opts()...)
+	ctx, parent := tel.tp.Tracer("test").Start(context.Background(), "parent")
+	require.NoError(t, c.PublishContext(ctx, "a.b", nil))
+	parent.End()
+	s := spanNamed(t, tel.spans(), "publish a.b")
+	assert.Equal(t, parent.SpanContext().SpanID(), s.Parent().SpanID())
+	assert.Equal(t, parent.SpanContext().TraceID(), s.SpanContext().TraceID())
+}
+
+func TestConnPublishOnClosedConnection(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	nc := connect(t, srv)
+	c := NewConn(nc, tel.opts()...)
+	nc.Close()
+	err := c.Publish("a.b", []byte("x"))
+	require.ErrorIs(t, err, nats.ErrConnectionClosed)
+	s := spanNamed(t, tel.spans(), "publish a.b")
+	assert.Equal(t, codes.Error, s.Status().Code)
+	assertAttrs(t, s.Attributes(), semconv.ErrorTypeKey.String("connection_closed"))
+	pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration), semconv.ErrorTypeKey.String("connection_closed"))
+	pointWith(t, tel.sumPoints(t, semconv.MetricSentMessages), semconv.ErrorTypeKey.String("connection_closed"))
+}
+
+func TestConnRequest(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	// A raw responder on its own connection echoes the traceparent it saw.
+	resp := connect(t, srv)
+	_, err := resp.Subscribe("svc.echo", func(m *nats.Msg) {
+		_ = m.Respond([]byte(tracing.HeaderCarrier(m.Header).Get("traceparent")))
+	})
+	require.NoError(t, err)
+	require.NoError(t, resp.Flush())
+	c := NewConn(connect(t, srv), tel.opts()...)
+
+	tests := []struct {
+		name string
+		req  func() (*nats.Msg, error)
+	}{
+		{"Request", func() (*nats.Msg, error) { return c.Request("svc.echo", []byte("q"), waitFor) }},
+		{"RequestMsg", func() (*nats.Msg, error) {
+			return c.RequestMsg(&nats.Msg{Subject: "svc.echo", Data: []byte("q")}, waitFor)
+		}},
+		{"RequestWithContext", func() (*nats.Msg, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			return c.RequestWithContext(ctx, "svc.echo", []byte("q"))
+		}},
+		{"RequestMsgWithContext", func() (*nats.Msg, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: "svc.echo", Data: []byte("q")})
+		}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reply, err := tc.req()
+			require.NoError(t, err)
+			spans := tel.spans()
+			require.Len(t, spans, i+1)
+			s := spans[i]
+			assert.Equal(t, "request svc.echo", s.Name())
+			assert.Equal(t, trace.SpanKindClient, s.SpanKind())
+			assertAttrs(t, s.Attributes(),
+				semconv.System,
+				semconv.MessagingOperationNameKey.String("request"),
+				semconv.MessagingOperationTypeKey.String("send"),
+				semconv.MessagingDestinationNameKey.String("svc.echo"),
+			)
+			assert.Contains(t, string(reply.Data), s.SpanContext().SpanID().String(),
+				"the responder saw the request span's context")
+		})
+	}
+	hp := pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration), semconv.MessagingOperationNameKey.String("request"))
+	assert.Equal(t, uint64(len(tests)), hp.Count)
+	assertNoSecrets(t, tel, "_INBOX")
+}
+
+func TestConnRequestNoResponders(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	c := NewConn(connect(t, srv), tel.opts()...)
+
+	_, err := c.Request("nobody.home", nil, waitFor)
+	require.ErrorIs(t, err, nats.ErrNoResponders, "the nats.go error is returned unchanged")
+
+	s := spanNamed(t, tel.spans(), "request nobody.home")
+	assert.Equal(t, codes.Error, s.Status().Code)
+	assert.Equal(t, "no_responders", s.Status().Description)
+	assertAttrs(t, s.Attributes(), semconv.ErrorTypeKey.String("no_responders"))
+	hp := pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration),
+		semconv.MessagingOperationNameKey.String("request"), semconv.ErrorTypeKey.String("no_responders"))
+	assert.Equal(t, uint64(1), hp.Count)
+	assert.InDelta(t, spanDuration(s), hp.Sum, 1e-9)
+}
+
+func TestConnErrorClassifier(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	notFailure := func(err error) bool { return !errors.Is(err, nats.ErrNoResponders) }
+	c := NewConn(connect(t, srv), tel.opts(WithErrorClassifier(notFailure))...)
+	_, err := c.Request("nobody.home", nil, waitFor)
+	require.ErrorIs(t, err, nats.ErrNoResponders)
+	s := spanNamed(t, tel.spans(), "request nobody.home")
+	assert.Equal(t, codes.Unset, s.Status().Code)
+	assertNoAttr(t, s.Attributes(), semconv.ErrorTypeKey)
+	hp := tel.histPoints(t, semconv.MetricOperationDuration)
+	require.Len(t, hp, 1)
+	_, hasErr := hp[0].Attributes.Value(semconv.ErrorTypeKey)
+	assert.False(t, hasErr)
+}
+
+func TestConnSubscribeProcessSpanJoinsProducerTrace(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	pub := NewConn(connect(t, srv), tel.opts()...)
+	sub := NewConn(connect(t, srv), tel.opts()...)
+
+	type seen struct {
+		ctx context.Context
+		msg *nats.Msg
+	}
+	got := make(chan seen, 3)
+	_, err := sub.Subscribe("orders.*", func(m *nats.Msg) { got <- seen{ContextFromMsg(m), m} })
+	require.NoError(t, err)
+	_, err = sub.SubscribeContext("ctx.orders", func(ctx context.Context, m *nats.Msg) { got <- seen{ctx, m} })
+	require.NoError(t, err)
+	_, err = sub.QueueSubscribe("queued", "workers", func(m *nats.Msg) { got <- seen{ContextFromMsg(m), m} })
+	require.NoError(t, err)
+	require.NoError(t, sub.Flush())
+
+	for _, subj := range []string{"orders.77", "ctx.orders", "queued"} {
+		t.Run(subj, func(t *testing.T) {
+			tel.sr.Reset()
+			require.NoError(t, pub.Publish(subj, []byte("payload")))
+			var s seen
+			select {
+			case s = <-got:
+			case <-time.After(waitFor):
+				t.Fatal("no message delivered")
+			}
+			spans := tel.waitSpans(t, 2)
+			var producer, process sdktrace.ReadOnlySpan
+			for _, sp := range spans {
+				switch sp.SpanKind() {
+				case trace.SpanKindProducer:
+					producer = sp
+				case trace.SpanKindConsumer:
+					process = sp
+				}
+			}
+			require.NotNil(t, producer)
+			require.NotNil(t, process)
+			assert.Equal(t, producer.SpanContext().TraceID(), process.SpanContext().TraceID(), "one trace")
+			assert.Equal(t, producer.SpanContext().SpanID(), process.Parent().SpanID(), "process is a child of publish")
+			require.Len(t, process.Links(), 1)
+			assert.Equal(t, producer.SpanContext().SpanID(), process.Links()[0].SpanContext.SpanID(), "and links to it")
+			assertAttrs(t, process.Attributes(),
+				semconv.System,
+				semconv.MessagingOperationNameKey.String("process"),
+				semconv.MessagingOperationTypeKey.String("process"),
+			)
+			// The handler saw the process span's context.
+			assert.Equal(t, process.SpanContext().SpanID(), trace.SpanContextFromContext(s.ctx).SpanID())
+			switch subj {
+			case "orders.77":
+				assert.Equal(t, "process orders.*", process.Name(), "wildcard subscription subject is the template")
+			case "queued":
+				assertAttrs(t, process.Attributes(), semconv.MessagingConsumerGroupNameKey.String("workers"))
+			}
+		})
+	}
+	assert.Equal(t, context.Background(), ContextFromMsg(&nats.Msg{}), "outside a handler")
+
+	pp := tel.histPoints(t, semconv.MetricProcessDuration)
+	assert.Len(t, pp, 3)
+	cp := pointWith(t, tel.sumPoints(t, semconv.MetricConsumedMessages),
+		semconv.MessagingDestinationNameKey.String("queued"), semconv.MessagingConsumerGroupNameKey.String("workers"))
+	assert.Equal(t, int64(1), cp.Value)
+}
+
+func TestConnProcessPicksUpRawPublisherHeaders(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	sub := NewConn(connect(t, srv), tel.opts()...)
+	got := make(chan context.Context, 1)
+	_, err := sub.SubscribeContext("raw.in", func(ctx context.Context, _ *nats.Msg) { got <- ctx })
+	require.NoError(t, err)
+	require.NoError(t, sub.Flush())
+	raw := connect(t, srv)
+
+	for _, key := range []string{"traceparent", "Traceparent"} {
+		t.Run(key, func(t *testing.T) {
+			tel.sr.Reset()
+			const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+			require.NoError(t, raw.PublishMsg(&nats.Msg{Subject: "raw.in",
+				Header: nats.Header{key: {"00-" + traceID + "-00f067aa0ba902b7-01"}}}))
+			select {
+			case <-got:
+			case <-time.After(waitFor):
+				t.Fatal("no message")
+			}
+			s := tel.waitSpans(t, 1)[0]
+			assert.Equal(t, traceID, s.SpanContext().TraceID().String())
+			assert.Equal(t, "00f067aa0ba902b7", s.Parent().SpanID().String())
+			assert.True(t, s.Parent().IsRemote())
+		})
+	}
+}
+
+func TestConnPublishReadByPlainW3CPropagator(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	sub := receiver(t, srv, "plain")
+	c := NewConn(connect(t, srv), tel.opts()...)
+	require.NoError(t, c.Publish("plain", nil))
+	m, err := sub.NextMsg(waitFor)
+	require.NoError(t, err)
+	lower := propagation.MapCarrier{}
+	for k, v := range m.Header {
+		require.Equal(t, strings.ToLower(k), k)
+		lower[k] = v[0]
+	}
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), lower))
+	require.True(t, sc.IsValid())
+	assert.Equal(t, spanNamed(t, tel.spans(), "publish plain").SpanContext().SpanID(), sc.SpanID())
+}
+
+func TestConnNextMsgAndProcessMsg(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	pub := NewConn(connect(t, srv), tel.opts()...)
+	c := NewConn(connect(t, srv), tel.opts()...)
+	sub, err := c.SubscribeSync("jobs.*")
+	require.NoError(t, err)
+	require.NoError(t, c.Flush())
+
+	// Nothing yet: a timeout is a receive with no message, not a failure.
+	_, err = c.NextMsg(sub, 10*time.Millisecond)
+	require.ErrorIs(t, err, nats.ErrTimeout)
+	empty := spanNamed(t, tel.spans(), "receive jobs.*")
+	assert.Equal(t, codes.Unset, empty.Status().Code)
+	tel.sr.Reset()
+
+	require.NoError(t, pub.Publish("jobs.1", []byte("x")))
+	m, err := c.NextMsg(sub, waitFor)
+	require.NoError(t, err)
+	var inner trace.SpanContext
+	require.NoError(t, c.ProcessMsg(m, func(ctx context.Context, _ *nats.Msg) error {
+		inner = trace.SpanContextFromContext(ctx)
+		return nil
+	}))
+	fail := errors.New("handler failed")
+	require.ErrorIs(t, c.ProcessMsg(m, func(context.Context, *nats.Msg) error { return fail }), fail)
+
+	spans := tel.spans()
+	producer := spanNamed(t, spans, "publish jobs.*")
+	recv := spanNamed(t, spans, "receive jobs.*")
+	assert.Equal(t, trace.SpanKindClient, recv.SpanKind())
+	require.Len(t, recv.Links(), 1)
+	assert.Equal(t, producer.SpanContext().SpanID(), recv.Links()[0].SpanContext.SpanID())
+	assertAttrs(t, recv.Attributes(), semconv.MessagingOperationTypeKey.String("receive"))
+
+	var procs []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.Name() == "process jobs.*" {
+			procs = append(procs, s)
+		}
+	}
+	require.Len(t, procs, 2)
+	assert.Equal(t, producer.SpanContext().SpanID(), procs[0].Parent().SpanID())
+	assert.Equal(t, procs[0].SpanContext().SpanID(), inner.SpanID())
+	assert.Equal(t, codes.Error, procs[1].Status().Code)
+	assertAttrs(t, procs[1].Attributes(), semconv.ErrorTypeKey.String("_OTHER"))
+
+	consumed := tel.sumPoints(t, semconv.MetricConsumedMessages)
+	require.Len(t, consumed, 1, "counted once, on receive")
+	assert.Equal(t, int64(1), consumed[0].Value)
+}
+
+func TestConnChanSubscribe(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	pub := NewConn(connect(t, srv), tel.opts()...)
+	c := NewConn(connect(t, srv), tel.opts()...)
+	ch := make(chan *nats.Msg, 8)
+	sub, err := c.ChanSubscribe("chan.>", ch)
+	require.NoError(t, err)
+	qch := make(chan *nats.Msg, 8)
+	qsub, err := c.ChanQueueSubscribe("qchan", "g", qch)
+	require.NoError(t, err)
+	require.NoError(t, c.Flush())
+
+	require.NoError(t, pub.Publish("chan.a", []byte("1")))
+	require.NoError(t, pub.Publish("qchan", []byte("2")))
+	for _, in := range []chan *nats.Msg{ch, qch} {
+		select {
+		case m := <-in:
+			assert.NotEmpty(t, m.Data)
+		case <-time.After(waitFor):
+			t.Fatal("not forwarded")
+		}
+	}
+	spans := tel.waitSpans(t, 4)
+	proc := spanNamed(t, spans, "process chan.>")
+	assert.Equal(t, spanNamed(t, spans, "publish chan.a").SpanContext().SpanID(), proc.Parent().SpanID())
+	assertAttrs(t, spanNamed(t, spans, "process qchan").Attributes(),
+		semconv.MessagingConsumerGroupNameKey.String("g"))
+
+	// Closing the subscriptions stops the forwarders (goleak checks).
+	require.NoError(t, sub.Unsubscribe())
+	require.NoError(t, qsub.Drain())
+}
+
+func TestConnFilter(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	var seen []string
+	var mu sync.Mutex
+	filter := func(op, dest string) bool {
+		mu.Lock()
+		seen = append(seen, op+" "+dest)
+		mu.Unlock()
+		return !strings.HasPrefix(dest, "health.")
+	}
+	sub := receiver(t, srv, ">")
+	c := NewConn(connect(t, srv), tel.opts(WithFilter(filter))...)
+	require.NoError(t, c.Publish("health.ping", []byte("x")))
+	require.NoError(t, c.Publish("orders.1", []byte("x")))
+	for range 2 {
+		_, err := sub.NextMsg(waitFor)
+		require.NoError(t, err)
+	}
+	spans := tel.spans()
+	require.Len(t, spans, 1)
+	assert.Equal(t, "publish orders.*", spans[0].Name())
+	assert.Contains(t, seen, "publish health.ping", "the filter sees the raw subject")
+	hp := tel.histPoints(t, semconv.MetricOperationDuration)
+	require.Len(t, hp, 1)
+	assert.Equal(t, uint64(1), hp[0].Count)
+}
+
+func TestConnFilteredPublishDoesNotAllocate(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	nc := connect(t, srv)
+	c := NewConn(nc, tel.opts(WithFilter(func(string, string) bool { return false }))...)
+	data := []byte("x")
+	raw := testing.AllocsPerRun(200, func() { _ = nc.Publish("f.x", data) })
+	filtered := testing.AllocsPerRun(200, func() { _ = c.Publish("f.x", data) })
+	assert.Zero(t, raw, "baseline")
+	assert.Zero(t, filtered)
+	assert.Empty(t, tel.spans())
+}
+
+func TestConnMetricsOnlyPublishAddsNoAllocations(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	nc := connect(t, srv)
+	c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(tel.mp), WithPropagators(w3c))
+	data := []byte("x")
+	require.NoError(t, c.Publish("m.x", data)) // warm the spec cache
+	raw := testing.AllocsPerRun(200, func() { _ = nc.Publish("m.x", data) })
+	inst := testing.AllocsPerRun(200, func() { _ = c.Publish("m.x", data) })
+	assert.Equal(t, raw, inst)
+	assert.Empty(t, tel.spans())
+	hp := tel.histPoints(t, semconv.MetricOperationDuration)
+	require.Len(t, hp, 1)
+	assert.Equal(t, uint64(1+200+1), hp[0].Count, "AllocsPerRun runs once more to warm up")
+}
+
+func TestConnNoopProvidersRecordNothing(t *testing.T) {
+	srv := runServer(t)
+	nc := connect(t, srv)
+	c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(metricnoop.NewMeterProvider()))
+	sub := receiver(t, srv, "n.x")
+	require.NoError(t, c.Publish("n.x", []byte("x")))
+	m, err := sub.NextMsg(waitFor)
+	require.NoError(t, err)
+	assert.Nil(t, m.Header, "nothing to propagate, no header")
+	s := c.publish.spec("n.x")
+	assert.False(t, s.active(), "calls go straight through")
+}
+
+func TestConnCardinalityIsBounded(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	c := NewConn(connect(t, srv), tel.opts()...)
+	for i := range 10_000 {
+		// Half look like IDs, half are distinct names that are not IDs.
+		subj := fmt.Sprintf("orders.%d", i)
+		if i%2 == 1 {
+			subj = fmt.Sprintf("tenant%d.events", i)
+		}
+		require.NoError(t, c.Publish(subj, nil))
+	}
+	require.NoError(t, c.Flush())
+	rm := tel.collect(t)
+	checked := 0
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var n int
+			switch d := m.Data.(type) {
+			case metricdata.Histogram[float64]:
+				n = len(d.DataPoints)
+			case metricdata.Sum[int64]:
+				n = len(d.DataPoints)
+			}
+			assert.LessOrEqual(t, n, 50, "series of %s", m.Name)
+			assert.Greater(t, n, 1)
+			checked++
+		}
+	}
+	assert.Equal(t, 2, checked, "duration and sent")
+	names := map[string]bool{}
+	for _, s := range tel.spans() {
+		names[s.Name()] = true
+	}
+	assert.LessOrEqual(t, len(names), 50)
+	assert.True(t, names["publish orders.*"])
+	assert.True(t, names["publish "+tracing.OverflowTemplate])
+}
+
+// fakeGate counts calls and rejects while closed is false.
+type fakeGate struct {
+	reject   atomic.Bool
+	outcomes chan error
+}
+
+var errGate = fmt.Errorf("gate: %w", circuit.ErrOpen)
+
+func (g *fakeGate) Allow(context.Context) (func(error, time.Duration), error) {
+	if g.reject.Load() {
+		return nil, errGate
+	}
+	return func(err error, d time.Duration) { g.outcomes <- err }, nil
+}
+
+func TestConnGate(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	g := &fakeGate{outcomes: make(chan error, 10)}
+	sub := receiver(t, srv, "g.>")
+	c := NewConn(connect(t, srv), tel.opts(WithBreaker(g))...)
+
+	require.NoError(t, c.Publish("g.ok", nil))
+	assert.NoError(t, <-g.outcomes)
+	_, err := c.Request("none.here", nil, waitFor)
+	require.ErrorIs(t, err, nats.ErrNoResponders)
+	assert.ErrorIs(t, <-g.outcomes, nats.ErrNoResponders, "the gate sees the failure")
+
+	g.reject.Store(true)
+	err = c.Publish("g.rejected", []byte("x"))
+	assert.Same(t, errGate, err, "the gate's error is returned unchanged")
+	assert.ErrorIs(t, err, circuit.ErrOpen)
+	_, err = sub.NextMsg(waitFor)
+	require.NoError(t, err)
+	_, err = sub.NextMsg(50 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "a rejected publish sends nothing")
+
+	s := spanNamed(t, tel.spans(), "publish g.rejected")
+	assert.Equal(t, codes.Error, s.Status().Code)
+	assertAttrs(t, s.Attributes(), semconv.ErrorTypeKey.String("circuit_open"))
+	pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration),
+		semconv.MessagingDestinationNameKey.String("g.rejected"), semconv.ErrorTypeKey.String("circuit_open"))
+	assert.Empty(t, g.outcomes)
+
+	var typedNil *fakeGate
+	assert.NotPanics(t, func() { NewConn(nil, WithBreaker(typedNil), WithBreaker(nil)) })
+}
+
+func TestConnWithCircuitBreaker(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	b, err := circuit.New("conn", circuit.WithConsecutiveFailures(1), circuit.WithOpenTimeout(time.Hour))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	c := NewConn(connect(t, srv), tel.opts(WithBreaker(b))...)
+
+	_, err = c.Request("nobody", nil, waitFor)
+	require.ErrorIs(t, err, nats.ErrNoResponders)
+	_, err = c.Request("nobody", nil, waitFor)
+	require.ErrorIs(t, err, circuit.ErrOpen)
+	assert.Equal(t, circuit.StateOpen, b.State())
+	pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration), semconv.ErrorTypeKey.String("circuit_open"))
+}
+
+func TestConnNoSecretsRecorded(t *testing.T) {
+	const password = "s3cr3t-pa55"
+	srv := natstest.RunServer(t, func(o *natsserver.Options) { o.Username, o.Password = "alice", password })
+	tel := newTelemetry(t)
+	url := strings.Replace(srv.URL(), "nats://", "nats://alice:"+password+"@", 1)
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	c := NewConn(nc, tel.opts()...)
+
+	const payload = "card-number-4111111111111111"
+	_, err = c.Subscribe("pay.*", func(m *nats.Msg) { _ = m.Respond([]byte(payload)) })
+	require.NoError(t, err)
+	require.NoError(t, c.Flush())
+	_, err = c.Request("pay.charge", []byte(payload), waitFor)
+	require.NoError(t, err)
+	require.NoError(t, c.PublishRequest("pay.async", "_INBOX.private.reply", []byte(payload)))
+	_, err = c.Request("nobody.x", []byte(payload), waitFor)
+	require.ErrorIs(t, err, nats.ErrNoResponders)
+	tel.waitSpans(t, 5)
+	assertNoSecrets(t, tel, payload, password, "alice", "_INBOX.", "4111")
+}
+
+func TestWrapperKeepsUnwrappedMethods(t *testing.T) {
+	srv := runServer(t)
+	nc := connect(t, srv)
+	c := NewConn(nc)
+	assert.Same(t, nc, c.Conn())
+	assert.True(t, c.IsConnected(), "promoted nats.go method")
+	assert.NoError(t, c.Flush())
+}
