@@ -14,18 +14,26 @@ import (
 
 // Phase names used in [Report], [PhaseStats].Name and [Progress].Phase.
 const (
+	// PhaseConnect times each dial.
 	PhaseConnect = "connect"
-	PhaseRTT     = "rtt"
+	// PhaseRTT times PING/PONG round trips (nc.RTT).
+	PhaseRTT = "rtt"
+	// PhasePublish times publish+flush ([WithPublishes]).
 	PhasePublish = "publish"
+	// PhaseRequest times request-reply round trips ([WithRequests]).
 	PhaseRequest = "request"
 )
 
 // Measurement defaults.
 const (
-	DefaultConnects    = 10
-	DefaultRoundTrips  = 10
+	// DefaultConnects is the number of dials (the seed's iterations=10).
+	DefaultConnects = 10
+	// DefaultRoundTrips is the number of PING/PONG round trips.
+	DefaultRoundTrips = 10
+	// DefaultPayloadSize is the payload size of publish and request phases.
 	DefaultPayloadSize = 128
-	DefaultOpTimeout   = 5 * time.Second
+	// DefaultOpTimeout bounds one operation.
+	DefaultOpTimeout = 5 * time.Second
 )
 
 // errNoConnection is the LastError of phases that could not run because every

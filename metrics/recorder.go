@@ -130,6 +130,18 @@ func (r *Recorder) Dial(ctx context.Context, name string, dial func(context.Cont
 	return nc, nil
 }
 
+// RecordDial counts one connect attempt that the caller dialled and timed
+// itself (for example a pool with its own retry and gate logic): d goes to
+// nats.client.connect.duration and the attempt to
+// nats.client.connections.opened (err == nil) or .failed (with error.type),
+// and to [Recorder.Snapshot]. It does not observe the connection: follow a
+// successful attempt with [Recorder.Observe]. [Recorder.Dial] is RecordDial
+// plus Observe around a dial function. ctx only carries values; its
+// cancellation is ignored.
+func (r *Recorder) RecordDial(ctx context.Context, name string, d time.Duration, err error) {
+	r.recordConnect(ctx, name, d, err)
+}
+
 // recordConnect is the single place a connect attempt is counted.
 func (r *Recorder) recordConnect(ctx context.Context, name string, d time.Duration, err error) {
 	r.mu.Lock()

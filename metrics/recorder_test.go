@@ -522,3 +522,36 @@ func TestRecorderConcurrentUse(t *testing.T) {
 	v, _ = intValue(collect(t, rd), semconv.MetricConnectionsOpened, connName("conc"))
 	assert.Equal(t, int64(40), v)
 }
+
+func TestRecordDialThenObserve(t *testing.T) {
+	s := natstest.RunServer(t)
+	mp, rd := newReader(t)
+	r := metrics.NewRecorder(metrics.WithMeterProvider(mp))
+	ctx := context.Background()
+
+	r.RecordDial(ctx, "pool", 3*time.Millisecond, nil)
+	r.RecordDial(ctx, "pool", 5*time.Millisecond, nil)
+	r.RecordDial(ctx, "pool", time.Millisecond, errors.Join(errors.New("scope: connect"), nats.ErrAuthorization))
+	nc := connect(t, s.URL())
+	_, err := r.Observe(nc, "pool")
+	require.NoError(t, err)
+
+	snap := r.Snapshot()
+	assert.Equal(t, int64(2), snap.Opened)
+	assert.Equal(t, int64(1), snap.Failed)
+	assert.Equal(t, int64(1), snap.Active)
+	assert.Equal(t, 4*time.Millisecond, snap.AvgConnectTime)
+	assert.Equal(t, 3*time.Millisecond, snap.MinConnectTime)
+	assert.Equal(t, 5*time.Millisecond, snap.MaxConnectTime)
+	assert.Equal(t, "authorization", snap.LastError)
+
+	rm := collect(t, rd)
+	v, _ := intValue(rm, semconv.MetricConnectionsFailed, connName("pool"), semconv.ErrorTypeKey.String("authorization"))
+	assert.Equal(t, int64(1), v)
+	h := find(rm, semconv.MetricConnectDuration).Data.(metricdata.Histogram[float64])
+	var sum float64
+	for _, dp := range h.DataPoints {
+		sum += dp.Sum
+	}
+	assert.InDelta(t, 0.009, sum, 1e-9, "the same durations feed the histogram")
+}
