@@ -182,14 +182,19 @@ type Progress struct {
 // successes, failures, success_rate, avg, min, max, p50, p90, p99,
 // last_error (error.type only, omitted when empty).
 type PhaseStats struct {
-	Name          string
-	Attempts      int
-	Successes     int
-	Failures      int
-	SuccessRate   float64
+	// Name is the phase name ([PhaseConnect], ... or a custom name).
+	Name string
+	// Attempts = Successes + Failures.
+	Attempts, Successes, Failures int
+	// SuccessRate = Successes/Attempts (1 when there were no attempts).
+	SuccessRate float64
+	// Avg, Min and Max summarise the successful operations.
 	Avg, Min, Max time.Duration
+	// P50, P90 and P99 are nearest-rank percentiles.
 	P50, P90, P99 time.Duration
-	LastError     string
+	// LastError is the error.type ([ErrorType]) of the last failure, or
+	// "no_connection" when the phase could not run; "" when none failed.
+	LastError string
 }
 
 type phaseStatsJSON struct {
@@ -246,13 +251,14 @@ func seconds(s float64) time.Duration { return time.Duration(math.Round(s * floa
 // ops (publish, request and custom phases, omitted when none); each phase
 // as documented on [PhaseStats].
 type Report struct {
-	// Started is when the measurement began; Elapsed its wall time.
+	// Started is when the measurement began.
 	Started time.Time
+	// Elapsed is the measurement's wall time.
 	Elapsed time.Duration
-	// Attempts and Successes count operations over all phases;
-	// SuccessRate = Successes/Attempts (1 when there were no attempts).
+	// Attempts and Successes count operations over all phases.
 	Attempts, Successes int
-	SuccessRate         float64
+	// SuccessRate = Successes/Attempts (1 when there were no attempts).
+	SuccessRate float64
 	// Connect times each dial.
 	Connect PhaseStats
 	// RTT times each PING/PONG round trip; Attempts is 0 when skipped.
