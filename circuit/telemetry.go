@@ -26,9 +26,11 @@ type telemetry struct {
 	rejects     metric.Int64Counter
 	reg         metric.Registration
 
-	stateOpts      [len(states)]metric.ObserveOption
-	transitionOpts [len(states)][len(states)]metric.AddOption
-	rejectOpts     [len(states)]metric.AddOption
+	// Option slices are built once: passing a fresh variadic slice through
+	// the API's interfaces would allocate on every call.
+	stateOpts      [len(states)][]metric.ObserveOption
+	transitionOpts [len(states)][len(states)][]metric.AddOption
+	rejectOpts     [len(states)][]metric.AddOption
 }
 
 var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
@@ -47,12 +49,12 @@ func newTelemetry(b *Breaker) *telemetry {
 	for _, s := range states {
 		st := semconv.NATSCircuitStateKey.String(s.String())
 		set := attribute.NewSet(name, st)
-		t.stateOpts[s] = metric.WithAttributeSet(set)
-		t.rejectOpts[s] = metric.WithAttributeSet(set)
+		t.stateOpts[s] = []metric.ObserveOption{metric.WithAttributeSet(set)}
+		t.rejectOpts[s] = []metric.AddOption{metric.WithAttributeSet(set)}
 		for _, to := range states {
-			t.transitionOpts[s][to] = metric.WithAttributeSet(attribute.NewSet(name,
+			t.transitionOpts[s][to] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name,
 				semconv.NATSCircuitFromKey.String(s.String()),
-				semconv.NATSCircuitToKey.String(to.String())))
+				semconv.NATSCircuitToKey.String(to.String())))}
 		}
 	}
 
@@ -85,7 +87,7 @@ func newTelemetry(b *Breaker) *telemetry {
 			if s == cur {
 				v = 1
 			}
-			o.ObserveInt64(gauge, v, t.stateOpts[s])
+			o.ObserveInt64(gauge, v, t.stateOpts[s]...)
 		}
 		return nil
 	}, gauge)
@@ -96,11 +98,11 @@ func newTelemetry(b *Breaker) *telemetry {
 }
 
 func (t *telemetry) transition(from, to State) {
-	t.transitions.Add(context.Background(), 1, t.transitionOpts[from][to])
+	t.transitions.Add(context.Background(), 1, t.transitionOpts[from][to]...)
 }
 
 func (t *telemetry) rejected(ctx context.Context, s State) {
-	t.rejects.Add(ctx, 1, t.rejectOpts[s])
+	t.rejects.Add(ctx, 1, t.rejectOpts[s]...)
 }
 
 func (t *telemetry) close() error {
