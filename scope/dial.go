@@ -63,6 +63,9 @@ func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int) (*nats.Con
 	}
 	closed := make(chan struct{})
 	var closeOnce sync.Once
+	// The pool enforces drain_timeout itself (and waits for the closed
+	// callback); nats.go's own drain timer only backs it up.
+	opts = append(opts, nats.DrainTimeout(cfg.DrainTimeout+closeWait))
 	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(closed) }) }))
 	if dl, ok := ctx.Deadline(); ok {
 		rem := time.Until(dl)

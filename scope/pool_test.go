@@ -1,0 +1,421 @@
+package scope_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/naq-io/naq/scope"
+)
+
+// dialCounter counts pool dial attempts.
+type dialCounter struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	errs []error
+}
+
+func (d *dialCounter) observe(ev scope.DialEvent) {
+	d.n.Add(1)
+	d.mu.Lock()
+	d.errs = append(d.errs, ev.Err)
+	d.mu.Unlock()
+}
+
+func (d *dialCounter) option() scope.Option { return scope.WithDialObserver(d.observe) }
+
+func TestAcquireSharesOneConnectionPerConfig(t *testing.T) {
+	srv := startServer(t)
+	var dials dialCounter
+	p := newPool(t, dials.option())
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+
+	s1, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	s2, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	assert.Same(t, s1.Conn(), s2.Conn(), "same config, same connection")
+	assert.Equal(t, 1, srv.NumClients())
+
+	other := cfg
+	other.ClientName = "other"
+	s3, err := p.Acquire(ctx, other)
+	require.NoError(t, err)
+	assert.NotSame(t, s1.Conn(), s3.Conn(), "another config, another connection")
+	assert.Equal(t, 2, srv.NumClients())
+	assert.Equal(t, 2, p.Len())
+	assert.EqualValues(t, 2, dials.n.Load())
+
+	for _, s := range []*scope.Scope{s1, s2, s3} {
+		require.NoError(t, s.Close(ctx))
+	}
+	assert.False(t, s1.Conn().IsClosed(), "idle connections stay open for the idle timeout")
+}
+
+func TestScopingInALoopReusesOneConnection(t *testing.T) {
+	srv := startServer(t)
+	var dials dialCounter
+	p := newPool(t, dials.option())
+	ctx := context.Background()
+	conns := map[*nats.Conn]bool{}
+	for i := 0; i < 50; i++ {
+		err := scope.Run(ctx, srv.URL(), func(ctx context.Context, nc *nats.Conn) error {
+			conns[nc] = true
+			return nc.Publish("loop", []byte("x"))
+		}, scope.WithPool(p), scope.WithLookupEnv(noEnv))
+		require.NoError(t, err)
+	}
+	assert.Len(t, conns, 1)
+	assert.EqualValues(t, 1, dials.n.Load())
+	assert.Equal(t, 1, srv.NumClients())
+}
+
+func TestLastReleaseDrainsAndWaitsForClosed(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t, scope.WithIdleTimeout(0))
+	ctx := context.Background()
+
+	s, err := p.Acquire(ctx, cfgFor(srv))
+	require.NoError(t, err)
+	nc := s.Conn()
+	const n = 20
+	var handled atomic.Int64
+	_, err = nc.Subscribe("work", func(*nats.Msg) {
+		time.Sleep(5 * time.Millisecond) // slow handler: drain must wait for it
+		handled.Add(1)
+	})
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush()) // the subscription is registered
+	pub, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	for i := 0; i < n; i++ {
+		require.NoError(t, pub.Publish("work", []byte("job")))
+	}
+	require.NoError(t, pub.Flush())
+	pub.Close()
+	require.NoError(t, nc.Flush()) // every message has reached the client
+
+	require.NoError(t, s.Close(ctx))
+	assert.True(t, nc.IsClosed(), "Close returned only after the closed callback")
+	assert.EqualValues(t, n, handled.Load(), "drain delivered every pending message before closing")
+	assert.Equal(t, 0, p.Len())
+}
+
+func TestDrainTimeoutBoundsRelease(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t, scope.WithIdleTimeout(0))
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+	cfg.DrainTimeout = 100 * time.Millisecond
+
+	s, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	nc := s.Conn()
+	block := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	_, err = nc.Subscribe("stuck", func(*nats.Msg) {
+		entered <- struct{}{}
+		<-block
+	})
+	require.NoError(t, err)
+	require.NoError(t, nc.Publish("stuck", nil))
+	<-entered
+
+	err = s.Close(ctx)
+	close(block)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "drain_timeout 100ms")
+	assert.True(t, nc.IsClosed(), "a drain that overruns is closed hard")
+}
+
+func TestReleaseOnErrorAndPanic(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t, scope.WithIdleTimeout(0))
+	ctx := context.Background()
+	opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv)}
+
+	errBoom := errors.New("boom")
+	var got *nats.Conn
+	err := scope.Run(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) error {
+		got = nc
+		return fmt.Errorf("wrapped: %w", errBoom)
+	}, opts...)
+	assert.ErrorIs(t, err, errBoom, "the closure's error comes back unchanged")
+	assert.True(t, got.IsClosed(), "released (and drained) on error")
+	assert.Equal(t, 0, p.Len())
+
+	assert.PanicsWithValue(t, "kaboom", func() {
+		_ = scope.Run(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) error {
+			got = nc
+			panic("kaboom")
+		}, opts...)
+	})
+	assert.True(t, got.IsClosed(), "released on panic, then the panic continued")
+	assert.Equal(t, 0, p.Len())
+
+	v, err := scope.Do(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) (string, error) {
+		return nc.ConnectedServerId(), nil
+	}, opts...)
+	require.NoError(t, err)
+	assert.NotEmpty(t, v)
+}
+
+func TestScopeCloseIsIdempotent(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	ctx := context.Background()
+	s1, err := p.Acquire(ctx, cfgFor(srv))
+	require.NoError(t, err)
+	s2, err := p.Acquire(ctx, cfgFor(srv))
+	require.NoError(t, err)
+	require.NoError(t, s1.Close(ctx))
+	require.NoError(t, s1.Close(ctx)) // must not drop s2's reference
+	require.NoError(t, s2.Conn().Publish("still", []byte("open")))
+	require.NoError(t, s2.Conn().Flush())
+	require.NoError(t, s2.Close(ctx))
+}
+
+func TestPoolCloseDrainsAllAndRejectsUse(t *testing.T) {
+	srv := startServer(t)
+	p, err := scope.NewPool()
+	require.NoError(t, err)
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+	held, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	other := cfg
+	other.ClientName = "idle"
+	idle, err := p.Acquire(ctx, other)
+	require.NoError(t, err)
+	require.NoError(t, idle.Close(ctx))
+	require.Equal(t, 2, srv.NumClients())
+
+	require.NoError(t, p.Close(ctx))
+	assert.True(t, held.Conn().IsClosed())
+	assert.True(t, idle.Conn().IsClosed())
+	assert.Equal(t, 0, p.Len())
+
+	_, err = p.Acquire(ctx, cfg)
+	assert.ErrorIs(t, err, scope.ErrPoolClosed)
+	err = scope.Run(ctx, srv.URL(), func(context.Context, *nats.Conn) error { return nil },
+		scope.WithPool(p), scope.WithLookupEnv(noEnv))
+	assert.ErrorIs(t, err, scope.ErrPoolClosed)
+	assert.EqualError(t, err, "scope: pool closed")
+	assert.NoError(t, held.Close(ctx), "releasing after the pool closed is a no-op")
+	assert.NoError(t, p.Close(ctx), "Close is idempotent")
+}
+
+func TestIdleConnectionIsDrainedAfterIdleTimeout(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t, scope.WithIdleTimeout(20*time.Millisecond))
+	ctx := context.Background()
+	s, err := p.Acquire(ctx, cfgFor(srv))
+	require.NoError(t, err)
+	nc := s.Conn()
+	require.NoError(t, s.Close(ctx))
+	require.Eventually(t, nc.IsClosed, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 0, p.Len())
+
+	s, err = p.Acquire(ctx, cfgFor(srv))
+	require.NoError(t, err)
+	assert.NotSame(t, nc, s.Conn(), "a fresh connection after the idle one went away")
+	require.NoError(t, s.Close(ctx))
+}
+
+func TestConcurrentAcquireDialsOnce(t *testing.T) {
+	srv := startServer(t)
+	var dials dialCounter
+	p := newPool(t, dials.option())
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := p.Acquire(ctx, cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := s.Conn().Publish("c", nil); err != nil {
+				errs <- err
+			}
+			errs <- s.Close(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 1, dials.n.Load())
+	assert.Equal(t, 1, srv.NumClients())
+}
+
+func TestClosedConnectionIsReplaced(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+	cfg.MaxReconnectAttempts = 0 // a lost connection closes for good
+	s, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	old := s.Conn()
+	require.NoError(t, s.Close(ctx))
+	srv.Restart()
+	require.Eventually(t, old.IsClosed, 5*time.Second, 5*time.Millisecond)
+
+	s, err = p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	assert.NotSame(t, old, s.Conn())
+	assert.True(t, s.Conn().IsConnected())
+	require.NoError(t, s.Close(ctx))
+}
+
+func TestAcquireHonoursContext(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := p.Acquire(ctx, cfgFor(srv))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 0, p.Len())
+}
+
+func TestNewPoolRejectsBadOptions(t *testing.T) {
+	_, err := scope.NewPool(scope.WithIdleTimeout(-time.Second))
+	assert.ErrorIs(t, err, scope.ErrInvalidOption)
+	assert.Contains(t, err.Error(), "idle timeout")
+	_, err = scope.NewPool(scope.WithRetry(scope.RetryPolicy{MaxRetries: 2}))
+	assert.ErrorIs(t, err, scope.ErrInvalidOption)
+	assert.Contains(t, err.Error(), "InitialDelay")
+}
+
+func TestOpenUsesEnvironmentWhenURLEmpty(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	ctx := context.Background()
+	s, err := scope.Open(ctx, "", scope.WithPool(p),
+		scope.WithLookupEnv(env(map[string]string{"NAQ_NATS_URL": srv.URL(), "NAQ_CLIENT_NAME": "from-env"})))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close(ctx)) }()
+	assert.Equal(t, "from-env", s.Config().ClientName)
+	assert.Equal(t, []string{srv.URL()}, s.Config().Servers)
+	assert.True(t, s.Conn().IsConnected())
+
+	_, err = scope.Open(ctx, "", scope.WithPool(p), scope.WithLookupEnv(env(map[string]string{"NAQ_MAX_RECONNECT": "x"})))
+	assert.ErrorIs(t, err, scope.ErrInvalidConfig)
+}
+
+func TestJetStreamAndKeyValueHelpers(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	ctx := context.Background()
+	opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv)}
+
+	err := scope.JetStream(ctx, srv.URL(), func(ctx context.Context, js jetstream.JetStream) error {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+			return err
+		}
+		_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "profiles"})
+		return err
+	}, opts...)
+	require.NoError(t, err)
+
+	seq, err := scope.DoJetStream(ctx, srv.URL(), func(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+		ack, err := js.Publish(ctx, "orders.new", []byte("o1"))
+		if err != nil {
+			return 0, err
+		}
+		return ack.Sequence, nil
+	}, opts...)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, seq)
+
+	err = scope.KeyValue(ctx, srv.URL(), "profiles", func(ctx context.Context, kv jetstream.KeyValue) error {
+		_, err := kv.Put(ctx, "alice", []byte("admin"))
+		return err
+	}, opts...)
+	require.NoError(t, err)
+	role, err := scope.DoKeyValue(ctx, srv.URL(), "profiles", func(ctx context.Context, kv jetstream.KeyValue) (string, error) {
+		e, err := kv.Get(ctx, "alice")
+		if err != nil {
+			return "", err
+		}
+		return string(e.Value()), nil
+	}, opts...)
+	require.NoError(t, err)
+	assert.Equal(t, "admin", role)
+
+	_, err = scope.DoKeyValue(ctx, srv.URL(), "profiles", func(ctx context.Context, kv jetstream.KeyValue) (string, error) {
+		_, err := kv.Get(ctx, "bob")
+		return "", err
+	}, opts...)
+	assert.ErrorIs(t, err, jetstream.ErrKeyNotFound, "nats.go errors pass through unchanged")
+
+	called := false
+	err = scope.KeyValue(ctx, srv.URL(), "missing", func(context.Context, jetstream.KeyValue) error {
+		called = true
+		return nil
+	}, opts...)
+	assert.ErrorIs(t, err, jetstream.ErrBucketNotFound)
+	assert.False(t, called)
+	assert.Equal(t, 1, srv.NumClients(), "all helpers shared one pooled connection")
+}
+
+func TestLimiterWithOpen(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	lim, err := scope.NewLimiter(1)
+	require.NoError(t, err)
+	ctx := context.Background()
+	opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv), scope.WithLimiter(lim)}
+
+	s, err := scope.Open(ctx, srv.URL(), opts...)
+	require.NoError(t, err)
+	assert.Equal(t, 1, lim.InUse())
+
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, err = scope.Open(wctx, srv.URL(), opts...)
+	assert.ErrorIs(t, err, scope.ErrLimit)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	var le *scope.LimitError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 1, le.Max)
+
+	require.NoError(t, s.Close(ctx))
+	assert.Equal(t, 0, lim.InUse())
+	s, err = scope.Open(ctx, srv.URL(), opts...)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(ctx))
+	assert.Equal(t, 0, lim.InUse())
+}
+
+func TestDefaultPoolAndShutdown(t *testing.T) {
+	srv := startServer(t)
+	ctx := context.Background()
+	err := scope.Run(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) error {
+		return nc.Flush()
+	}, scope.WithLookupEnv(noEnv))
+	require.NoError(t, err)
+	first := scope.DefaultPool()
+	assert.Equal(t, 1, first.Len(), "the default pool keeps the idle connection")
+	require.NoError(t, scope.Shutdown(ctx))
+	assert.Equal(t, 0, first.Len())
+	assert.NotSame(t, first, scope.DefaultPool(), "a fresh default pool after Shutdown")
+	require.NoError(t, scope.Shutdown(ctx))
+}
