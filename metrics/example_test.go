@@ -75,3 +75,41 @@ func ExampleMeasure() {
 	// request: 10/10 ok, p50<=p99: true
 	// success rate: 100%
 }
+
+func ExampleRecorder_Observe() {
+	s := runExampleServer()
+	defer s.Shutdown()
+
+	rec := metrics.NewRecorder(metrics.WithMeterProvider(
+		sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))))
+
+	// A connection dialled elsewhere, with the user's own closed handler: it
+	// keeps running after Observe chains the Recorder's handlers.
+	userClosed := make(chan struct{})
+	nc, err := nats.Connect(s.ClientURL(),
+		nats.ClosedHandler(func(*nats.Conn) { close(userClosed) }))
+	if err != nil {
+		fmt.Println("connect:", err)
+		return
+	}
+	obs, err := rec.Observe(nc, "worker")
+	if err != nil {
+		fmt.Println("observe:", err)
+		return
+	}
+	sub, err := nc.SubscribeSync("jobs.>")
+	if err != nil {
+		fmt.Println("subscribe:", err)
+		return
+	}
+	untrack := obs.Track(sub, "jobs.>") // pending and dropped, per template
+	defer untrack()
+
+	fmt.Println("active:", rec.Snapshot().Active)
+	nc.Close()
+	<-userClosed
+	fmt.Println("user's closed handler ran; active:", rec.Snapshot().Active)
+	// Output:
+	// active: 1
+	// user's closed handler ran; active: 0
+}
