@@ -40,6 +40,7 @@ func TestNewValidation(t *testing.T) {
 		{"negative rate", "b", []Option{WithFailureRate(-0.1, 10)}, "failure rate = -0.1"},
 		{"NaN rate", "b", []Option{WithFailureRate(math.NaN(), 10)}, "failure rate = NaN"},
 		{"zero minimum calls", "b", []Option{WithFailureRate(0.5, 0)}, "minimum calls = 0"},
+		{"negative minimum calls", "b", []Option{WithMinimumCalls(-1)}, "minimum calls = -1"},
 		{"minimum above window", "b", []Option{WithCountWindow(10), WithFailureRate(0.5, 11)}, "minimum calls = 11"},
 		{"zero window", "b", []Option{WithCountWindow(0)}, "window size = 0"},
 		{"negative time window", "b", []Option{WithTimeWindow(-time.Second)}, "time window = -1s"},
@@ -52,7 +53,8 @@ func TestNewValidation(t *testing.T) {
 		{"backoff max below timeout", "b", []Option{WithOpenTimeout(time.Minute), WithOpenBackoff(2, time.Second)}, "max open timeout = 1s"},
 		{"zero probes", "b", []Option{WithHalfOpen(0, 1)}, "half-open probes = 0"},
 		{"zero successes", "b", []Option{WithHalfOpen(1, 0)}, "half-open successes = 0"},
-		{"nothing trips", "b", []Option{WithConsecutiveFailures(0), WithFailureRate(0, 1)}, "trip conditions"},
+		{"zero rate", "b", []Option{WithFailureRate(0, 10)}, "failure rate = 0"},
+		{"nothing trips", "b", []Option{WithConsecutiveFailures(0), WithoutFailureRate()}, "trip conditions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +156,7 @@ func TestTimeWindowExpiresOldCalls(t *testing.T) {
 }
 
 func TestSlowCallRateTrips(t *testing.T) {
-	b, _, _, tr := newTest(t, WithConsecutiveFailures(0), WithFailureRate(0, 4),
+	b, _, _, tr := newTest(t, WithConsecutiveFailures(0), WithoutFailureRate(), WithMinimumCalls(4),
 		WithSlowCalls(100*time.Millisecond, 0.5))
 	require.NoError(t, call(t, b, nil, 10*time.Millisecond))
 	require.NoError(t, call(t, b, nil, 200*time.Millisecond))

@@ -22,7 +22,7 @@
 //   - the failure rate over a sliding window, count-based ([WithCountWindow],
 //     default the last 100 calls) or time-based ([WithTimeWindow]), once the
 //     window holds a minimum number of calls ([WithFailureRate], default 50%
-//     of at least 20 calls);
+//     of at least 20 calls; [WithMinimumCalls], [WithoutFailureRate]);
 //   - the slow-call rate over the same window ([WithSlowCalls], off by
 //     default): calls that took at least a threshold, whether or not they
 //     failed.

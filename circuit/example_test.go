@@ -35,7 +35,7 @@ func ExampleNew() {
 	fmt.Println(errors.Is(err, circuit.ErrInvalidOption))
 	// Output:
 	// orders closed
-	// circuit: invalid option: failure rate = 1.5, want in (0, 1], or 0 to disable
+	// circuit: invalid option: failure rate = 1.5, want in (0, 1] (WithoutFailureRate disables the condition)
 	// true
 }
 

@@ -55,7 +55,8 @@ type Classifier func(err error) bool
 
 type config struct {
 	consecutive    int
-	failureRate    float64
+	failureRate    float64 // 0: failure-rate condition off (WithoutFailureRate)
+	failureRateSet bool    // WithFailureRate was used: rate must be in (0, 1]
 	minimumCalls   int
 	windowSize     int           // count-based window, when timeWindow == 0
 	timeWindow     time.Duration // time-based window, when > 0
@@ -95,8 +96,8 @@ func (c *config) validate() error {
 	switch {
 	case c.consecutive < 0:
 		return invalid("consecutive failures", c.consecutive, ">= 0 (0 disables)")
-	case c.failureRate < 0 || c.failureRate > 1 || c.failureRate != c.failureRate:
-		return invalid("failure rate", c.failureRate, "in (0, 1], or 0 to disable")
+	case c.failureRateSet && !(c.failureRate > 0 && c.failureRate <= 1):
+		return invalid("failure rate", c.failureRate, "in (0, 1] (WithoutFailureRate disables the condition)")
 	case c.minimumCalls < 1:
 		return invalid("minimum calls", c.minimumCalls, ">= 1")
 	case c.timeWindow < 0:
@@ -134,12 +135,29 @@ func WithConsecutiveFailures(n int) Option {
 
 // WithFailureRate opens a closed breaker when the share of failed calls in
 // the sliding window reaches rate, once the window holds at least minCalls
-// calls. rate must be in (0, 1] (0 disables the condition) and minCalls at
-// least 1 and, for a count-based window, at most the window size. Defaults
-// [DefaultFailureRate] and [DefaultMinimumCalls]. minCalls also applies to
-// the slow-call rate.
+// calls. rate must be in (0, 1] and minCalls at least 1 and, for a
+// count-based window, at most the window size. Defaults [DefaultFailureRate]
+// and [DefaultMinimumCalls]. minCalls also applies to the slow-call rate.
 func WithFailureRate(rate float64, minCalls int) Option {
-	return optionFunc(func(c *config) { c.failureRate, c.minimumCalls = rate, minCalls })
+	return optionFunc(func(c *config) {
+		c.failureRate, c.minimumCalls, c.failureRateSet = rate, minCalls, true
+	})
+}
+
+// WithMinimumCalls sets only the number of calls the window must hold
+// before the failure and slow-call rates are evaluated (what the second
+// argument of [WithFailureRate] sets). n must be at least 1 and, for a
+// count-based window, at most the window size. Default
+// [DefaultMinimumCalls].
+func WithMinimumCalls(n int) Option {
+	return optionFunc(func(c *config) { c.minimumCalls = n })
+}
+
+// WithoutFailureRate turns the failure-rate condition off, leaving
+// consecutive failures and slow calls (when configured) as trip conditions.
+// A later [WithFailureRate] turns it back on.
+func WithoutFailureRate() Option {
+	return optionFunc(func(c *config) { c.failureRate, c.failureRateSet = 0, false })
 }
 
 // WithCountWindow makes the sliding window hold the outcomes of the last n
