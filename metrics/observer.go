@@ -103,8 +103,19 @@ func (r *Recorder) Observe(nc *nats.Conn, name string) (*Observer, error) {
 		otel.Handle(err)
 	}
 	o.mu.Lock()
-	o.reg = reg
-	o.mu.Unlock()
+	if o.stopped {
+		// Closed concurrently (Observer.Close, Snapshot): stop found no
+		// registration to remove.
+		o.mu.Unlock()
+		if reg != nil {
+			if err := reg.Unregister(); err != nil {
+				otel.Handle(err)
+			}
+		}
+	} else {
+		o.reg = reg
+		o.mu.Unlock()
+	}
 
 	o.chain()
 	go o.sampleRTT(ctx, r.rttInterval(nc))
