@@ -420,19 +420,23 @@ type call struct {
 
 type startTimer interface{ StartTime() time.Time }
 
-// begin gates and starts a call of s, which must be active. A non-nil error
-// is the gate's rejection, already recorded; return it unchanged and do not
-// call end.
+// begin gates and starts a call of s. A non-nil error is the gate's
+// rejection, already recorded; return it unchanged and do not call end. An
+// inactive s (nil or filtered) returns ctx unchanged and a call whose methods
+// do nothing, so callers may skip the active() check.
 func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call, error) {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if !s.active() {
+		return ctx, call{p: p, ctx: ctx}, nil
 	}
 	c := call{p: p, spec: s, ctx: ctx, n: 1}
 	if s.gated {
 		done, err := p.cfg.gate.Allow(ctx)
 		if err != nil {
 			p.reject(ctx, s)
-			return ctx, c, err
+			return ctx, call{p: p, ctx: ctx}, err // end on it is a no-op
 		}
 		c.done = done
 	}
