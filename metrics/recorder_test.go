@@ -555,3 +555,21 @@ func TestRecordDialThenObserve(t *testing.T) {
 	}
 	assert.InDelta(t, 0.009, sum, 1e-9, "the same durations feed the histogram")
 }
+
+func TestObserveChainsDiscoveredServersHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster start is slow")
+	}
+	c := natstest.RunCluster(t, 2, natstest.WithoutJetStream())
+	r := metrics.NewRecorder(metrics.WithMeterProvider(newMPOnly(t)))
+	var userDisco atomic.Int32
+	nc := connect(t, c.Servers[0].URL(), nats.DiscoveredServersHandler(func(*nats.Conn) { userDisco.Add(1) }))
+	_, err := r.Observe(nc, "disco")
+	require.NoError(t, err)
+
+	// Server 1 leaving and rejoining sends the client a changed server list.
+	c.Stop(1)
+	c.Restart(1)
+	require.Eventually(t, func() bool { return userDisco.Load() >= 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return r.Snapshot().DiscoveredServersEvents >= 1 }, 5*time.Second, 5*time.Millisecond)
+}
