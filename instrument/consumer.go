@@ -1,0 +1,328 @@
+package instrument
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// consumerSpecs are the operations of one consumer, declared once when the
+// consumer handle is wrapped. The destination of every one of them is the
+// stream: "process <stream>", "receive <stream>", "ack <stream>", ...
+// The stream name and, for durable consumers, the durable name
+// (messaging.consumer.group.name) go on spans and metrics; the consumer name
+// goes on spans only (ephemeral and ordered consumers have random names).
+type consumerSpecs struct {
+	p      *pipeline
+	mgmt   *mgmtSpecs
+	stream string
+
+	receive, process           *opSpec
+	ack, nak, term, inProgress *opSpec
+	active                     bool // any of the above is active
+}
+
+func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstream.ConsumerInfo) *consumerSpecs {
+	attrs := []attribute.KeyValue{semconv.NATSStreamKey.String(stream)}
+	var spanAttrs []attribute.KeyValue
+	if info != nil {
+		if info.Config.Durable != "" {
+			attrs = append(attrs, semconv.MessagingConsumerGroupNameKey.String(info.Config.Durable))
+		}
+		if info.Name != "" {
+			spanAttrs = append(spanAttrs, semconv.NATSConsumerKey.String(info.Name))
+		}
+	}
+	mk := func(op, opType string, kind trace.SpanKind, noGate bool) *opSpec {
+		return p.spec(specConfig{
+			Op: op, OpType: opType, Kind: kind, Dest: stream,
+			Attrs: attrs, SpanAttrs: spanAttrs, NoGate: noGate,
+		})
+	}
+	cs := &consumerSpecs{
+		p:      p,
+		mgmt:   mgmt,
+		stream: stream,
+		// Receives are long polls: never gated (an idle consumer is not a
+		// failing or slow dependency).
+		receive:    mk(semconv.OpReceive, semconv.OpTypeReceive, trace.SpanKindClient, true),
+		process:    mk(semconv.OpProcess, semconv.OpTypeProcess, trace.SpanKindConsumer, true),
+		ack:        mk(semconv.OpAck, semconv.OpTypeSettle, trace.SpanKindClient, false),
+		nak:        mk(semconv.OpNak, semconv.OpTypeSettle, trace.SpanKindClient, false),
+		term:       mk(semconv.OpTerm, semconv.OpTypeSettle, trace.SpanKindClient, false),
+		inProgress: mk(semconv.OpInProgress, semconv.OpTypeSettle, trace.SpanKindClient, false),
+	}
+	cs.active = cs.receive.active() || cs.process.active() || cs.ack.active() ||
+		cs.nak.active() || cs.term.active() || cs.inProgress.active()
+	return cs
+}
+
+// handler wraps a message handler: each message runs inside a CONSUMER span
+// "process <stream>", a child of the producer context in its header that
+// also links to it; messaging.process.duration and
+// messaging.client.consumed.messages are recorded when the handler returns.
+func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHandler {
+	return func(m jetstream.Msg) {
+		ctx, c := cs.p.beginProcess(context.Background(), cs.process, m.Headers())
+		if c.recording() {
+			msgAttrs(&c, m)
+		}
+		h(cs.wrapMsg(m, ctx, nil))
+		c.end(nil)
+	}
+}
+
+// consumer is the instrumented jetstream.Consumer returned by the
+// JetStream and Stream wrappers.
+//
+//   - Consume: a CONSUMER span "process <stream>" per message around the
+//     handler (child of the producer span, plus a link to it),
+//     messaging.process.duration and messaging.client.consumed.messages.
+//   - Messages: the same process span per message, from the moment Next
+//     returns it until the message is settled (Ack, DoubleAck, Nak,
+//     NakWithDelay, Term, TermWithReason), the next call to Next, or Stop or
+//     Drain, whichever comes first.
+//   - Fetch, FetchBytes, FetchNoWait: ONE CLIENT span "receive <stream>"
+//     from the call until the batch channel closes, with a link to the
+//     producer span of every message and messaging.batch.message_count.
+//   - Next: a CLIENT span "receive <stream>" linked to the producer span; a
+//     Next that times out without a message is recorded as an empty
+//     receive, not as a failure.
+//   - Info: "js.consumer.info <stream>".
+//
+// Messages handed out are wrapped so that settling them is traced (see
+// jsMsg). Receives and processing are never gated by the breaker. It is safe
+// for concurrent use.
+type consumer struct {
+	jetstream.Consumer
+	cs *consumerSpecs
+}
+
+var _ jetstream.Consumer = (*consumer)(nil)
+
+func newConsumer(c jetstream.Consumer, j *jetStream, stream string) *consumer {
+	return &consumer{Consumer: c, cs: newConsumerSpecs(j.p, j.mgmt, stream, c.CachedInfo())}
+}
+
+// Info is traced as "js.consumer.info <stream>".
+func (c *consumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	return streamOp(ctx, c.cs.mgmt, opConsumerInfo, c.cs.stream, c.Consumer.Info)
+}
+
+// Consume runs handler inside a process span per message.
+func (c *consumer) Consume(handler jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	if handler == nil || !c.cs.active {
+		return c.Consumer.Consume(handler, opts...)
+	}
+	return c.Consumer.Consume(c.cs.handler(handler), opts...)
+}
+
+// Messages returns an iterator whose messages each get a process span.
+func (c *consumer) Messages(opts ...jetstream.PullMessagesOpt) (jetstream.MessagesContext, error) {
+	it, err := c.Consumer.Messages(opts...)
+	if err != nil || !c.cs.active {
+		return it, err
+	}
+	return &messagesContext{MessagesContext: it, cs: c.cs}, nil
+}
+
+// Fetch is one receive span for the whole batch.
+func (c *consumer) Fetch(batch int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
+	if !c.cs.active {
+		return c.Consumer.Fetch(batch, opts...)
+	}
+	return c.fetch(func() (jetstream.MessageBatch, error) { return c.Consumer.Fetch(batch, opts...) })
+}
+
+// FetchBytes is one receive span for the whole batch.
+func (c *consumer) FetchBytes(maxBytes int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
+	if !c.cs.active {
+		return c.Consumer.FetchBytes(maxBytes, opts...)
+	}
+	return c.fetch(func() (jetstream.MessageBatch, error) { return c.Consumer.FetchBytes(maxBytes, opts...) })
+}
+
+// FetchNoWait is one receive span for the whole batch.
+func (c *consumer) FetchNoWait(batch int) (jetstream.MessageBatch, error) {
+	if !c.cs.active {
+		return c.Consumer.FetchNoWait(batch)
+	}
+	return c.fetch(func() (jetstream.MessageBatch, error) { return c.Consumer.FetchNoWait(batch) })
+}
+
+func (c *consumer) fetch(fn func() (jetstream.MessageBatch, error)) (jetstream.MessageBatch, error) {
+	ctx := context.Background()
+	var cl call // zero call: end, link and setCount do nothing
+	if c.cs.receive.active() {
+		var err error
+		ctx, cl, err = c.cs.p.begin(ctx, c.cs.receive)
+		if err != nil {
+			return nil, err
+		}
+	}
+	up, err := fn()
+	if err != nil {
+		cl.setCount(0)
+		cl.end(err)
+		return nil, err
+	}
+	in := up.Messages()
+	// As large as the upstream buffer, which bounds the batch: the forwarder
+	// never blocks, so it ends when the upstream channel closes even if the
+	// caller abandons the batch half read.
+	b := &messageBatch{MessageBatch: up, out: make(chan jetstream.Msg, cap(in))}
+	go b.forward(in, c.cs, ctx, cl)
+	return b, nil
+}
+
+// messageBatch hands out wrapped messages of an upstream batch.
+type messageBatch struct {
+	jetstream.MessageBatch // Error
+	out                    chan jetstream.Msg
+}
+
+var _ jetstream.MessageBatch = (*messageBatch)(nil)
+
+// Messages returns the channel of wrapped messages; it closes after the
+// upstream one, once the receive span has ended.
+func (b *messageBatch) Messages() <-chan jetstream.Msg { return b.out }
+
+func (b *messageBatch) forward(in <-chan jetstream.Msg, cs *consumerSpecs, ctx context.Context, cl call) {
+	defer close(b.out)
+	n := 0
+	for m := range in {
+		n++
+		cl.link(m.Headers())
+		b.out <- cs.wrapMsg(m, ctx, nil)
+	}
+	cl.setCount(n)
+	cl.setAttributes(semconv.MessagingBatchMessageCountKey.Int(n))
+	cl.end(b.MessageBatch.Error())
+}
+
+// Next is a receive span linked to the message's producer span.
+func (c *consumer) Next(opts ...jetstream.FetchOpt) (jetstream.Msg, error) {
+	if !c.cs.receive.active() {
+		m, err := c.Consumer.Next(opts...)
+		if err != nil || !c.cs.active {
+			return m, err
+		}
+		return c.cs.wrapMsg(m, context.Background(), nil), nil
+	}
+	ctx, cl, err := c.cs.p.begin(context.Background(), c.cs.receive)
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.Consumer.Next(opts...)
+	if err != nil {
+		cl.setCount(0)
+		if errors.Is(err, nats.ErrTimeout) {
+			cl.end(nil) // no message within the wait: an empty receive
+		} else {
+			cl.end(err)
+		}
+		return m, err
+	}
+	cl.link(m.Headers())
+	if cl.recording() {
+		msgAttrs(&cl, m)
+	}
+	cl.end(nil)
+	return c.cs.wrapMsg(m, ctx, nil), nil
+}
+
+// messagesContext is the iterator returned by consumer.Messages.
+type messagesContext struct {
+	jetstream.MessagesContext
+	cs *consumerSpecs
+
+	mu  sync.Mutex
+	cur *processing // process span of the last message handed out
+}
+
+var _ jetstream.MessagesContext = (*messagesContext)(nil)
+
+// Next ends the process span of the previous message, if still open, and
+// starts one for the next message.
+func (it *messagesContext) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
+	it.finishCurrent()
+	m, err := it.MessagesContext.Next(opts...)
+	if err != nil {
+		return m, err
+	}
+	ctx, c := it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers())
+	if c.recording() {
+		msgAttrs(&c, m)
+	}
+	pr := &processing{c: c}
+	it.mu.Lock()
+	it.cur = pr
+	it.mu.Unlock()
+	return it.cs.wrapMsg(m, ctx, pr), nil
+}
+
+// Stop ends the open process span and stops the iterator.
+func (it *messagesContext) Stop() {
+	it.finishCurrent()
+	it.MessagesContext.Stop()
+}
+
+// Drain ends the open process span and drains the iterator.
+func (it *messagesContext) Drain() {
+	it.finishCurrent()
+	it.MessagesContext.Drain()
+}
+
+func (it *messagesContext) finishCurrent() {
+	it.mu.Lock()
+	pr := it.cur
+	it.cur = nil
+	it.mu.Unlock()
+	pr.finish()
+}
+
+// processing is a process span that ends once, at the first of several
+// events.
+type processing struct {
+	once sync.Once
+	c    call
+}
+
+func (p *processing) finish() {
+	if p != nil {
+		p.once.Do(func() { p.c.end(nil) })
+	}
+}
+
+// pushConsumer is the instrumented jetstream.PushConsumer: Consume runs the
+// handler in a process span per message, like consumer.Consume.
+type pushConsumer struct {
+	jetstream.PushConsumer
+	cs *consumerSpecs
+}
+
+var _ jetstream.PushConsumer = (*pushConsumer)(nil)
+
+func newPushConsumer(c jetstream.PushConsumer, j *jetStream, stream string) *pushConsumer {
+	return &pushConsumer{PushConsumer: c, cs: newConsumerSpecs(j.p, j.mgmt, stream, c.CachedInfo())}
+}
+
+// Consume runs handler inside a process span per message.
+func (c *pushConsumer) Consume(handler jetstream.MessageHandler, opts ...jetstream.PushConsumeOpt) (jetstream.ConsumeContext, error) {
+	if handler == nil || !c.cs.active {
+		return c.PushConsumer.Consume(handler, opts...)
+	}
+	return c.PushConsumer.Consume(c.cs.handler(handler), opts...)
+}
+
+// Info is traced as "js.consumer.info <stream>".
+func (c *pushConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	return streamOp(ctx, c.cs.mgmt, opConsumerInfo, c.cs.stream, c.PushConsumer.Info)
+}

@@ -1,0 +1,545 @@
+package instrument
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// Operation names of JetStream management calls ("js.<op>"); the span name
+// is "<op> <stream|consumer's stream|bucket>".
+var (
+	opAccountInfo            = semconv.JSOp("account.info")
+	opCreateStream           = semconv.JSOp("stream.create")
+	opUpdateStream           = semconv.JSOp("stream.update")
+	opCreateOrUpdateStream   = semconv.JSOp("stream.create_or_update")
+	opStream                 = semconv.JSOp("stream.info")
+	opStreamNameBySubject    = semconv.JSOp("stream.name_by_subject")
+	opDeleteStream           = semconv.JSOp("stream.delete")
+	opStreamInfo             = semconv.JSOp("stream.info")
+	opPurgeStream            = semconv.JSOp("stream.purge")
+	opGetMsg                 = semconv.JSOp("stream.get_msg")
+	opGetLastMsg             = semconv.JSOp("stream.get_last_msg")
+	opDeleteMsg              = semconv.JSOp("stream.delete_msg")
+	opSecureDeleteMsg        = semconv.JSOp("stream.secure_delete_msg")
+	opCreateConsumer         = semconv.JSOp("consumer.create")
+	opUpdateConsumer         = semconv.JSOp("consumer.update")
+	opCreateOrUpdateConsumer = semconv.JSOp("consumer.create_or_update")
+	opOrderedConsumer        = semconv.JSOp("consumer.ordered")
+	opConsumer               = semconv.JSOp("consumer.info")
+	opDeleteConsumer         = semconv.JSOp("consumer.delete")
+	opPauseConsumer          = semconv.JSOp("consumer.pause")
+	opResumeConsumer         = semconv.JSOp("consumer.resume")
+	opResetConsumer          = semconv.JSOp("consumer.reset")
+	opUnpinConsumer          = semconv.JSOp("consumer.unpin")
+	opConsumerInfo           = semconv.JSOp("consumer.info")
+	opCreatePushConsumer     = semconv.JSOp("push_consumer.create")
+	opUpdatePushConsumer     = semconv.JSOp("push_consumer.update")
+	opCreateOrUpdatePushCons = semconv.JSOp("push_consumer.create_or_update")
+	opPushConsumer           = semconv.JSOp("push_consumer.info")
+	opKeyValue               = semconv.JSOp("key_value.bind")
+	opCreateKeyValue         = semconv.JSOp("key_value.create")
+	opUpdateKeyValue         = semconv.JSOp("key_value.update")
+	opCreateOrUpdateKeyValue = semconv.JSOp("key_value.create_or_update")
+	opDeleteKeyValue         = semconv.JSOp("key_value.delete")
+)
+
+// NewJetStream wraps js so that its calls are traced and measured through
+// the one operation pipeline; it returns the upstream interface.
+//
+//   - Publish and PublishMsg start a PRODUCER span "publish <subject
+//     template>", inject its trace context into the message header
+//     (allocating the header when nil; PublishMsg writes into the caller's
+//     msg.Header) and count messaging.client.sent.messages.
+//   - PublishAsync and PublishMsgAsync do the same, and the span and meters
+//     end when the returned future resolves or fails (see PubAckFuture
+//     below).
+//   - Stream, consumer, KeyValue and ObjectStore management calls and
+//     AccountInfo are CLIENT spans "js.<op> <name>".
+//   - The Stream, Consumer, PushConsumer and KeyValue handles returned are
+//     wrapped as well (consumers with process, receive and settle spans, see
+//     the Consumer wrapper); ObjectStore handles are returned unwrapped.
+//
+// Methods not listed (ListStreams, StreamNames, KeyValueStores, Conn,
+// Options, PublishAsyncPending, CleanupPublisher, and anything nats.go adds
+// later) call js directly, untraced.
+//
+// The future returned by PublishAsync and PublishMsgAsync is the
+// wrapper's own: its Ok and Err channels receive the upstream future's
+// result after the span has ended. A goroutine per pending future waits for
+// that result; it ends when the future resolves or fails, which nats.go
+// guarantees for every future except when the connection closes first
+// (nats.go then never resolves pending futures). For that case one watcher
+// goroutine per wrapper, started with the first asynchronous publish, ends
+// every pending span with error.type=connection_closed and stops when the
+// connection closes. Use jetstream.WithPublishAsyncTimeout to bound the wait
+// for acks that never come.
+//
+// A nil js returns nil. The wrapper is safe for concurrent use, like js.
+func NewJetStream(js jetstream.JetStream, opts ...Option) jetstream.JetStream {
+	if js == nil {
+		return nil
+	}
+	if w, ok := js.(*jetStream); ok && len(opts) == 0 {
+		return w
+	}
+	return newJetStream(js, newPipeline(js.Conn(), opts))
+}
+
+func newJetStream(js jetstream.JetStream, p *pipeline) *jetStream {
+	return &jetStream{
+		JetStream: js,
+		p:         p,
+		mgmt:      &mgmtSpecs{p: p},
+		publish: p.family(specConfig{
+			Op: semconv.OpPublish, OpType: semconv.OpTypeSend, Kind: trace.SpanKindProducer,
+		}),
+	}
+}
+
+// jetStream is the instrumented jetstream.JetStream.
+type jetStream struct {
+	jetstream.JetStream
+	p       *pipeline
+	mgmt    *mgmtSpecs
+	publish *specFamily
+
+	closedOnce sync.Once
+	closed     chan struct{} // closed when the connection closes
+}
+
+var _ jetstream.JetStream = (*jetStream)(nil)
+
+// mgmtSpecs caches the specs of management calls per (operation, name).
+type mgmtSpecs struct {
+	p     *pipeline
+	specs sync.Map // mgmtKey → *opSpec
+	n     atomic.Int32
+}
+
+type mgmtKey struct {
+	op, name string
+	key      attribute.Key
+}
+
+// maxMgmtSpecs bounds the management spec cache; beyond it specs are built
+// per call (correct, only slower).
+const maxMgmtSpecs = 1024
+
+// spec returns the spec of management call op on name (stream, bucket;
+// may be empty), with name recorded under key (if key is not empty).
+func (m *mgmtSpecs) spec(op, name string, key attribute.Key) *opSpec {
+	k := mgmtKey{op: op, name: name, key: key}
+	if v, ok := m.specs.Load(k); ok {
+		return v.(*opSpec)
+	}
+	sc := specConfig{Op: op, Kind: trace.SpanKindClient, Dest: name, NoDestAttrs: true}
+	if key != "" && name != "" {
+		sc.Attrs = []attribute.KeyValue{key.String(name)}
+	}
+	s := m.p.spec(sc)
+	if m.n.Load() >= maxMgmtSpecs {
+		return s
+	}
+	v, loaded := m.specs.LoadOrStore(k, s)
+	if !loaded {
+		m.n.Add(1)
+	}
+	return v.(*opSpec)
+}
+
+// streamOp runs a management call on stream.
+func streamOp[T any](ctx context.Context, m *mgmtSpecs, op, stream string, fn func(context.Context) (T, error)) (T, error) {
+	return do(ctx, m.p, m.spec(op, stream, semconv.NATSStreamKey), fn)
+}
+
+// --- publishing ---
+
+// Publish publishes payload to subject as a PRODUCER span.
+func (j *jetStream) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	s := j.publish.spec(subject)
+	if !s.active() {
+		return j.JetStream.Publish(ctx, subject, payload, opts...)
+	}
+	return j.publishMsg(ctx, s, &nats.Msg{Subject: subject, Data: payload}, opts)
+}
+
+// PublishMsg publishes msg as a PRODUCER span, injecting the trace context
+// into msg.Header (allocated when nil).
+func (j *jetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if msg == nil {
+		return j.JetStream.PublishMsg(ctx, msg, opts...)
+	}
+	s := j.publish.spec(msg.Subject)
+	if !s.active() {
+		return j.JetStream.PublishMsg(ctx, msg, opts...)
+	}
+	return j.publishMsg(ctx, s, msg, opts)
+}
+
+func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ctx, c, err := j.p.begin(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	j.p.inject(ctx, msg)
+	ack, err := j.JetStream.PublishMsg(ctx, msg, opts...)
+	c.end(err)
+	return ack, err
+}
+
+// PublishAsync publishes payload to subject without waiting for the ack;
+// the PRODUCER span ends when the returned future resolves or fails.
+func (j *jetStream) PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	s := j.publish.spec(subject)
+	if !s.active() {
+		return j.JetStream.PublishAsync(subject, payload, opts...)
+	}
+	return j.publishMsgAsync(s, &nats.Msg{Subject: subject, Data: payload}, opts)
+}
+
+// PublishMsgAsync publishes msg without waiting for the ack, injecting the
+// trace context into msg.Header; the PRODUCER span ends when the returned
+// future resolves or fails.
+func (j *jetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if msg == nil {
+		return j.JetStream.PublishMsgAsync(msg, opts...)
+	}
+	s := j.publish.spec(msg.Subject)
+	if !s.active() {
+		return j.JetStream.PublishMsgAsync(msg, opts...)
+	}
+	return j.publishMsgAsync(s, msg, opts)
+}
+
+func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	closed := j.connClosed() // before begin: nothing to end if this fails
+	ctx, c, err := j.p.begin(context.Background(), s)
+	if err != nil {
+		return nil, err
+	}
+	j.p.inject(ctx, msg)
+	up, err := j.JetStream.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		c.end(err)
+		return nil, err
+	}
+	f := &pubAckFuture{
+		PubAckFuture: up,
+		ok:           make(chan *jetstream.PubAck, 1),
+		err:          make(chan error, 1),
+	}
+	go f.wait(c, closed)
+	return f, nil
+}
+
+// pubAckFuture is the future returned by the async publishes: it hands the
+// upstream result over after the span has ended.
+type pubAckFuture struct {
+	jetstream.PubAckFuture // Msg
+	ok                     chan *jetstream.PubAck
+	err                    chan error
+}
+
+var _ jetstream.PubAckFuture = (*pubAckFuture)(nil)
+
+// Ok returns a channel that receives the ack once, like the upstream one.
+func (f *pubAckFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
+
+// Err returns a channel that receives the error once, like the upstream one.
+func (f *pubAckFuture) Err() <-chan error { return f.err }
+
+// wait ends the call with the upstream outcome and forwards it. Both
+// channels are buffered, so it never blocks on a caller that does not read.
+func (f *pubAckFuture) wait(c call, closed <-chan struct{}) {
+	select {
+	case ack := <-f.PubAckFuture.Ok():
+		c.end(nil)
+		f.ok <- ack
+	case err := <-f.PubAckFuture.Err():
+		c.end(err)
+		f.err <- err
+	case <-closed:
+		// nats.go never resolves futures pending when the connection
+		// closes; neither do we, but the span must end.
+		c.end(nats.ErrConnectionClosed)
+	}
+}
+
+// connClosed returns a channel that is closed once the connection of the
+// wrapped JetStream context closes. The watcher goroutine behind it starts
+// on first use and ends with the connection.
+func (j *jetStream) connClosed() <-chan struct{} {
+	j.closedOnce.Do(func() {
+		j.closed = make(chan struct{})
+		nc := j.JetStream.Conn()
+		if nc == nil {
+			return // never closes: futures still end on their own
+		}
+		ch := nc.StatusChanged(nats.CLOSED)
+		if nc.IsClosed() {
+			nc.RemoveStatusListener(ch)
+			close(j.closed)
+			return
+		}
+		go func() {
+			<-ch
+			close(j.closed)
+		}()
+	})
+	return j.closed
+}
+
+// --- account and streams ---
+
+// AccountInfo is traced as "js.account.info".
+func (j *jetStream) AccountInfo(ctx context.Context) (*jetstream.AccountInfo, error) {
+	return do(ctx, j.p, j.mgmt.spec(opAccountInfo, "", ""), j.JetStream.AccountInfo)
+}
+
+// CreateStream is traced as "js.stream.create <stream>"; the Stream
+// returned is wrapped.
+func (j *jetStream) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return j.wrapStream(streamOp(ctx, j.mgmt, opCreateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		return j.JetStream.CreateStream(ctx, cfg)
+	}))
+}
+
+// UpdateStream is traced as "js.stream.update <stream>"; the Stream
+// returned is wrapped.
+func (j *jetStream) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return j.wrapStream(streamOp(ctx, j.mgmt, opUpdateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		return j.JetStream.UpdateStream(ctx, cfg)
+	}))
+}
+
+// CreateOrUpdateStream is traced as "js.stream.create_or_update <stream>";
+// the Stream returned is wrapped.
+func (j *jetStream) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return j.wrapStream(streamOp(ctx, j.mgmt, opCreateOrUpdateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		return j.JetStream.CreateOrUpdateStream(ctx, cfg)
+	}))
+}
+
+// Stream is traced as "js.stream.info <stream>"; the Stream returned is wrapped.
+func (j *jetStream) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	return j.wrapStream(streamOp(ctx, j.mgmt, opStream, name, func(ctx context.Context) (jetstream.Stream, error) {
+		return j.JetStream.Stream(ctx, name)
+	}))
+}
+
+// StreamNameBySubject is traced as "js.stream.name_by_subject" (the
+// subject is not recorded).
+func (j *jetStream) StreamNameBySubject(ctx context.Context, subject string) (string, error) {
+	return do(ctx, j.p, j.mgmt.spec(opStreamNameBySubject, "", ""), func(ctx context.Context) (string, error) {
+		return j.JetStream.StreamNameBySubject(ctx, subject)
+	})
+}
+
+// DeleteStream is traced as "js.stream.delete <stream>".
+func (j *jetStream) DeleteStream(ctx context.Context, name string) error {
+	return run(ctx, j.p, j.mgmt.spec(opDeleteStream, name, semconv.NATSStreamKey), func(ctx context.Context) error {
+		return j.JetStream.DeleteStream(ctx, name)
+	})
+}
+
+func (j *jetStream) wrapStream(s jetstream.Stream, err error) (jetstream.Stream, error) {
+	if err != nil || s == nil {
+		return s, err
+	}
+	return &stream{Stream: s, js: j, name: streamName(s)}, nil
+}
+
+func streamName(s jetstream.Stream) string {
+	if info := s.CachedInfo(); info != nil {
+		return info.Config.Name
+	}
+	return ""
+}
+
+// --- consumers ---
+
+// CreateOrUpdateConsumer is traced as "js.consumer.create_or_update
+// <stream>"; the Consumer returned is wrapped.
+func (j *jetStream) CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opCreateOrUpdateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+		return j.JetStream.CreateOrUpdateConsumer(ctx, stream, cfg)
+	}))
+}
+
+// CreateConsumer is traced as "js.consumer.create <stream>"; the Consumer
+// returned is wrapped.
+func (j *jetStream) CreateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opCreateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+		return j.JetStream.CreateConsumer(ctx, stream, cfg)
+	}))
+}
+
+// UpdateConsumer is traced as "js.consumer.update <stream>"; the Consumer
+// returned is wrapped.
+func (j *jetStream) UpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opUpdateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+		return j.JetStream.UpdateConsumer(ctx, stream, cfg)
+	}))
+}
+
+// OrderedConsumer is traced as "js.consumer.ordered <stream>"; the Consumer
+// returned is wrapped.
+func (j *jetStream) OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error) {
+	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opOrderedConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+		return j.JetStream.OrderedConsumer(ctx, stream, cfg)
+	}))
+}
+
+// Consumer is traced as "js.consumer.info <stream>"; the Consumer returned is
+// wrapped.
+func (j *jetStream) Consumer(ctx context.Context, stream string, name string) (jetstream.Consumer, error) {
+	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+		return j.JetStream.Consumer(ctx, stream, name)
+	}))
+}
+
+// DeleteConsumer is traced as "js.consumer.delete <stream>".
+func (j *jetStream) DeleteConsumer(ctx context.Context, stream string, name string) error {
+	return run(ctx, j.p, j.mgmt.spec(opDeleteConsumer, stream, semconv.NATSStreamKey), func(ctx context.Context) error {
+		return j.JetStream.DeleteConsumer(ctx, stream, name)
+	})
+}
+
+// PauseConsumer is traced as "js.consumer.pause <stream>".
+func (j *jetStream) PauseConsumer(ctx context.Context, stream string, name string, pauseUntil time.Time) (*jetstream.ConsumerPauseResponse, error) {
+	return streamOp(ctx, j.mgmt, opPauseConsumer, stream, func(ctx context.Context) (*jetstream.ConsumerPauseResponse, error) {
+		return j.JetStream.PauseConsumer(ctx, stream, name, pauseUntil)
+	})
+}
+
+// ResumeConsumer is traced as "js.consumer.resume <stream>".
+func (j *jetStream) ResumeConsumer(ctx context.Context, stream string, name string) (*jetstream.ConsumerPauseResponse, error) {
+	return streamOp(ctx, j.mgmt, opResumeConsumer, stream, func(ctx context.Context) (*jetstream.ConsumerPauseResponse, error) {
+		return j.JetStream.ResumeConsumer(ctx, stream, name)
+	})
+}
+
+// ResetConsumer is traced as "js.consumer.reset <stream>".
+func (j *jetStream) ResetConsumer(ctx context.Context, stream, name string) (*jetstream.ConsumerResetResponse, error) {
+	return streamOp(ctx, j.mgmt, opResetConsumer, stream, func(ctx context.Context) (*jetstream.ConsumerResetResponse, error) {
+		return j.JetStream.ResetConsumer(ctx, stream, name)
+	})
+}
+
+// ResetConsumerToSequence is traced as "js.consumer.reset <stream>".
+func (j *jetStream) ResetConsumerToSequence(ctx context.Context, stream, name string, seq uint64) (*jetstream.ConsumerResetResponse, error) {
+	return streamOp(ctx, j.mgmt, opResetConsumer, stream, func(ctx context.Context) (*jetstream.ConsumerResetResponse, error) {
+		return j.JetStream.ResetConsumerToSequence(ctx, stream, name, seq)
+	})
+}
+
+// CreateOrUpdatePushConsumer is traced as
+// "js.push_consumer.create_or_update <stream>"; the PushConsumer returned is
+// wrapped.
+func (j *jetStream) CreateOrUpdatePushConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
+	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opCreateOrUpdatePushCons, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+		return j.JetStream.CreateOrUpdatePushConsumer(ctx, stream, cfg)
+	}))
+}
+
+// CreatePushConsumer is traced as "js.push_consumer.create <stream>"; the
+// PushConsumer returned is wrapped.
+func (j *jetStream) CreatePushConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
+	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opCreatePushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+		return j.JetStream.CreatePushConsumer(ctx, stream, cfg)
+	}))
+}
+
+// UpdatePushConsumer is traced as "js.push_consumer.update <stream>"; the
+// PushConsumer returned is wrapped.
+func (j *jetStream) UpdatePushConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
+	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opUpdatePushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+		return j.JetStream.UpdatePushConsumer(ctx, stream, cfg)
+	}))
+}
+
+// PushConsumer is traced as "js.push_consumer.info <stream>"; the PushConsumer
+// returned is wrapped.
+func (j *jetStream) PushConsumer(ctx context.Context, stream string, name string) (jetstream.PushConsumer, error) {
+	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opPushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+		return j.JetStream.PushConsumer(ctx, stream, name)
+	}))
+}
+
+// wrapConsumer returns a function wrapping the result of a consumer lookup
+// on stream.
+func (j *jetStream) wrapConsumer(stream string) func(jetstream.Consumer, error) (jetstream.Consumer, error) {
+	return func(c jetstream.Consumer, err error) (jetstream.Consumer, error) {
+		if err != nil || c == nil {
+			return c, err
+		}
+		return newConsumer(c, j, stream), nil
+	}
+}
+
+func (j *jetStream) wrapPushConsumer(stream string) func(jetstream.PushConsumer, error) (jetstream.PushConsumer, error) {
+	return func(c jetstream.PushConsumer, err error) (jetstream.PushConsumer, error) {
+		if err != nil || c == nil {
+			return c, err
+		}
+		return newPushConsumer(c, j, stream), nil
+	}
+}
+
+// --- KeyValue and ObjectStore management ---
+
+func kvOp(ctx context.Context, j *jetStream, op, bucket string, fn func(context.Context) (jetstream.KeyValue, error)) (jetstream.KeyValue, error) {
+	kv, err := do(ctx, j.p, j.mgmt.spec(op, bucket, semconv.NATSKVBucketKey), fn)
+	if err != nil || kv == nil {
+		return kv, err
+	}
+	return newKeyValue(kv, j.p), nil
+}
+
+// KeyValue is traced as "js.key_value.bind <bucket>"; the KeyValue returned is
+// wrapped.
+func (j *jetStream) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	return kvOp(ctx, j, opKeyValue, bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return j.JetStream.KeyValue(ctx, bucket)
+	})
+}
+
+// CreateKeyValue is traced as "js.key_value.create <bucket>"; the KeyValue
+// returned is wrapped.
+func (j *jetStream) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return kvOp(ctx, j, opCreateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return j.JetStream.CreateKeyValue(ctx, cfg)
+	})
+}
+
+// UpdateKeyValue is traced as "js.key_value.update <bucket>"; the KeyValue
+// returned is wrapped.
+func (j *jetStream) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return kvOp(ctx, j, opUpdateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return j.JetStream.UpdateKeyValue(ctx, cfg)
+	})
+}
+
+// CreateOrUpdateKeyValue is traced as "js.key_value.create_or_update
+// <bucket>"; the KeyValue returned is wrapped.
+func (j *jetStream) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return kvOp(ctx, j, opCreateOrUpdateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return j.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	})
+}
+
+// DeleteKeyValue is traced as "js.key_value.delete <bucket>".
+func (j *jetStream) DeleteKeyValue(ctx context.Context, bucket string) error {
+	return run(ctx, j.p, j.mgmt.spec(opDeleteKeyValue, bucket, semconv.NATSKVBucketKey), func(ctx context.Context) error {
+		return j.JetStream.DeleteKeyValue(ctx, bucket)
+	})
+}

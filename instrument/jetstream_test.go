@@ -1,0 +1,433 @@
+package instrument
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/internal/natstest"
+	"github.com/naq-io/naq/internal/semconv"
+)
+
+// jsEnv is one embedded JetStream server, two client connections (a
+// producer and a consumer side), and in-memory telemetry shared by the
+// instrumented JetStream contexts on both.
+type jsEnv struct {
+	*telemetry
+	t    *testing.T
+	srv  *natstest.Server
+	nc   *nats.Conn // producer connection
+	nc2  *nats.Conn // consumer connection
+	raw  jetstream.JetStream
+	raw2 jetstream.JetStream
+	js   jetstream.JetStream // instrumented, on nc
+	js2  jetstream.JetStream // instrumented, on nc2
+	o    []Option
+}
+
+func newJSEnv(t *testing.T, extra ...Option) *jsEnv {
+	t.Helper()
+	e := &jsEnv{telemetry: newTelemetry(t), t: t, srv: runServer(t)}
+	e.nc = connect(t, e.srv)
+	e.nc2 = connect(t, e.srv)
+	var err error
+	e.raw, err = jetstream.New(e.nc)
+	require.NoError(t, err)
+	e.raw2, err = jetstream.New(e.nc2)
+	require.NoError(t, err)
+	e.o = e.opts(extra...)
+	e.js = NewJetStream(e.raw, e.o...)
+	e.js2 = NewJetStream(e.raw2, e.o...)
+	return e
+}
+
+// stream creates a stream capturing subjects, untraced.
+func (e *jsEnv) stream(name string, subjects ...string) jetstream.Stream {
+	e.t.Helper()
+	s, err := e.raw.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: subjects})
+	require.NoError(e.t, err)
+	return s
+}
+
+// named returns the ended spans called name, in end order.
+func (e *jsEnv) named(name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range e.sr.Ended() {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// one returns the single ended span called name.
+func (e *jsEnv) one(name string) sdktrace.ReadOnlySpan {
+	e.t.Helper()
+	return spanNamed(e.t, e.sr.Ended(), name)
+}
+
+// waitNamed waits until at least n spans called name have ended.
+func (e *jsEnv) waitNamed(name string, n int) []sdktrace.ReadOnlySpan {
+	e.t.Helper()
+	require.Eventuallyf(e.t, func() bool { return len(e.named(name)) >= n }, 5*time.Second, 5*time.Millisecond,
+		"want %d spans %q", n, name)
+	return e.named(name)
+}
+
+// assertSpan checks kind, messaging.system, operation name and type (when
+// opType is not empty) and any extra attributes of s.
+func assertSpan(t *testing.T, s sdktrace.ReadOnlySpan, kind trace.SpanKind, opName, opType string, extra ...attribute.KeyValue) {
+	t.Helper()
+	assert.Equal(t, kind, s.SpanKind(), "kind of %q", s.Name())
+	want := append([]attribute.KeyValue{semconv.System, opAttr(opName)}, extra...)
+	if opType != "" {
+		want = append(want, semconv.MessagingOperationTypeKey.String(opType))
+	}
+	assertAttrs(t, s.Attributes(), want...)
+}
+
+// assertFailed checks the error status and error.type (any, when errType is
+// empty) of s.
+func assertFailed(t *testing.T, s sdktrace.ReadOnlySpan, errType string) {
+	t.Helper()
+	assert.Equal(t, codes.Error, s.Status().Code, "status of %q", s.Name())
+	got := attrs(s.Attributes())[semconv.ErrorTypeKey].AsString()
+	if errType != "" {
+		assert.Equal(t, errType, got, "error.type of %q", s.Name())
+	} else {
+		assert.NotEmpty(t, got, "error.type of %q", s.Name())
+	}
+}
+
+// assertOK checks that s has neither error status nor error.type.
+func assertOK(t *testing.T, s sdktrace.ReadOnlySpan) {
+	t.Helper()
+	assert.NotEqual(t, codes.Error, s.Status().Code, "status of %q: %s", s.Name(), s.Status().Description)
+	assertNoAttr(t, s.Attributes(), semconv.ErrorTypeKey)
+}
+
+// histCount sums the counts of the points of histogram name that carry all
+// of want (0 when there are none).
+func histCount(rm metricdata.ResourceMetrics, name string, want ...attribute.KeyValue) uint64 {
+	var n uint64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == name {
+				for _, dp := range h.DataPoints {
+					if hasAll(dp.Attributes, want) {
+						n += dp.Count
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+// sumValue sums the values of the points of counter name that carry all of
+// want (0 when there are none).
+func sumValue(rm metricdata.ResourceMetrics, name string, want ...attribute.KeyValue) int64 {
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
+				for _, dp := range s.DataPoints {
+					if hasAll(dp.Attributes, want) {
+						n += dp.Value
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func hasAll(set attribute.Set, want []attribute.KeyValue) bool {
+	for _, kv := range want {
+		v, ok := set.Value(kv.Key)
+		if !ok || v.Emit() != kv.Value.Emit() {
+			return false
+		}
+	}
+	return true
+}
+
+func opAttr(name string) attribute.KeyValue { return semconv.MessagingOperationNameKey.String(name) }
+func destAttr(d string) attribute.KeyValue  { return semconv.MessagingDestinationNameKey.String(d) }
+func errAttr(t string) attribute.KeyValue   { return semconv.ErrorTypeKey.String(t) }
+
+func TestJetStreamPublish(t *testing.T) {
+	e := newJSEnv(t)
+	e.stream("ORDERS", "orders.>")
+	ctx := context.Background()
+
+	ack, err := e.js.Publish(ctx, "orders.new", []byte("payload-secret-1"))
+	require.NoError(t, err)
+	assert.Equal(t, "ORDERS", ack.Stream)
+
+	s := e.one("publish orders.new")
+	assertSpan(t, s, trace.SpanKindProducer, semconv.OpPublish, semconv.OpTypeSend, destAttr("orders.new"))
+	assertOK(t, s)
+
+	// The stored message carries the producer span's context, lower-case.
+	raw, err := e.raw.Stream(ctx, "ORDERS")
+	require.NoError(t, err)
+	m, err := raw.GetMsg(ctx, ack.Sequence)
+	require.NoError(t, err)
+	assert.Contains(t, m.Header, "traceparent")
+	assert.Contains(t, m.Header.Get("traceparent"), s.SpanContext().SpanID().String())
+
+	rm := e.collect(t)
+	assert.EqualValues(t, 1, sumValue(rm, semconv.MetricSentMessages, opAttr(semconv.OpPublish), destAttr("orders.new")))
+	assert.EqualValues(t, 1, histCount(rm, semconv.MetricOperationDuration, opAttr(semconv.OpPublish), destAttr("orders.new")))
+}
+
+func TestJetStreamPublishMsg(t *testing.T) {
+	e := newJSEnv(t)
+	e.stream("ORDERS", "orders.>")
+	ctx := context.Background()
+
+	// A nil header is allocated; an existing one keeps its entries.
+	msg := &nats.Msg{Subject: "orders.42", Data: []byte("x")}
+	_, err := e.js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	require.NotNil(t, msg.Header)
+	assert.NotEmpty(t, msg.Header.Get("traceparent"))
+
+	msg2 := &nats.Msg{Subject: "orders.43", Data: []byte("y"), Header: nats.Header{"App": []string{"v"}}}
+	_, err = e.js.PublishMsg(ctx, msg2)
+	require.NoError(t, err)
+	assert.Equal(t, "v", msg2.Header.Get("App"))
+	assert.NotEmpty(t, msg2.Header.Get("traceparent"))
+
+	// orders.42 and orders.43 share one template.
+	spans := e.named("publish orders.*")
+	require.Len(t, spans, 2)
+	for _, s := range spans {
+		assertSpan(t, s, trace.SpanKindProducer, semconv.OpPublish, semconv.OpTypeSend, destAttr("orders.*"))
+	}
+	assert.EqualValues(t, 2, sumValue(e.collect(t), semconv.MetricSentMessages, destAttr("orders.*")))
+}
+
+func TestJetStreamPublishError(t *testing.T) {
+	e := newJSEnv(t)
+	ctx := context.Background()
+
+	_, rawErr := e.raw.Publish(ctx, "nostream.a", []byte("x"))
+	require.Error(t, rawErr)
+	_, err := e.js.Publish(ctx, "nostream.a", []byte("x"))
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, jetstream.ErrNoStreamResponse), "errors.Is(%v, ErrNoStreamResponse)", err)
+	assert.Equal(t, rawErr.Error(), err.Error())
+
+	s := e.one("publish nostream.a")
+	assertFailed(t, s, "")
+	et := attrs(s.Attributes())[semconv.ErrorTypeKey].AsString()
+	rm := e.collect(t)
+	assert.EqualValues(t, 1, histCount(rm, semconv.MetricOperationDuration, destAttr("nostream.a"), errAttr(et)))
+}
+
+func TestJetStreamPublishAsync(t *testing.T) {
+	e := newJSEnv(t)
+	e.stream("ORDERS", "orders.>")
+
+	const n = 5
+	futs := make([]jetstream.PubAckFuture, 0, n+1)
+	for i := 0; i < n; i++ {
+		f, err := e.js.PublishAsync("orders.async", []byte("payload"))
+		require.NoError(t, err)
+		futs = append(futs, f)
+	}
+	f, err := e.js.PublishMsgAsync(&nats.Msg{Subject: "orders.async", Data: []byte("m")})
+	require.NoError(t, err)
+	futs = append(futs, f)
+	assert.NotEmpty(t, f.Msg().Header.Get("traceparent"))
+
+	for _, f := range futs {
+		select {
+		case ack := <-f.Ok():
+			assert.Equal(t, "ORDERS", ack.Stream)
+		case err := <-f.Err():
+			t.Fatalf("async publish failed: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ack")
+		}
+	}
+	// Telemetry is recorded before the ack is handed over.
+	spans := e.named("publish orders.async")
+	require.Len(t, spans, n+1)
+	for _, s := range spans {
+		assertSpan(t, s, trace.SpanKindProducer, semconv.OpPublish, semconv.OpTypeSend)
+		assertOK(t, s)
+	}
+	rm := e.collect(t)
+	assert.EqualValues(t, n+1, sumValue(rm, semconv.MetricSentMessages, destAttr("orders.async")))
+	assert.EqualValues(t, n+1, histCount(rm, semconv.MetricOperationDuration, destAttr("orders.async")))
+
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-time.After(5 * time.Second):
+		t.Fatal("PublishAsyncComplete")
+	}
+}
+
+func TestJetStreamPublishAsyncError(t *testing.T) {
+	e := newJSEnv(t)
+	f, err := e.js.PublishAsync("nostream.async", []byte("payload"))
+	require.NoError(t, err)
+	select {
+	case <-f.Ok():
+		t.Fatal("ack without a stream")
+	case err := <-f.Err():
+		assert.True(t, errors.Is(err, jetstream.ErrNoStreamResponse), "%v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no error")
+	}
+	assertFailed(t, e.one("publish nostream.async"), "")
+}
+
+// An async publish whose connection closes before the ack ends its span
+// (nats.go never resolves such a future) and its goroutine (goleak checks
+// the latter in TestMain).
+func TestJetStreamPublishAsyncConnClosed(t *testing.T) {
+	e := newJSEnv(t)
+	e.stream("ORDERS", "orders.>")
+	e.srv.Stop()
+	require.Eventually(t, func() bool { return e.nc.Status() == nats.RECONNECTING }, 5*time.Second, 5*time.Millisecond)
+	f, err := e.js.PublishAsync("orders.lost", []byte("payload"))
+	require.NoError(t, err, "buffered while reconnecting")
+	e.nc.Close()
+
+	s := e.waitNamed("publish orders.lost", 1)[0]
+	assertFailed(t, s, "connection_closed")
+	select {
+	case <-f.Ok():
+		t.Fatal("ack after close")
+	case err := <-f.Err():
+		t.Fatalf("nats.go resolves nothing on close, got %v", err)
+	default:
+	}
+	assert.EqualValues(t, 1, histCount(e.collect(t), semconv.MetricOperationDuration,
+		destAttr("orders.lost"), errAttr("connection_closed")))
+}
+
+func TestJetStreamManagement(t *testing.T) {
+	e := newJSEnv(t)
+	ctx := context.Background()
+	js := e.js
+
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "MGMT", Subjects: []string{"mgmt.>"}})
+	require.NoError(t, err)
+	_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "MGMT", Subjects: []string{"mgmt.>"}, MaxMsgs: 10})
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "MGMT", Subjects: []string{"mgmt.>"}, MaxMsgs: 20})
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "MGMT")
+	require.NoError(t, err)
+	_, err = js.StreamNameBySubject(ctx, "mgmt.x")
+	require.NoError(t, err)
+	_, err = js.CreateConsumer(ctx, "MGMT", jetstream.ConsumerConfig{Durable: "C1"})
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateConsumer(ctx, "MGMT", jetstream.ConsumerConfig{Durable: "C1", Description: "d"})
+	require.NoError(t, err)
+	_, err = js.UpdateConsumer(ctx, "MGMT", jetstream.ConsumerConfig{Durable: "C1", Description: "e"})
+	require.NoError(t, err)
+	_, err = js.Consumer(ctx, "MGMT", "C1")
+	require.NoError(t, err)
+	_, err = js.OrderedConsumer(ctx, "MGMT", jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	require.NoError(t, js.DeleteConsumer(ctx, "MGMT", "C1"))
+	_, err = js.AccountInfo(ctx)
+	require.NoError(t, err)
+	_, err = st.Info(ctx)
+	require.NoError(t, err)
+	require.NoError(t, st.Purge(ctx))
+	require.NoError(t, js.DeleteStream(ctx, "MGMT"))
+
+	for _, tc := range []struct {
+		name string
+		n    int
+	}{
+		{"js.stream.create MGMT", 1}, {"js.stream.update MGMT", 1}, {"js.stream.create_or_update MGMT", 1},
+		{"js.stream.info MGMT", 2}, // Stream lookup and Stream.Info
+		{"js.stream.name_by_subject", 1},
+		{"js.consumer.create MGMT", 1}, {"js.consumer.create_or_update MGMT", 1},
+		{"js.consumer.update MGMT", 1}, {"js.consumer.info MGMT", 1}, {"js.consumer.ordered MGMT", 1},
+		{"js.consumer.delete MGMT", 1}, {"js.stream.purge MGMT", 1}, {"js.stream.delete MGMT", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spans := e.named(tc.name)
+			require.Len(t, spans, tc.n)
+			op, stream, _ := strings.Cut(tc.name, " ")
+			for _, s := range spans {
+				if stream != "" {
+					assertSpan(t, s, trace.SpanKindClient, op, "", semconv.NATSStreamKey.String(stream))
+				} else {
+					assertSpan(t, s, trace.SpanKindClient, op, "")
+				}
+				assertOK(t, s)
+				// Management calls are not messaging destinations.
+				assertNoAttr(t, s.Attributes(), semconv.MessagingDestinationNameKey)
+			}
+			assert.EqualValues(t, tc.n, histCount(e.collect(t), semconv.MetricOperationDuration, opAttr(op)))
+		})
+	}
+	s := e.one("js.account.info")
+	assertSpan(t, s, trace.SpanKindClient, "js.account.info", "")
+}
+
+func TestJetStreamManagementErrors(t *testing.T) {
+	e := newJSEnv(t)
+	ctx := context.Background()
+
+	_, err := e.js.Stream(ctx, "MISSING")
+	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+	assertFailed(t, e.one("js.stream.info MISSING"), "")
+
+	_, err = e.js.Consumer(ctx, "MISSING", "C")
+	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+
+	// Invalid names fail in nats.go before any request; the error is the same.
+	_, rawErr := e.raw.CreateStream(ctx, jetstream.StreamConfig{Name: "bad.name"})
+	_, err = e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "bad.name"})
+	require.Error(t, err)
+	assert.Equal(t, rawErr, err)
+}
+
+// Handles returned by the wrapper are wrapped too.
+func TestJetStreamHandlesWrapped(t *testing.T) {
+	e := newJSEnv(t)
+	ctx := context.Background()
+	st, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "H", Subjects: []string{"h.>"}})
+	require.NoError(t, err)
+	_, err = e.js.Publish(ctx, "h.1", []byte("a"))
+	require.NoError(t, err)
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	require.NoError(t, err)
+	require.NoError(t, m.Ack())
+
+	e.one("js.consumer.create H")
+	e.one("receive H")
+	e.one("ack H")
+
+	kv, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "cfg"})
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	e.one("js.key_value.create cfg")
+	e.one("kv.put cfg")
+}
