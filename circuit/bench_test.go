@@ -3,6 +3,7 @@ package circuit
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 //go:noinline
@@ -91,6 +92,24 @@ func BenchmarkAllowRejected(b *testing.B) {
 	for b.Loop() {
 		if _, err := br.Allow(ctx); err == nil {
 			b.Fatal("allowed")
+		}
+	}
+}
+
+// BenchmarkDoSlowCallDetection is Do with slow-call detection on: Do then
+// reads the clock twice to measure the call.
+func BenchmarkDoSlowCallDetection(b *testing.B) {
+	br, err := New("bench", WithSlowCalls(time.Second, 0.5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	ctx := context.Background()
+	fn := func(ctx context.Context) (struct{}, error) { return struct{}{}, bareCall(ctx) }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Do(ctx, br, fn); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -135,9 +135,9 @@ func noopDone(error, time.Duration) {}
 // nats.circuit.rejected is added to the span in ctx, and the
 // nats.client.circuit.rejected counter incremented.
 //
-// On a closed breaker Allow and done take no lock for Allow and one short lock
-// for done, and allocate nothing unless the span in ctx is recording (the
-// span is kept to record a state change the call causes).
+// On a closed breaker Allow takes no lock and done one short lock; neither
+// allocates unless the span in ctx is recording (the span is then kept, to
+// record a state change the call causes).
 func (b *Breaker) Allow(ctx context.Context) (done func(err error, d time.Duration), err error) {
 	g := b.gen.Load()
 	if g.state == StateClosed {
