@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+)
+
+// summaryLoop prints the live summary every interval until ctx ends.
+func (d *demo) summaryLoop(ctx context.Context, interval time.Duration) {
+	stats := newLiveStats(d.reader)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rows, _, err := stats.collect(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d.event("summary: %v", err)
+				continue
+			}
+			secs := now.Sub(last).Seconds()
+			last = now
+			var b strings.Builder
+			n, errs := totals(rows)
+			fmt.Fprintf(&b, "%s  %s ops/s, %d errors | %s\n", d.elapsed(), roundRate(n, secs), errs, d.stateLine())
+			writeTable(&b, rows, secs)
+			d.printf("%s\n", b.String())
+		}
+	}
+}
+
+// stateLine describes the connection and the breaker.
+func (d *demo) stateLine() string {
+	conn := "connection -"
+	if nc := d.nc.Load(); nc != nil {
+		st := nc.Status()
+		conn = fmt.Sprintf("connection %s", st)
+		if st == nats.CONNECTED {
+			conn += " to " + nc.ConnectedUrlRedacted()
+		}
+		if r := nc.Stats().Reconnects; r > 0 {
+			conn += fmt.Sprintf(" (%d reconnects)", r)
+		}
+	}
+	br := "breaker -"
+	if d.breaker != nil {
+		br = "breaker " + d.breaker.State().String()
+	}
+	return conn + " | " + br
+}
+
+// finalSummary prints totals over the whole run, the connection metrics and
+// the span summary.
+func (d *demo) finalSummary(f *demoFlags) {
+	stats := newLiveStats(d.reader)
+	_, total, err := stats.collect(context.Background())
+	if err != nil {
+		d.printf("naq demo: final summary: %v\n", err)
+		return
+	}
+	var b strings.Builder
+	n, errs := totals(total)
+	el := time.Since(d.start)
+	fmt.Fprintf(&b, "naq demo: %d operations in %s (%s ops/s), %d errors\n", n, el.Round(time.Second), roundRate(n, el.Seconds()), errs)
+	writeTable(&b, total, 0)
+	if d.recorder != nil {
+		s := d.recorder.Snapshot()
+		fmt.Fprintf(&b, "connections: opened %d, failed %d, disconnects %d, reconnects %d, avg connect %s\n",
+			s.Opened, s.Failed, s.Disconnects, s.Reconnects, fmtDur(s.AvgConnectTime))
+	}
+	if d.breaker != nil {
+		fmt.Fprintf(&b, "breaker %q: %s at exit (transitions are in /metrics: nats_client_circuit_transitions_total)\n", d.breaker.Name(), d.breaker.State())
+	}
+	if d.spans != nil {
+		b.WriteString("\n")
+		_, _ = d.spans.WriteTo(&b)
+	}
+	d.printf("\n%s", b.String())
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/instrument"
+	"github.com/naq-io/naq/metrics"
+	"github.com/naq-io/naq/scope"
+)
+
+// Names the workload uses. Subjects carry an id token on purpose: naq's
+// subject namer turns demo.orders.<id> into the template demo.orders.*, so
+// metrics and span names stay low-cardinality.
+const (
+	orderSubject   = "demo.orders."
+	orderTemplate  = "demo.orders.*"
+	orderQueue     = "order-workers"
+	priceSubject   = "demo.price.quote"
+	priceQueue     = "pricing"
+	eventStream    = "DEMO_EVENTS"
+	eventSubjects  = "demo.events.>"
+	pushConsumer   = "shipper"
+	pullConsumer   = "auditor"
+	statusBucket   = "demo_status"
+	requestTimeout = 500 * time.Millisecond
+)
+
+var eventKinds = []string{"demo.events.paid", "demo.events.shipped"}
+var statusKeys = []string{"svc.api", "svc.worker", "svc.billing"}
+
+// workload is the running demo traffic.
+type workload struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	stopFns []func()
+	scope   *scope.Scope
+}
+
+func (w *workload) onStop(fn func()) {
+	w.mu.Lock()
+	w.stopFns = append(w.stopFns, fn)
+	w.mu.Unlock()
+}
+
+func (w *workload) goLoop(fn func()) {
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); fn() }()
+}
+
+// stop ends every loop, stops consumers and watchers, and releases the
+// scope (the pool drains the connection when it is closed).
+func (w *workload) stop() error {
+	w.cancel()
+	w.wg.Wait()
+	w.mu.Lock()
+	fns := w.stopFns
+	w.stopFns = nil
+	w.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return w.scope.Close(ctx)
+}
+
+// startWorkload acquires the pooled, instrumented connection and starts
+// every part of the workload. ctx ends the loops.
+func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
+	mp, tp, prop := d.tel.MeterProvider(), d.tel.TracerProvider(), d.tel.Propagator()
+
+	var err error
+	d.breaker, err = circuit.New("naq-demo",
+		circuit.WithMeterProvider(mp),
+		// Core publishes are buffered by nats.go while reconnecting and
+		// succeed, so an outage shows as a share of failed calls (requests,
+		// JetStream, KV) rather than a run of consecutive failures.
+		circuit.WithConsecutiveFailures(10),
+		circuit.WithTimeWindow(2*time.Second),
+		circuit.WithFailureRate(0.2, 20),
+		circuit.WithOpenTimeout(2*time.Second),
+		circuit.WithOnStateChange(func(name string, from, to circuit.State) {
+			d.event("breaker %s: %s -> %s", name, from, to)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	d.recorder = metrics.NewRecorder(metrics.WithMeterProvider(mp), metrics.WithRTTInterval(time.Second))
+
+	d.pool, err = scope.NewPool(scope.WithDialObserver(d.dialObserver()))
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.pool.Acquire(ctx, d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &workload{cancel: cancel, scope: s}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = w.stop()
+		}
+	}()
+
+	raw := s.Conn()
+	d.nc.Store(raw)
+	obs, err := d.recorder.Observe(raw, "naq-demo")
+	if err != nil {
+		return nil, err
+	}
+	iopts := []instrument.Option{
+		instrument.WithTracerProvider(tp),
+		instrument.WithMeterProvider(mp),
+		instrument.WithPropagators(prop),
+		instrument.WithBreaker(d.breaker),
+		instrument.WithConnectionName("naq-demo"),
+	}
+	nc := instrument.NewConn(raw, iopts...)
+	js, err := s.JetStream()
+	if err != nil {
+		return nil, err
+	}
+	js = wrapJetStream(js, iopts)
+
+	if err := startCore(wctx, w, nc, obs, rate); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	if err := startJetStream(wctx, w, js, rate); err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := startKV(wctx, w, js, iopts, rate); err != nil {
+		return nil, fmt.Errorf("kv: %w", err)
+	}
+	ok = true
+	return w, nil
+}
+
+// every runs fn perSecond times a second (at least once every 2s) until ctx
+// ends.
+func every(ctx context.Context, perSecond float64, fn func(context.Context)) {
+	period := time.Duration(float64(time.Second) / perSecond)
+	period = max(period, time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
+// startCore: two publishers, a queue group of two workers, and a
+// request-reply pricing service with a client.
+func startCore(ctx context.Context, w *workload, nc *instrument.Conn, obs *metrics.Observer, rate int) error {
+	for range 2 {
+		sub, err := nc.QueueSubscribeContext(orderTemplate, orderQueue, func(ctx context.Context, msg *nats.Msg) {
+			// Simulated work: 20–300 µs.
+			time.Sleep(time.Duration(20+rand.IntN(280)) * time.Microsecond)
+		})
+		if err != nil {
+			return err
+		}
+		untrack := obs.Track(sub, orderTemplate)
+		w.onStop(func() { untrack(); _ = sub.Unsubscribe() })
+	}
+	svc, err := nc.QueueSubscribe(priceSubject, priceQueue, func(msg *nats.Msg) {
+		_ = msg.Respond([]byte(`{"price":42}`))
+	})
+	if err != nil {
+		return err
+	}
+	untrack := obs.Track(svc, priceSubject)
+	w.onStop(func() { untrack(); _ = svc.Unsubscribe() })
+
+	payload := []byte(`{"order":"demo","amount":1}`)
+	for range 2 {
+		w.goLoop(func() {
+			every(ctx, float64(rate)/2, func(ctx context.Context) {
+				_ = nc.PublishContext(ctx, orderSubject+nuid.Next(), payload)
+			})
+		})
+	}
+	w.goLoop(func() {
+		every(ctx, float64(rate)/10, func(ctx context.Context) {
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			defer cancel()
+			_, _ = nc.RequestWithContext(rctx, priceSubject, []byte(`{"sku":"demo"}`))
+		})
+	})
+	return nil
+}
+
+// startJetStream: a stream, a publisher, a push-style consumer (Consume)
+// and a pull consumer (Fetch).
+func startJetStream(ctx context.Context, w *workload, js jetstream.JetStream, rate int) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stream, err := js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
+		Name:      eventStream,
+		Subjects:  []string{eventSubjects},
+		Storage:   jetstream.FileStorage,
+		MaxAge:    10 * time.Minute,
+		MaxMsgs:   100_000,
+		Retention: jetstream.LimitsPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	push, err := stream.CreateOrUpdateConsumer(sctx, jetstream.ConsumerConfig{
+		Durable: pushConsumer, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	cc, err := push.Consume(func(msg jetstream.Msg) {
+		_ = msg.Ack()
+	})
+	if err != nil {
+		return err
+	}
+	w.onStop(cc.Stop)
+
+	pull, err := stream.CreateOrUpdateConsumer(sctx, jetstream.ConsumerConfig{
+		Durable: pullConsumer, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	w.goLoop(func() {
+		for ctx.Err() == nil {
+			batch, err := pull.Fetch(20, jetstream.FetchMaxWait(500*time.Millisecond))
+			if err != nil {
+				sleepCtx(ctx, 200*time.Millisecond)
+				continue
+			}
+			for msg := range batch.Messages() {
+				_ = msg.Ack()
+			}
+			if batch.Error() != nil && !errors.Is(batch.Error(), nats.ErrTimeout) {
+				sleepCtx(ctx, 200*time.Millisecond)
+			}
+		}
+	})
+
+	w.goLoop(func() {
+		n := 0
+		every(ctx, float64(rate)/4, func(ctx context.Context) {
+			n++
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, _ = js.Publish(pctx, eventKinds[n%len(eventKinds)], []byte(`{"event":"demo"}`))
+		})
+	})
+	return nil
+}
+
+// startKV: a bucket with service status updates, reads and a watcher.
+func startKV(ctx context.Context, w *workload, js jetstream.JetStream, iopts []instrument.Option, rate int) error {
+	kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	kv, err := js.CreateOrUpdateKeyValue(kctx, jetstream.KeyValueConfig{Bucket: statusBucket, History: 5})
+	if err != nil {
+		return err
+	}
+	kv = wrapKeyValue(kv, iopts)
+	watcher, err := kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	w.onStop(func() { _ = watcher.Stop() })
+	w.goLoop(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-watcher.Updates():
+				if !ok {
+					return
+				}
+			}
+		}
+	})
+	states := []string{"ok", "ok", "ok", "degraded"}
+	w.goLoop(func() {
+		n := 0
+		every(ctx, max(float64(rate)/20, 1), func(ctx context.Context) {
+			n++
+			key := statusKeys[n%len(statusKeys)]
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, _ = kv.PutString(pctx, key, states[rand.IntN(len(states))])
+			if n%2 == 0 {
+				_, _ = kv.Get(pctx, statusKeys[rand.IntN(len(statusKeys))])
+			}
+		})
+	})
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
