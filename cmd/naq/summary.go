@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
 )
 
 // summaryLoop prints the live summary every interval until ctx ends.
