@@ -7,16 +7,20 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/natstest"
 	"github.com/naq-io/naq/internal/semconv"
 )
@@ -430,4 +434,151 @@ func TestJetStreamHandlesWrapped(t *testing.T) {
 	require.NoError(t, err)
 	e.one("js.key_value.create cfg")
 	e.one("kv.put cfg")
+}
+
+// The breaker gate guards publishes, management, settle and KeyValue calls;
+// long-poll receives and message processing are never gated.
+func TestJetStreamGate(t *testing.T) {
+	g := &fakeGate{outcomes: make(chan error, 100)}
+	e := newJSEnv(t, WithBreaker(g))
+	e.stream("G", "g.>")
+	ctx := context.Background()
+	_, err := e.js.Publish(ctx, "g.ok", []byte("x"))
+	require.NoError(t, err)
+	assert.NoError(t, <-g.outcomes)
+	cons := e.consumer("G", "gc")
+	assert.NoError(t, <-g.outcomes, "consumer.create_or_update is gated")
+	_, kv := e.kv("gkv")
+
+	g.reject.Store(true)
+	_, err = e.js.Publish(ctx, "g.rejected", []byte("x"))
+	assert.Same(t, errGate, err)
+	_, err = e.js.Stream(ctx, "G")
+	assert.ErrorIs(t, err, circuit.ErrOpen)
+	_, err = kv.Get(ctx, "k")
+	assert.ErrorIs(t, err, circuit.ErrOpen)
+	f, err := e.js.PublishAsync("g.async", []byte("x"))
+	assert.Nil(t, f)
+	assert.ErrorIs(t, err, circuit.ErrOpen)
+
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err, "receives are not gated")
+	m := <-b.Messages()
+	require.NotNil(t, m)
+	assert.ErrorIs(t, m.Ack(), circuit.ErrOpen, "settling is gated")
+	for range b.Messages() {
+	}
+
+	for _, name := range []string{"publish g.rejected", "js.stream.info G", "kv.get gkv", "publish g.async", "ack G"} {
+		assertFailed(t, e.one(name), semconv.ErrorTypeCircuitOpen)
+	}
+	assertOK(t, e.one("receive G"))
+	assert.EqualValues(t, 5, histCount(e.collect(t), semconv.MetricOperationDuration, errAttr(semconv.ErrorTypeCircuitOpen)))
+	assert.Empty(t, g.outcomes, "rejected calls report no outcome")
+}
+
+// A filtered call goes straight to nats.go: no span, no metric, no header.
+func TestJetStreamFilter(t *testing.T) {
+	e := newJSEnv(t, WithFilter(func(op, dest string) bool { return op != semconv.OpPublish && dest != "F" }))
+	e.stream("F", "f.>")
+	e.stream("K", "k.>")
+	ctx := context.Background()
+	msg := &nats.Msg{Subject: "f.1", Data: []byte("x")}
+	_, err := e.js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	assert.Nil(t, msg.Header, "no trace context injected")
+	_, err = e.js.Stream(ctx, "F")
+	require.NoError(t, err)
+	_, err = e.js.Stream(ctx, "K")
+	require.NoError(t, err)
+
+	names := map[string]bool{}
+	for _, s := range e.spans() {
+		names[s.Name()] = true
+	}
+	assert.Equal(t, map[string]bool{"js.stream.info K": true}, names)
+}
+
+// With noop providers the wrappers hand out the upstream handles' results
+// unwrapped.
+func TestJetStreamNoopProviders(t *testing.T) {
+	srv := runServer(t)
+	raw, err := jetstream.New(connect(t, srv))
+	require.NoError(t, err)
+	js := NewJetStream(raw, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(metricnoop.NewMeterProvider()))
+	ctx := context.Background()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "N", Subjects: []string{"n.>"}})
+	require.NoError(t, err)
+	msg := &nats.Msg{Subject: "n.1", Data: []byte("x")}
+	_, err = js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	assert.Nil(t, msg.Header, "nothing to propagate")
+	cons, err := js.CreateConsumer(ctx, "N", jetstream.ConsumerConfig{Durable: "n"})
+	require.NoError(t, err)
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	_, wrapped := b.(*messageBatch)
+	assert.False(t, wrapped, "no forwarding goroutine when nothing is recorded")
+	for m := range b.Messages() {
+		_, wrapped := m.(*jsMsg)
+		assert.False(t, wrapped)
+		require.NoError(t, m.Ack())
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "n"})
+	require.NoError(t, err)
+	w, err := kv.WatchAll(ctx)
+	require.NoError(t, err)
+	_, wrapped = w.(*keyWatcher)
+	assert.False(t, wrapped)
+	require.NoError(t, w.Stop())
+}
+
+// Nothing secret reaches a span or a metric: payloads, KV values, the
+// password, ack subjects and reply inboxes.
+func TestJetStreamNoSecretsRecorded(t *testing.T) {
+	const password = "s3cr3t-pa55"
+	srv := natstest.RunServer(t, func(o *natsserver.Options) { o.Username, o.Password = "alice", password })
+	url := strings.Replace(srv.URL(), "nats://", "nats://alice:"+password+"@", 1)
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	raw, err := jetstream.New(nc)
+	require.NoError(t, err)
+	tel := newTelemetry(t)
+	js := NewJetStream(raw, tel.opts(WithKVKeys(true))...)
+	ctx := context.Background()
+
+	const payload = "card-number-4111111111111111"
+	const value = "kv-value-hunter2"
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "PAY", Subjects: []string{"pay.>"}})
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, "pay.charge", []byte(payload))
+	require.NoError(t, err)
+	f, err := js.PublishAsync("pay.async", []byte(payload))
+	require.NoError(t, err)
+	<-f.Ok()
+	cons, err := js.CreateConsumer(ctx, "PAY", jetstream.ConsumerConfig{Durable: "p", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	require.NoError(t, err)
+	require.NoError(t, m.DoubleAck(ctx))
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	for m := range b.Messages() {
+		require.NoError(t, m.TermWithReason("reason-"+payload))
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "secrets"})
+	require.NoError(t, err)
+	w, err := kv.WatchAll(ctx)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "k", []byte(value))
+	require.NoError(t, err)
+	_, err = kv.Get(ctx, "k")
+	require.NoError(t, err)
+	_, err = kv.Update(ctx, "k", []byte(value), 99)
+	require.Error(t, err)
+	require.NoError(t, w.Stop())
+	for range w.Updates() {
+	}
+	assertNoSecrets(t, tel, payload, "4111", value, "hunter2", password, "alice", "$JS.ACK", "_INBOX.")
 }
