@@ -101,7 +101,9 @@ func WaitReady(ctx context.Context, url string, opts ...Option) (HealthReport, e
 	r, err := RetryValue(ctx, policy, func(ctx context.Context) (HealthReport, error) {
 		attempts++
 		r, err := healthWith(ctx, url, o)
-		if err != nil {
+		// Keep the last real cause: an attempt cut short by the deadline
+		// says nothing new.
+		if err != nil && (last == nil || ctx.Err() == nil || !errors.Is(err, ctx.Err())) {
 			last = err
 		}
 		return r, err
@@ -191,7 +193,7 @@ func (h *HealthChecker) loop(ctx context.Context, done chan struct{}) {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	for {
-		h.Check(ctx)
+		h.run(ctx, true)
 		select {
 		case <-ctx.Done():
 			return
@@ -203,10 +205,19 @@ func (h *HealthChecker) loop(ctx context.Context, done chan struct{}) {
 // Check runs one check now (bounded by the interval, at least 1s, and ctx),
 // records it as the latest result and returns it.
 func (h *HealthChecker) Check(ctx context.Context) HealthResult {
+	return h.run(ctx, false)
+}
+
+// run checks once; a periodic check cut short by Stop (or the end of
+// Start's ctx) is discarded rather than recorded as a failure.
+func (h *HealthChecker) run(ctx context.Context, periodic bool) HealthResult {
 	timeout := max(h.interval, time.Second)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	r, err := h.check(cctx)
 	cancel()
+	if periodic && ctx.Err() != nil {
+		return HealthResult{}
+	}
 	h.mu.Lock()
 	res := HealthResult{Report: r, Err: err, At: time.Now()}
 	if err != nil {
