@@ -24,7 +24,9 @@ import (
 // with an error wrapping [ErrOpen] until its open timeout ([WithOpenTimeout],
 // [WithOpenBackoff]) has passed, then it is half-open: a limited number of
 // concurrent probe calls go through ([WithHalfOpen]); enough successful probes
-// close it, any failed probe opens it again.
+// close it, any failed probe opens it again, and so does a call that finds
+// every probe slot taken for a whole [WithOpenTimeout] (the probes are presumed
+// lost: a done never called, or a call slower than the open timeout).
 //
 // The state changes lazily, on the next Allow or [Breaker.State] after the
 // open timeout, but it is always reported as it is: State and the
@@ -43,11 +45,12 @@ type Breaker struct {
 	gen atomic.Pointer[generation]
 
 	mu          sync.Mutex
-	consecutive int    // consecutive failures while closed
-	win         window // outcomes while closed
-	inFlight    int    // probes in flight while half-open
-	successes   int    // successful probes while half-open
-	trips       int    // openings since the breaker last closed (backoff)
+	consecutive int       // consecutive failures while closed
+	win         window    // outcomes while closed
+	inFlight    int       // probes in flight while half-open
+	lastProbe   time.Time // when the last probe was let through
+	successes   int       // successful probes while half-open
+	trips       int       // openings since the breaker last closed (backoff)
 	pending     []transition
 	notifying   bool
 
@@ -80,6 +83,7 @@ const (
 	reasonTimeout     = "open_timeout"
 	reasonProbeFailed = "probe_failed"
 	reasonProbeSlow   = "probe_slow"
+	reasonProbeLost   = "probe_lost"
 	reasonProbesOK    = "probes_succeeded"
 )
 
@@ -164,9 +168,17 @@ func (b *Breaker) allowSlow(ctx context.Context, g *generation) (func(error, tim
 	}
 	allowed := true
 	if g.state == StateHalfOpen {
-		if b.inFlight < b.cfg.probes {
+		switch {
+		case b.inFlight < b.cfg.probes:
 			b.inFlight++
-		} else {
+			b.lastProbe = now
+		case !now.Before(b.lastProbe.Add(b.cfg.openTimeout)):
+			// Every probe slot has been taken for a whole open timeout:
+			// the probes are lost (done never called) or too slow.
+			tr = b.toLocked(StateOpen, now, reasonProbeLost)
+			g = b.gen.Load()
+			allowed = false
+		default:
 			allowed = false
 		}
 	}

@@ -582,3 +582,23 @@ func TestWindowTotals(t *testing.T) {
 	tot, f, s := w.add(time.Time{}, 0)
 	assert.Equal(t, [3]int{1, 0, 0}, [3]int{tot, f, s})
 }
+
+func TestLostProbeReopens(t *testing.T) {
+	b, clk, _, tr := newTest(t, WithConsecutiveFailures(1), WithOpenTimeout(time.Minute), WithHalfOpen(1, 1))
+	trip(t, b)
+	clk.Advance(time.Minute)
+	lost, err := b.Allow(context.Background()) // the probe whose done never comes
+	require.NoError(t, err)
+	clk.Advance(time.Minute - time.Second)
+	require.ErrorIs(t, call(t, b, nil, 0), ErrOpen)
+	assert.Equal(t, StateHalfOpen, b.State(), "the probe still has time")
+	clk.Advance(time.Second)
+	require.ErrorIs(t, call(t, b, nil, 0), ErrOpen)
+	assert.Equal(t, StateOpen, b.State(), "a probe out for a whole open timeout counts as failed")
+	assert.Equal(t, [2]State{StateHalfOpen, StateOpen}, tr.list()[2])
+	lost(nil, 0) // too late: ignored
+	assert.Equal(t, StateOpen, b.State())
+	clk.Advance(time.Minute)
+	require.NoError(t, call(t, b, nil, 0))
+	assert.Equal(t, StateClosed, b.State())
+}
