@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -557,19 +558,27 @@ func TestRecordDialThenObserve(t *testing.T) {
 }
 
 func TestObserveChainsDiscoveredServersHandler(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster start is slow")
+	clustered := func(o *server.Options) {
+		o.Cluster.Name = "naq-disco"
+		o.Cluster.Host = "127.0.0.1"
+		o.Cluster.Port = -1
 	}
-	c := natstest.RunCluster(t, 2, natstest.WithoutJetStream())
+	a := natstest.RunServer(t, natstest.WithoutJetStream(), clustered,
+		func(o *server.Options) { o.ServerName = "a" })
 	r := metrics.NewRecorder(metrics.WithMeterProvider(newMPOnly(t)))
 	var userDisco atomic.Int32
-	nc := connect(t, c.Servers[0].URL(), nats.DiscoveredServersHandler(func(*nats.Conn) { userDisco.Add(1) }))
+	nc := connect(t, a.URL(), nats.DiscoveredServersHandler(func(*nats.Conn) { userDisco.Add(1) }))
 	_, err := r.Observe(nc, "disco")
 	require.NoError(t, err)
+	require.Empty(t, nc.DiscoveredServers())
 
-	// Server 1 leaving and rejoining sends the client a changed server list.
-	c.Stop(1)
-	c.Restart(1)
-	require.Eventually(t, func() bool { return userDisco.Load() >= 1 }, 10*time.Second, 10*time.Millisecond)
+	// A second server joining the cluster is announced to the client.
+	route := fmt.Sprintf("nats-route://%s", a.NATS().ClusterAddr().String())
+	natstest.RunServer(t, natstest.WithoutJetStream(), clustered, func(o *server.Options) {
+		o.ServerName = "b"
+		o.Routes = server.RoutesFromStr(route)
+	})
+	require.Eventually(t, func() bool { return userDisco.Load() >= 1 }, 10*time.Second, 10*time.Millisecond,
+		"user's discovered-servers handler still called")
 	require.Eventually(t, func() bool { return r.Snapshot().DiscoveredServersEvents >= 1 }, 5*time.Second, 5*time.Millisecond)
 }
