@@ -203,8 +203,10 @@ func WithOpenBackoff(factor float64, max time.Duration) Option {
 // WithHalfOpen sets how many probe calls may be in flight at once while the
 // breaker is half-open (further calls are rejected with [ErrOpen]) and how
 // many successful probes close it. Both must be at least 1; successes may
-// exceed probes (probes then run in turns). Defaults
-// [DefaultHalfOpenProbes] and [DefaultHalfOpenSuccesses].
+// exceed probes (probes then run in turns). A call that finds every slot
+// taken for a whole open timeout ([WithOpenTimeout]) opens the breaker again:
+// the probes are presumed lost. Defaults [DefaultHalfOpenProbes] and
+// [DefaultHalfOpenSuccesses].
 func WithHalfOpen(probes, successes int) Option {
 	return optionFunc(func(c *config) { c.probes, c.successes = probes, successes })
 }
