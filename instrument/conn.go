@@ -261,6 +261,9 @@ func (c *Conn) processSpec(subj, queue string, count countKind) *opSpec {
 func (c *Conn) subscribe(subj, queue string, cb nats.MsgHandler, cbCtx MsgHandlerContext) (*nats.Subscription, error) {
 	if cb == nil && cbCtx == nil {
 		// Let nats.go report the missing handler.
+		if queue == "" {
+			return c.rawConn.Subscribe(subj, nil)
+		}
 		return c.rawConn.QueueSubscribe(subj, queue, nil)
 	}
 	s := c.processSpec(subj, queue, countAuto)

@@ -641,3 +641,34 @@ func TestWrapperKeepsUnwrappedMethods(t *testing.T) {
 	assert.True(t, c.IsConnected(), "promoted nats.go method")
 	assert.NoError(t, c.Flush())
 }
+
+func TestConnSubscribeEdgeCases(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	c := NewConn(connect(t, srv), tel.opts(WithFilter(func(op, dest string) bool { return dest != "quiet" }))...)
+
+	_, err := c.Subscribe("x", nil)
+	assert.ErrorIs(t, err, nats.ErrBadSubscription, "nats.go's error for a nil handler")
+	_, err = c.QueueSubscribe("x", "q", nil)
+	assert.ErrorIs(t, err, nats.ErrBadSubscription)
+
+	// A filtered subscription runs the handler as nats.go would, with no span.
+	got := make(chan struct{}, 1)
+	_, err = c.Subscribe("quiet", func(*nats.Msg) { got <- struct{}{} })
+	require.NoError(t, err)
+	require.NoError(t, c.Flush())
+	require.NoError(t, c.Conn().Publish("quiet", nil))
+	select {
+	case <-got:
+	case <-time.After(waitFor):
+		t.Fatal("handler not called")
+	}
+	assert.Empty(t, tel.spans())
+
+	// A chan subscription's forwarder stops when the connection closes
+	// (goleak verifies at the end of the package).
+	ch := make(chan *nats.Msg, 1)
+	_, err = c.ChanSubscribe("chan.close", ch)
+	require.NoError(t, err)
+	c.Close()
+}

@@ -34,9 +34,12 @@ type Gate interface {
 }
 
 // Filter decides whether a call is instrumented. op is the operation name
-// (messaging.operation.name, e.g. "publish", "request", "process",
-// "kv.get", "js.stream.info") and destination the raw subject of core calls,
-// or the stream, consumer or bucket name of JetStream and KeyValue calls.
+// (messaging.operation.name, e.g. "publish", "request", "receive", "process",
+// "kv.get", "js.stream.info") and destination the raw subject of core
+// publishes and requests, the subscription subject of subscription handlers
+// (decided once, at subscribe time) and of [Conn.NextMsg], the message
+// subject of [Conn.ProcessMsg], or the stream,
+// consumer or bucket name of JetStream and KeyValue calls.
 // Return true to instrument the call, false to call nats.go straight through
 // with no span, no metric, no gate and no allocation. A Filter is called on
 // every call and must be fast and safe for concurrent use.
