@@ -58,3 +58,5 @@ func cfgFor(srv *natstest.Server) scope.Config {
 	c.DrainTimeout = 5 * time.Second
 	return c
 }
+
+func waitABit() { time.Sleep(10 * time.Millisecond) }
