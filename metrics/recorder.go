@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,7 +28,10 @@ type Recorder struct {
 	meter metric.Meter
 	inst  *Connection
 
-	active atomic.Int64 // connections currently observed; never reset
+	// activeMu makes the Snapshot count and the OTel up-down counter move
+	// together, so a reader never sees one updated without the other.
+	activeMu sync.Mutex
+	active   int64 // connections currently observed; never reset
 
 	mu        sync.Mutex
 	stats     counters
@@ -144,31 +146,30 @@ func (r *Recorder) RecordDial(ctx context.Context, name string, d time.Duration,
 
 // recordConnect is the single place a connect attempt is counted.
 func (r *Recorder) recordConnect(ctx context.Context, name string, d time.Duration, err error) {
-	r.mu.Lock()
-	set := r.attrSetLocked(name)
-	if err != nil {
-		r.stats.failed++
-		r.stats.lastError = ErrorType(err)
-		r.stats.lastErrorTime = time.Now()
-	} else {
-		r.stats.opened++
-		r.stats.connectCount++
-		r.stats.connectSum += d
-		if r.stats.connectCount == 1 || d < r.stats.connectMin {
-			r.stats.connectMin = d
-		}
-		if d > r.stats.connectMax {
-			r.stats.connectMax = d
-		}
-	}
-	r.mu.Unlock()
-
 	ctx = context.WithoutCancel(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.attrSetLocked(name)
+	// The snapshot counters and the OTel instruments move under one lock, so
+	// a reader never sees one updated without the other.
 	if err != nil {
-		withErr := metric.WithAttributes(append(set.ToSlice(), semconv.ErrorTypeKey.String(ErrorType(err)))...)
+		errType := ErrorType(err)
+		r.stats.failed++
+		r.stats.lastError = errType
+		r.stats.lastErrorTime = time.Now()
+		withErr := metric.WithAttributes(append(set.ToSlice(), semconv.ErrorTypeKey.String(errType))...)
 		r.inst.Failed.Add(ctx, 1, withErr)
 		r.inst.ConnectDuration.Record(ctx, d.Seconds(), withErr)
 		return
+	}
+	r.stats.opened++
+	r.stats.connectCount++
+	r.stats.connectSum += d
+	if r.stats.connectCount == 1 || d < r.stats.connectMin {
+		r.stats.connectMin = d
+	}
+	if d > r.stats.connectMax {
+		r.stats.connectMax = d
 	}
 	as := metric.WithAttributeSet(set)
 	r.inst.Opened.Add(ctx, 1, as)
@@ -190,11 +191,15 @@ const (
 // recordEvent is the single place a connection event is counted.
 func (r *Recorder) recordEvent(ev event, set attribute.Set, err error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	ctx := context.Background()
 	switch ev {
 	case evDisconnect:
 		r.stats.disconnects++
+		r.inst.Disconnects.Add(ctx, 1, metric.WithAttributeSet(set))
 	case evReconnect:
 		r.stats.reconnects++
+		r.inst.Reconnects.Add(ctx, 1, metric.WithAttributeSet(set))
 	case evAsyncError:
 		r.stats.asyncErrors++
 	case evLameDuck:
@@ -208,21 +213,20 @@ func (r *Recorder) recordEvent(ev event, set attribute.Set, err error) {
 		r.stats.lastError = ErrorType(err)
 		r.stats.lastErrorTime = time.Now()
 	}
-	r.mu.Unlock()
-
-	ctx := context.Background()
-	switch ev {
-	case evDisconnect:
-		r.inst.Disconnects.Add(ctx, 1, metric.WithAttributeSet(set))
-	case evReconnect:
-		r.inst.Reconnects.Add(ctx, 1, metric.WithAttributeSet(set))
-	}
 }
 
 // addActive is the single place the active gauge moves.
 func (r *Recorder) addActive(set attribute.Set, delta int64) {
-	r.active.Add(delta)
+	r.activeMu.Lock()
+	defer r.activeMu.Unlock()
+	r.active += delta
 	r.inst.Active.Add(context.Background(), delta, metric.WithAttributeSet(set))
+}
+
+func (r *Recorder) activeCount() int64 {
+	r.activeMu.Lock()
+	defer r.activeMu.Unlock()
+	return r.active
 }
 
 // Observer returns the [Observer] of nc if the Recorder currently observes it

@@ -93,7 +93,7 @@ func (r *Recorder) Snapshot() Snapshot {
 	st := r.stats
 	r.mu.Unlock()
 	s := Snapshot{
-		Active:                  r.active.Load(),
+		Active:                  r.activeCount(),
 		Opened:                  st.opened,
 		Failed:                  st.failed,
 		Reconnects:              st.reconnects,
