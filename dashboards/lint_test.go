@@ -429,6 +429,7 @@ func TestDashboardsLint(t *testing.T) {
 				assert(t, vars[want], "dashboard lacks the %q template variable", want)
 			}
 
+			checkLayout(t, panelsOf(d.raw))
 			ids := map[float64]string{}
 			nQueries := 0
 			for _, p := range panelsOf(d.raw) {
@@ -470,6 +471,29 @@ func TestDashboardsLint(t *testing.T) {
 			}
 			assert(t, nQueries >= 15, "only %d Prometheus queries", nQueries)
 		})
+	}
+}
+
+// checkLayout: every panel fits the 24-column grid and no two panels
+// overlap.
+func checkLayout(t *testing.T, panels []map[string]any) {
+	t.Helper()
+	type rect struct {
+		title      string
+		x, y, w, h float64
+	}
+	var rects []rect
+	for _, p := range panels {
+		gp, _ := p["gridPos"].(map[string]any)
+		num := func(k string) float64 { v, _ := gp[k].(float64); return v }
+		r := rect{fmt.Sprint(p["title"]), num("x"), num("y"), num("w"), num("h")}
+		assert(t, r.w > 0 && r.h > 0 && r.x >= 0 && r.x+r.w <= 24, "panel %q: gridPos %v does not fit the grid", r.title, gp)
+		for _, o := range rects {
+			if r.x < o.x+o.w && o.x < r.x+r.w && r.y < o.y+o.h && o.y < r.y+r.h {
+				t.Errorf("panels %q and %q overlap", r.title, o.title)
+			}
+		}
+		rects = append(rects, r)
 	}
 }
 
