@@ -19,6 +19,8 @@
 //   - [Recorder.Dial] wraps a dial function: it times the connect
 //     (nats.client.connect.duration), counts nats.client.connections.opened or
 //     .failed (with error.type, see [ErrorType]) and observes the connection.
+//     [Recorder.RecordDial] counts an attempt the caller dialled and timed
+//     itself (a pool with its own retry and gate).
 //   - [Recorder.Observe] observes a connection dialled elsewhere and returns
 //     its [Observer]; [Recorder.Observer] finds the Observer of a connection.
 //     The Observer chains (never replaces) the connection's disconnect,
