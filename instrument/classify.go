@@ -100,17 +100,8 @@ func errorType(err error) string {
 	if err == nil {
 		return ""
 	}
-	var jsErr jetstream.JetStreamError
-	if errors.As(err, &jsErr) {
-		if api := jsErr.APIError(); api != nil && api.ErrorCode != 0 {
-			return strconv.Itoa(int(api.ErrorCode))
-		}
-	}
-	var legacy nats.JetStreamError
-	if errors.As(err, &legacy) {
-		if api := legacy.APIError(); api != nil && api.ErrorCode != 0 {
-			return strconv.Itoa(int(api.ErrorCode))
-		}
+	if code := apiErrorCode(err); code != 0 {
+		return strconv.Itoa(code)
 	}
 	for _, n := range namedErrors {
 		if errors.Is(err, n.err) {
@@ -122,4 +113,36 @@ func errorType(err error) string {
 		return semconv.ErrorTypeOther
 	}
 	return t
+}
+
+// apiErrorCode returns the JetStream API error code found in err's chain
+// (jetstream or legacy nats.go JetStream errors), or 0. It walks the chain by
+// hand so that the error path does not allocate as errors.As would.
+func apiErrorCode(err error) int {
+	for err != nil {
+		switch e := err.(type) {
+		case jetstream.JetStreamError:
+			if api := e.APIError(); api != nil && api.ErrorCode != 0 {
+				return int(api.ErrorCode)
+			}
+		case nats.JetStreamError:
+			if api := e.APIError(); api != nil && api.ErrorCode != 0 {
+				return int(api.ErrorCode)
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if code := apiErrorCode(e); code != 0 {
+					return code
+				}
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
+	return 0
 }

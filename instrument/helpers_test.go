@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/naq-io/naq/internal/natstest"
+	"github.com/naq-io/naq/tracing"
 )
 
 // Shared test helpers for every wrapper test in this package (core, JetStream,
@@ -267,3 +268,6 @@ func connect(t testing.TB, s *natstest.Server, opts ...nats.Option) *nats.Conn {
 	t.Cleanup(nc.Close)
 	return nc
 }
+
+// propagationCarrier adapts a header for direct propagator calls in tests.
+func propagationCarrier(h nats.Header) tracing.HeaderCarrier { return tracing.HeaderCarrier(h) }

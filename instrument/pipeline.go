@@ -32,7 +32,11 @@ package instrument
 //
 // The Filter is applied by p.spec at construction (with FilterDest, default
 // Dest) and by f.spec per call (with the raw subject). A nil or filtered spec
-// (!s.active()) means: call nats.go straight through.
+// (!s.active()) means: call nats.go straight through. do and run do that
+// themselves, and begin/beginProcess on an inactive spec return a call whose
+// methods are no-ops, so checking active() first is only an optimisation.
+// A spec is also inactive when there is nothing to do at all (noop tracer,
+// noop meter and no gate).
 //
 // Meters are chosen from OpType unless Hist / Count override them:
 //
