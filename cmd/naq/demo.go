@@ -225,6 +225,11 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 	}
 	w, err := d.startWorkload(runCtx, f.rate)
 	if err != nil {
+		if runCtx.Err() != nil {
+			// Interrupted (or --duration over) while starting: not a failure.
+			d.printf("naq demo: stopped before the workload started\n")
+			return nil
+		}
 		return failure(fmt.Errorf("demo: start workload: %w", err))
 	}
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,13 +167,16 @@ func (d *demoRun) wait(t *testing.T, timeout time.Duration) int {
 	return d.cmd.ProcessState.ExitCode()
 }
 
-// scrapeUntil scrapes /metrics until every name in want is present or the
-// demo exits; it returns the last names seen.
+// scrapeUntil scrapes /metrics until every name in want has been served or
+// the demo exits; it returns every name seen over the scrapes (a gauge such
+// as the RTT has no value while the server is down).
 func (d *demoRun) scrapeUntil(addr string, want []string) map[string]bool {
-	var names map[string]bool
+	names := map[string]bool{}
 	for {
 		if n, err := scrape(addr); err == nil {
-			names = n
+			for k := range n {
+				names[k] = true
+			}
 			if missing(names, want) == nil {
 				return names
 			}
@@ -251,30 +255,49 @@ func TestDemo(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "store %s was not removed", m[1])
 }
 
-// TestDemoChaos restarts the embedded server during the demo: reconnects
-// and disconnects reach /metrics and the demo still exits 0.
+// TestDemoChaos restarts the embedded server during the demo, then stops
+// it for longer: reconnects, disconnects and the breaker opening reach
+// /metrics, and the demo still drains and exits 0.
 func TestDemoChaos(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	d := startDemo(t, "--duration", "6s", "--interval", "2s", "--metrics-addr", addr, "--chaos", "--chaos-every", "1s")
-	want := append(slices.Clone(demoMetrics), "nats_client_reconnects_total", "nats_client_disconnects_total")
+	want := append(slices.Clone(demoMetrics),
+		"nats_client_reconnects_total", "nats_client_disconnects_total",
+		"nats_client_circuit_transitions_total", "nats_client_circuit_rejected_total")
 	names := d.scrapeUntil(addr, want)
 	assert.Empty(t, missing(names, want), "got %v", keys(names))
 	require.Equal(t, 0, d.wait(t, 60*time.Second), "stdout:\n%s\nstderr:\n%s", d.out, d.errOut)
 	out := d.out.String()
 	assert.Contains(t, out, "chaos: restart")
+	assert.Contains(t, out, "chaos: outage")
 	assert.Contains(t, out, "RECONNECTING")
+	assert.Contains(t, out, "breaker naq-demo: closed -> open")
 }
 
 // TestDemoSignal: SIGINT stops the demo gracefully with exit 0.
 func TestDemoSignal(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	d := startDemo(t, "--metrics-addr", addr, "--interval", "1s")
-	require.Eventually(t, func() bool { _, err := scrape(addr); return err == nil }, 30*time.Second, 100*time.Millisecond)
+	d := startDemo(t, "--metrics-addr", addr, "--interval", "500ms")
+	// Interrupt once the workload runs (the first summary is printed).
+	require.Eventually(t, func() bool { return strings.Contains(d.out.String(), "ops/s") }, 30*time.Second, 50*time.Millisecond,
+		"stdout:\n%s\nstderr:\n%s", d.out, d.errOut)
 	require.NoError(t, d.cmd.Process.Signal(os.Interrupt))
 	require.Equal(t, 0, d.wait(t, 30*time.Second), "stdout:\n%s\nstderr:\n%s", d.out, d.errOut)
 	assert.Contains(t, d.out.String(), "stopping")
+	assert.Contains(t, d.out.String(), "operations in")
+}
+
+// TestDemoSignalDuringStartup: an interrupt before the workload runs is
+// still a clean exit.
+func TestDemoSignalDuringStartup(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	d := startDemo(t, "--metrics-addr", addr)
+	require.Eventually(t, func() bool { _, err := scrape(addr); return err == nil }, 30*time.Second, 20*time.Millisecond)
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t, 30*time.Second), "stdout:\n%s\nstderr:\n%s", d.out, d.errOut)
 }
 
 func keys(m map[string]bool) []string {

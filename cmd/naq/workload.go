@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -83,12 +85,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	var err error
 	d.breaker, err = circuit.New("naq-demo",
 		circuit.WithMeterProvider(mp),
-		// Core publishes are buffered by nats.go while reconnecting and
-		// succeed, so an outage shows as a share of failed calls (requests,
-		// JetStream, KV) rather than a run of consecutive failures.
 		circuit.WithConsecutiveFailures(10),
-		circuit.WithTimeWindow(2*time.Second),
-		circuit.WithFailureRate(0.2, 20),
 		circuit.WithOpenTimeout(2*time.Second),
 		circuit.WithOnStateChange(func(name string, from, to circuit.State) {
 			d.event("breaker %s: %s -> %s", name, from, to)
@@ -116,6 +113,11 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	}()
 
 	raw := s.Conn()
+	// Asynchronous errors become event lines instead of nats.go's default
+	// print to stderr; set before Observe, which chains it.
+	raw.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		d.event("connection error: %v", err)
+	})
 	d.nc.Store(raw)
 	obs, err := d.recorder.Observe(raw, "naq-demo")
 	if err != nil {
@@ -125,31 +127,38 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		instrument.WithTracerProvider(tp),
 		instrument.WithMeterProvider(mp),
 		instrument.WithPropagators(prop),
-		instrument.WithBreaker(d.breaker),
 		instrument.WithConnectionName("naq-demo"),
 	}
+	// The breaker guards the calls that need the server to answer:
+	// requests, JetStream and KV. Core publishes are buffered by nats.go
+	// while it reconnects and do not fail fast, so they go through a
+	// wrapper without it (both wrap the same pooled connection).
+	guarded := append(slices.Clone(iopts), instrument.WithBreaker(d.breaker))
 	nc := instrument.NewConn(raw, iopts...)
+	rpc := instrument.NewConn(raw, guarded...)
 	js, err := s.JetStream()
 	if err != nil {
 		return nil, err
 	}
-	js = wrapJetStream(js, iopts)
+	// Streams, consumers and KeyValue buckets obtained from the wrapped
+	// handle are instrumented too.
+	js = instrument.NewJetStream(js, guarded...)
 
-	if err := startCore(wctx, w, nc, obs, rate); err != nil {
+	if err := startCore(wctx, w, nc, rpc, obs, rate); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	if err := startJetStream(wctx, w, js, rate); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if err := startKV(wctx, w, js, iopts, rate); err != nil {
+	if err := startKV(wctx, w, js, rate); err != nil {
 		return nil, fmt.Errorf("kv: %w", err)
 	}
 	ok = true
 	return w, nil
 }
 
-// every runs fn perSecond times a second (at least once every 2s) until ctx
-// ends.
+// every runs fn perSecond times a second until ctx ends, one call at a
+// time.
 func every(ctx context.Context, perSecond float64, fn func(context.Context)) {
 	period := time.Duration(float64(time.Second) / perSecond)
 	period = max(period, time.Millisecond)
@@ -167,7 +176,7 @@ func every(ctx context.Context, perSecond float64, fn func(context.Context)) {
 
 // startCore: two publishers, a queue group of two workers, and a
 // request-reply pricing service with a client.
-func startCore(ctx context.Context, w *workload, nc *instrument.Conn, obs *metrics.Observer, rate int) error {
+func startCore(ctx context.Context, w *workload, nc, rpc *instrument.Conn, obs *metrics.Observer, rate int) error {
 	for range 2 {
 		sub, err := nc.QueueSubscribeContext(orderTemplate, orderQueue, func(ctx context.Context, msg *nats.Msg) {
 			// Simulated work: 20–300 µs.
@@ -197,10 +206,10 @@ func startCore(ctx context.Context, w *workload, nc *instrument.Conn, obs *metri
 		})
 	}
 	w.goLoop(func() {
-		every(ctx, float64(rate)/10, func(ctx context.Context) {
+		w.concurrently(ctx, float64(rate)/10, func(ctx context.Context) {
 			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 			defer cancel()
-			_, _ = nc.RequestWithContext(rctx, priceSubject, []byte(`{"sku":"demo"}`))
+			_, _ = rpc.RequestWithContext(rctx, priceSubject, []byte(`{"sku":"demo"}`))
 		})
 	})
 	return nil
@@ -259,9 +268,9 @@ func startJetStream(ctx context.Context, w *workload, js jetstream.JetStream, ra
 	})
 
 	w.goLoop(func() {
-		n := 0
-		every(ctx, float64(rate)/4, func(ctx context.Context) {
-			n++
+		var seq atomic.Int64
+		w.concurrently(ctx, float64(rate)/4, func(ctx context.Context) {
+			n := int(seq.Add(1))
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, _ = js.Publish(pctx, eventKinds[n%len(eventKinds)], []byte(`{"event":"demo"}`))
@@ -271,14 +280,13 @@ func startJetStream(ctx context.Context, w *workload, js jetstream.JetStream, ra
 }
 
 // startKV: a bucket with service status updates, reads and a watcher.
-func startKV(ctx context.Context, w *workload, js jetstream.JetStream, iopts []instrument.Option, rate int) error {
+func startKV(ctx context.Context, w *workload, js jetstream.JetStream, rate int) error {
 	kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	kv, err := js.CreateOrUpdateKeyValue(kctx, jetstream.KeyValueConfig{Bucket: statusBucket, History: 5})
 	if err != nil {
 		return err
 	}
-	kv = wrapKeyValue(kv, iopts)
 	watcher, err := kv.WatchAll(ctx)
 	if err != nil {
 		return err
@@ -298,9 +306,9 @@ func startKV(ctx context.Context, w *workload, js jetstream.JetStream, iopts []i
 	})
 	states := []string{"ok", "ok", "ok", "degraded"}
 	w.goLoop(func() {
-		n := 0
-		every(ctx, max(float64(rate)/20, 1), func(ctx context.Context) {
-			n++
+		var seq atomic.Int64
+		w.concurrently(ctx, max(float64(rate)/20, 1), func(ctx context.Context) {
+			n := int(seq.Add(1))
 			key := statusKeys[n%len(statusKeys)]
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
@@ -311,6 +319,31 @@ func startKV(ctx context.Context, w *workload, js jetstream.JetStream, iopts []i
 		})
 	})
 	return nil
+}
+
+// maxInFlight bounds the calls one concurrently loop has outstanding.
+const maxInFlight = 32
+
+// concurrently starts fn perSecond times a second, each call in its own
+// goroutine with at most maxInFlight outstanding (a tick is skipped when
+// all are busy), the way independent clients call a service: during an
+// outage the calls pile up to their timeouts instead of queueing behind one
+// another. fn's goroutines end with ctx; stop waits for them.
+func (w *workload) concurrently(ctx context.Context, perSecond float64, fn func(context.Context)) {
+	sem := make(chan struct{}, maxInFlight)
+	every(ctx, perSecond, func(ctx context.Context) {
+		select {
+		case sem <- struct{}{}:
+		default:
+			return
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer func() { <-sem }()
+			fn(ctx)
+		}()
+	})
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
