@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/naq-io/naq/circuit"
 )
 
 // DialEvent describes one connection attempt made by a [Pool]; see
@@ -30,7 +32,7 @@ type DialEvent struct {
 // circuit gate, the connect itself, telemetry and the dial observer all
 // hang off it. With a retry policy, failed attempts are retried (never for
 // permanent errors: invalid config, authorization failures, open circuit).
-func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy) (*nats.Conn, chan struct{}, error) {
+func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy, b *circuit.Breaker) (*nats.Conn, chan struct{}, error) {
 	type result struct {
 		nc     *nats.Conn
 		closed chan struct{}
@@ -38,7 +40,7 @@ func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy) (*nats.
 	attempt := 0
 	once := func(ctx context.Context) (result, error) {
 		attempt++
-		nc, closed, err := p.dialOnce(ctx, cfg, attempt)
+		nc, closed, err := p.dialOnce(ctx, cfg, attempt, b)
 		return result{nc, closed}, err
 	}
 	var (
@@ -53,7 +55,7 @@ func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy) (*nats.
 	return r.nc, r.closed, err
 }
 
-func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int) (*nats.Conn, chan struct{}, error) {
+func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int, b *circuit.Breaker) (*nats.Conn, chan struct{}, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -78,19 +80,13 @@ func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int) (*nats.Con
 	}
 	opts = append(opts, p.tel.natsOptions(&cfg)...)
 
-	done, err := p.tel.gate(ctx, &cfg)
-	if err != nil {
-		p.observe(cfg, attempt, 0, nil, err)
-		return nil, nil, err
-	}
-	start := time.Now()
-	nc, err := nats.Connect(cfg.url(), opts...)
-	d := time.Since(start)
-	if err != nil {
-		err = &ConnectError{Servers: cfg.Redacted().Servers, Err: err, auth: isAuthError(err)}
-	}
-	done(err, d)
-	p.tel.connected(ctx, &cfg, d, err)
+	nc, d, err := p.tel.dial(ctx, b, &cfg, func() (*nats.Conn, error) {
+		nc, err := nats.Connect(cfg.url(), opts...)
+		if err != nil {
+			return nil, &ConnectError{Servers: cfg.Redacted().Servers, Err: err, auth: isAuthError(err)}
+		}
+		return nc, nil
+	})
 	p.observe(cfg, attempt, d, nc, err)
 	if err != nil {
 		return nil, nil, err

@@ -29,12 +29,15 @@ type HealthReport struct {
 
 // Health opens a scope (see [Open]; a pooled connection is reused),
 // measures the round trip and reports the server and whether JetStream is
-// enabled. Each step is bounded by flush_timeout and ctx.
+// enabled. Each step is bounded by flush_timeout and ctx. A dial made for a
+// health check bypasses the connection's circuit breaker (it measures the
+// server, not the breaker) and does not feed it.
 func Health(ctx context.Context, url string, opts ...Option) (HealthReport, error) {
 	return healthWith(ctx, url, newOptions(opts))
 }
 
 func healthWith(ctx context.Context, url string, o *options) (r HealthReport, err error) {
+	o.noGate = true
 	s, err := openWith(ctx, url, o)
 	if err != nil {
 		return r, err
@@ -160,6 +163,7 @@ func NewHealthChecker(url string, interval time.Duration, opts ...Option) (*Heal
 		return nil, invalidOption("health check interval", interval, "a duration > 0")
 	}
 	o := newOptions(opts)
+	o.noGate = true
 	cfg, err := o.loadConfig(url)
 	if err != nil {
 		return nil, err

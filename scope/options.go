@@ -33,6 +33,7 @@ type options struct {
 
 	// health checker
 	onCheck func(HealthResult)
+	noGate  bool // dial without consulting (or feeding) the circuit breaker
 
 	telemetry telemetryOptions
 }

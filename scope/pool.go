@@ -11,6 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/instrument"
+	"github.com/naq-io/naq/metrics"
 )
 
 // closeWait bounds the wait for nats.go's closed callback after a forced
@@ -66,13 +70,14 @@ func keyOf(c *Config) poolKey {
 
 // pooledConn is one shared connection.
 type pooledConn struct {
-	key    poolKey
-	cfg    Config
-	ready  chan struct{} // closed once the dial finished (nc or err set)
-	err    error
-	nc     *nats.Conn
-	closed chan struct{} // closed by nats.go's ClosedHandler
-	handle *connHandles
+	key     poolKey
+	cfg     Config
+	ready   chan struct{} // closed once the dial finished (nc or err set)
+	err     error
+	nc      *nats.Conn
+	closed  chan struct{}    // closed by nats.go's ClosedHandler
+	breaker *circuit.Breaker // nil when the pool has no breakers
+	handle  *connHandles
 
 	// guarded by Pool.mu
 	refs     int
@@ -90,11 +95,13 @@ func (pc *pooledConn) unusable() bool {
 	}
 }
 
-// connHandles caches the per-connection JetStream handle.
+// connHandles caches the per-connection instrumented handles.
 type connHandles struct {
-	jsOnce sync.Once
-	js     jetstream.JetStream
-	jsErr  error
+	jsOnce   sync.Once
+	js       jetstream.JetStream
+	jsErr    error
+	connOnce sync.Once
+	conn     *instrument.Conn
 }
 
 // NewPool returns an empty pool. Options: [WithIdleTimeout] (default
@@ -117,9 +124,18 @@ func NewPool(opts ...Option) (*Pool, error) {
 		r := *o.retry
 		p.retry = &r
 	}
-	p.tel = newPoolTelemetry(&o.telemetry)
+	tel, err := newPoolTelemetry(&o.telemetry)
+	if err != nil {
+		return nil, err
+	}
+	p.tel = tel
 	return p, nil
 }
+
+// Recorder returns the metrics recorder the pool reports connection
+// metrics to ([WithRecorder], or the pool's own); its Snapshot is the seed's
+// get_connection_metrics for this pool.
+func (p *Pool) Recorder() *metrics.Recorder { return p.tel.rec }
 
 // Len returns the number of connections the pool holds (in use, idle or
 // being dialed).
@@ -209,7 +225,14 @@ func (p *Pool) get(ctx context.Context, cfg *Config, o *options) (*pooledConn, e
 		}
 	}
 	if pc.err == nil {
-		pc.nc, pc.closed, pc.err = p.dial(ctx, pc.cfg, retry)
+		pc.breaker, pc.err = p.tel.breaker(key, &pc.cfg)
+	}
+	if pc.err == nil {
+		gate := pc.breaker
+		if o != nil && o.noGate {
+			gate = nil // health checks measure the server, not the breaker
+		}
+		pc.nc, pc.closed, pc.err = p.dial(ctx, pc.cfg, retry, gate)
 	}
 	if pc.err != nil {
 		p.mu.Lock()
@@ -268,7 +291,6 @@ func (p *Pool) expire(pc *pooledConn) {
 // drain_timeout and ctx. On timeout the connection is closed hard and the
 // error wraps context.DeadlineExceeded (or ctx's error).
 func (p *Pool) drain(ctx context.Context, pc *pooledConn) error {
-	defer p.tel.closed(pc)
 	ctx, cancel := context.WithTimeout(ctx, pc.cfg.DrainTimeout)
 	defer cancel()
 	if err := pc.nc.Drain(); err != nil {
@@ -339,6 +361,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	wg.Wait()
 	p.bg.Wait()
+	p.tel.close()
 	return errors.Join(errs...)
 }
 
@@ -352,16 +375,31 @@ type Scope struct {
 	done           atomic.Bool
 }
 
-// Conn returns the pooled connection. Do not close or drain it: it is
-// shared; release it with [Scope.Close].
+// Conn returns the pooled connection, uninstrumented. Do not close or drain
+// it: it is shared; release it with [Scope.Close].
 func (s *Scope) Conn() *nats.Conn { return s.pc.nc }
+
+// Instrumented returns the pooled connection wrapped by instrument.NewConn
+// (publish, request and subscribe traced and metered, gated by the
+// connection's circuit breaker), created once per connection and shared.
+func (s *Scope) Instrumented() *instrument.Conn {
+	h := s.pc.handle
+	h.connOnce.Do(func() { h.conn = s.pool.tel.wrapConn(s.pc) })
+	return h.conn
+}
+
+// Breaker returns the circuit breaker of the scope's connection config
+// (shared by its dials and instrumented handles), or nil when the pool was
+// created [WithoutCircuitBreaker].
+func (s *Scope) Breaker() *circuit.Breaker { return s.pc.breaker }
 
 // Config returns the effective configuration of the connection (secrets
 // included; print it, and it redacts itself).
 func (s *Scope) Config() Config { return s.pc.cfg.Clone() }
 
-// JetStream returns the JetStream handle of the pooled connection (created
-// once per connection and shared).
+// JetStream returns the instrumented JetStream handle of the pooled
+// connection (instrument.NewJetStream, gated by the connection's breaker),
+// created once per connection and shared.
 func (s *Scope) JetStream() (jetstream.JetStream, error) {
 	h := s.pc.handle
 	h.jsOnce.Do(func() {
@@ -375,8 +413,9 @@ func (s *Scope) JetStream() (jetstream.JetStream, error) {
 	return h.js, h.jsErr
 }
 
-// KeyValue binds the existing KeyValue bucket on the pooled connection.
-// A missing bucket returns jetstream.ErrBucketNotFound unchanged.
+// KeyValue binds the existing KeyValue bucket through the instrumented
+// JetStream handle, so the bucket is instrumented too. A missing bucket
+// returns jetstream.ErrBucketNotFound unchanged.
 func (s *Scope) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
 	js, err := s.JetStream()
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-io/naq/instrument"
 )
 
 // ScopeName is the import path of this package, used as its
@@ -103,8 +105,29 @@ func Do[T any](ctx context.Context, url string, fn func(context.Context, *nats.C
 	return fn(ctx, s.Conn())
 }
 
+// RunConn is [Run] with the instrumented connection ([Scope.Instrumented]):
+// core publish, request and subscribe are traced, metered and gated by the
+// connection's circuit breaker. *instrument.Conn embeds *nats.Conn.
+func RunConn(ctx context.Context, url string, fn func(context.Context, *instrument.Conn) error, opts ...Option) error {
+	_, err := DoConn(ctx, url, func(ctx context.Context, c *instrument.Conn) (struct{}, error) {
+		return struct{}{}, fn(ctx, c)
+	}, opts...)
+	return err
+}
+
+// DoConn is [RunConn] for a closure that returns a value.
+func DoConn[T any](ctx context.Context, url string, fn func(context.Context, *instrument.Conn) (T, error), opts ...Option) (v T, err error) {
+	s, err := Open(ctx, url, opts...)
+	if err != nil {
+		return v, err
+	}
+	defer s.closeInto(ctx, &err)
+	return fn(ctx, s.Instrumented())
+}
+
 // JetStream opens a scope (see [Open]) and calls fn with the pooled
-// connection's JetStream handle, releasing the scope like [Run].
+// connection's instrumented JetStream handle, releasing the scope like
+// [Run].
 func JetStream(ctx context.Context, url string, fn func(context.Context, jetstream.JetStream) error, opts ...Option) error {
 	_, err := DoJetStream(ctx, url, func(ctx context.Context, js jetstream.JetStream) (struct{}, error) {
 		return struct{}{}, fn(ctx, js)

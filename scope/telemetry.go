@@ -2,36 +2,286 @@ package scope
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/instrument"
+	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/metrics"
 )
 
-// telemetryOptions carries the providers given to [NewPool].
-type telemetryOptions struct{}
-
-// poolTelemetry wires connection metrics, the circuit gate and the
-// instrumented handles into a pool. It is the hook point of the dial path.
-type poolTelemetry struct{}
-
-func newPoolTelemetry(*telemetryOptions) *poolTelemetry { return &poolTelemetry{} }
-
-// natsOptions returns extra nats.go options (event handlers) for a dial.
-func (t *poolTelemetry) natsOptions(*Config) []nats.Option { return nil }
-
-// gate is consulted before every connect attempt.
-func (t *poolTelemetry) gate(context.Context, *Config) (func(error, time.Duration), error) {
-	return func(error, time.Duration) {}, nil
+// telemetryOptions carries the telemetry options given to [NewPool].
+type telemetryOptions struct {
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	prop        propagation.TextMapPropagator
+	recorder    *metrics.Recorder
+	instOpts    []instrument.Option
+	circuitOpts []circuit.Option
+	noBreaker   bool
 }
 
-// connected records one connect attempt.
-func (t *poolTelemetry) connected(context.Context, *Config, time.Duration, error) {}
+// WithTracerProvider sets the TracerProvider for the pool's connect spans
+// and its instrumented handles. Default: the global TracerProvider when the
+// pool is created. nil is ignored. Applies to [NewPool].
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(o *options) {
+		if tp != nil {
+			o.telemetry.tp = tp
+		}
+	})
+}
 
-// closed records a pooled connection going away.
-func (t *poolTelemetry) closed(*pooledConn) {}
+// WithMeterProvider sets the MeterProvider for the pool's connection
+// metrics (nats.client.*), circuit breakers and instrumented handles.
+// Default: the global MeterProvider when the pool is created. nil is
+// ignored. Applies to [NewPool].
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(o *options) {
+		if mp != nil {
+			o.telemetry.mp = mp
+		}
+	})
+}
 
-// wrapJetStream returns the JetStream handle handed to scopes.
-func (t *poolTelemetry) wrapJetStream(_ *pooledConn, js jetstream.JetStream) jetstream.JetStream {
-	return js
+// WithPropagators sets the propagator the instrumented handles inject into
+// and extract from message headers. Default: the global propagator. nil is
+// ignored. Applies to [NewPool].
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(o *options) {
+		if p != nil {
+			o.telemetry.prop = p
+		}
+	})
+}
+
+// WithInstrumentOptions adds instrument options (subject namer, filter,
+// error classifier, KV keys, ...) for the handles a pool hands out; they
+// apply after the pool's providers and breaker. Applies to [NewPool].
+func WithInstrumentOptions(opts ...instrument.Option) Option {
+	return optionFunc(func(o *options) { o.telemetry.instOpts = append(o.telemetry.instOpts, opts...) })
+}
+
+// WithCircuitOptions configures the circuit breaker a pool keeps per
+// connection config (thresholds, open timeout, classifier, ...; the pool's
+// MeterProvider is passed first). Invalid values make [NewPool] fail with an
+// error matching circuit.ErrInvalidOption. Applies to [NewPool].
+func WithCircuitOptions(opts ...circuit.Option) Option {
+	return optionFunc(func(o *options) { o.telemetry.circuitOpts = append(o.telemetry.circuitOpts, opts...) })
+}
+
+// WithoutCircuitBreaker disables the per-connection circuit breaker: dials
+// and instrumented calls are never gated. Applies to [NewPool].
+func WithoutCircuitBreaker() Option {
+	return optionFunc(func(o *options) { o.telemetry.noBreaker = true })
+}
+
+// WithRecorder makes the pool report connection metrics to r (share one
+// Recorder between pools, or read its Snapshot). Default: a Recorder of the
+// pool's own on its MeterProvider. nil is ignored. Applies to [NewPool].
+func WithRecorder(r *metrics.Recorder) Option {
+	return optionFunc(func(o *options) {
+		if r != nil {
+			o.telemetry.recorder = r
+		}
+	})
+}
+
+// poolTelemetry wires connection metrics, the circuit breakers and the
+// instrumented handles into a pool. It is the hook point of the dial path.
+type poolTelemetry struct {
+	tracer      trace.Tracer
+	rec         *metrics.Recorder
+	mp          metric.MeterProvider
+	instOpts    []instrument.Option
+	circuitOpts []circuit.Option
+	noBreaker   bool
+
+	mu       sync.Mutex
+	breakers map[poolKey]*circuit.Breaker
+	names    map[string]int // breaker names in use, to keep them unique
+}
+
+func newPoolTelemetry(o *telemetryOptions) (*poolTelemetry, error) {
+	tp, mp := o.tp, o.mp
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	rec := o.recorder
+	if rec == nil {
+		rec = metrics.NewRecorder(metrics.WithMeterProvider(mp))
+	}
+	inst := []instrument.Option{instrument.WithTracerProvider(tp), instrument.WithMeterProvider(mp)}
+	if o.prop != nil {
+		inst = append(inst, instrument.WithPropagators(o.prop))
+	}
+	t := &poolTelemetry{
+		tracer: tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version),
+			trace.WithSchemaURL(semconv.SchemaURL)),
+		rec:         rec,
+		mp:          mp,
+		instOpts:    inst,
+		circuitOpts: append([]circuit.Option{circuit.WithMeterProvider(mp)}, o.circuitOpts...),
+		noBreaker:   o.noBreaker,
+		breakers:    make(map[poolKey]*circuit.Breaker),
+		names:       make(map[string]int),
+	}
+	if !t.noBreaker && len(o.circuitOpts) > 0 {
+		// Reject invalid breaker options now rather than at the first dial.
+		b, err := circuit.New("scope-options-check", t.circuitOpts...)
+		if err != nil {
+			return nil, err
+		}
+		_ = b.Close()
+	}
+	return t, nil
+}
+
+// breaker returns the breaker of a connection config, creating it on
+// first use. It outlives the connections of that config, so failed dials
+// accumulate and an open breaker rejects the next dial. nil when disabled.
+func (t *poolTelemetry) breaker(key poolKey, cfg *Config) (*circuit.Breaker, error) {
+	if t.noBreaker {
+		return nil, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b, ok := t.breakers[key]; ok {
+		return b, nil
+	}
+	name := breakerName(cfg)
+	if n := t.names[name]; n > 0 {
+		t.names[name] = n + 1
+		name += "#" + strconv.Itoa(n+1)
+	} else {
+		t.names[name] = 1
+	}
+	b, err := circuit.New(name, t.circuitOpts...)
+	if err != nil {
+		return nil, err
+	}
+	t.breakers[key] = b
+	return b, nil
+}
+
+// breakerName is "<client name>@<host:port,...>": low-cardinality and free
+// of credentials.
+func breakerName(cfg *Config) string {
+	hosts := make([]string, 0, len(cfg.Servers))
+	for _, s := range cfg.Servers {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	name := cfg.ClientName
+	if name == "" {
+		name = "nats"
+	}
+	return name + "@" + strings.Join(hosts, ",")
+}
+
+// close closes every breaker (unregistering their gauges).
+func (t *poolTelemetry) close() {
+	t.mu.Lock()
+	bs := t.breakers
+	t.breakers = make(map[poolKey]*circuit.Breaker)
+	t.mu.Unlock()
+	for _, b := range bs {
+		if err := b.Close(); err != nil {
+			otel.Handle(err)
+		}
+	}
+}
+
+// natsOptions returns the options appended last to every connect: the
+// recorder's connect-time event hooks.
+func (t *poolTelemetry) natsOptions(*Config) []nats.Option { return t.rec.ConnOptions() }
+
+// dial runs one connect attempt: breaker gate, "connect" span, the connect
+// itself, connection metrics. A rejection by an open breaker returns an
+// error matching circuit.ErrOpen without connecting.
+func (t *poolTelemetry) dial(ctx context.Context, b *circuit.Breaker, cfg *Config,
+	connect func() (*nats.Conn, error)) (*nats.Conn, time.Duration, error) {
+	ctx, span := t.tracer.Start(ctx, semconv.OpConnect, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(semconv.System, semconv.MessagingOperationNameKey.String(semconv.OpConnect)))
+	defer span.End()
+	if cfg.ClientName != "" {
+		span.SetAttributes(semconv.NATSConnectionKey.String(cfg.ClientName))
+	}
+	done := func(error, time.Duration) {}
+	if b != nil {
+		d, err := b.Allow(ctx)
+		if err != nil {
+			span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypeCircuitOpen))
+			span.SetStatus(codes.Error, "circuit open")
+			return nil, 0, err
+		}
+		done = d
+	}
+	start := time.Now()
+	nc, err := connect()
+	d := time.Since(start)
+	done(err, d)
+	t.rec.RecordDial(ctx, cfg.ClientName, d, err)
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(metrics.ErrorType(err)))
+		span.SetStatus(codes.Error, metrics.ErrorType(err))
+		return nil, d, err
+	}
+	if host, port, ok := hostPort(nc.ConnectedAddr()); ok {
+		span.SetAttributes(semconv.ServerAddressKey.String(host), semconv.ServerPortKey.Int(port))
+	}
+	if _, oerr := t.rec.Observe(nc, cfg.ClientName); oerr != nil && !errors.Is(oerr, nats.ErrConnectionClosed) {
+		otel.Handle(oerr)
+	}
+	return nc, d, nil
+}
+
+func hostPort(addr string) (string, int, bool) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, false
+	}
+	port, err := strconv.Atoi(p)
+	return host, port, err == nil
+}
+
+// handleOptions are the instrument options for one pooled connection.
+func (t *poolTelemetry) handleOptions(pc *pooledConn) []instrument.Option {
+	opts := make([]instrument.Option, 0, len(t.instOpts)+2)
+	opts = append(opts, t.instOpts[:2]...) // providers
+	if pc.breaker != nil {
+		opts = append(opts, instrument.WithBreaker(pc.breaker))
+	}
+	if pc.cfg.ClientName != "" {
+		opts = append(opts, instrument.WithConnectionName(pc.cfg.ClientName))
+	}
+	return append(opts, t.instOpts[2:]...)
+}
+
+// wrapJetStream returns the instrumented JetStream handle of a connection.
+func (t *poolTelemetry) wrapJetStream(pc *pooledConn, js jetstream.JetStream) jetstream.JetStream {
+	return instrument.NewJetStream(js, t.handleOptions(pc)...)
+}
+
+// wrapConn returns the instrumented core connection.
+func (t *poolTelemetry) wrapConn(pc *pooledConn) *instrument.Conn {
+	return instrument.NewConn(pc.nc, t.handleOptions(pc)...)
 }

@@ -1,0 +1,244 @@
+package scope_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/instrument"
+	"github.com/naq-io/naq/scope"
+)
+
+type telemetry struct {
+	spans  *tracetest.SpanRecorder
+	tp     *sdktrace.TracerProvider
+	reader *sdkmetric.ManualReader
+	mp     *sdkmetric.MeterProvider
+}
+
+func newTelemetry(t *testing.T) *telemetry {
+	t.Helper()
+	tel := &telemetry{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
+	tel.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tel.spans))
+	tel.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(tel.reader))
+	t.Cleanup(func() {
+		ctx := context.Background()
+		require.NoError(t, tel.tp.Shutdown(ctx))
+		require.NoError(t, tel.mp.Shutdown(ctx))
+	})
+	return tel
+}
+
+func (tel *telemetry) options() []scope.Option {
+	return []scope.Option{scope.WithTracerProvider(tel.tp), scope.WithMeterProvider(tel.mp)}
+}
+
+func (tel *telemetry) spansNamed(prefix string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range tel.spans.Ended() {
+		if strings.HasPrefix(s.Name(), prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (tel *telemetry) metric(t *testing.T, name string) (metricdata.Metrics, bool) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, tel.reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				return m, true
+			}
+		}
+	}
+	return metricdata.Metrics{}, false
+}
+
+// sumInt adds every data point of an int64 sum.
+func (tel *telemetry) sumInt(t *testing.T, name string) int64 {
+	t.Helper()
+	m, ok := tel.metric(t, name)
+	if !ok {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is %T", name, m.Data)
+	var total int64
+	for _, dp := range sum.DataPoints {
+		total += dp.Value
+	}
+	return total
+}
+
+func attr(s sdktrace.ReadOnlySpan, key attribute.Key) (attribute.Value, bool) {
+	for _, kv := range s.Attributes() {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return attribute.Value{}, false
+}
+
+func TestPooledHandlesAreInstrumented(t *testing.T) {
+	srv := startServer(t)
+	tel := newTelemetry(t)
+	p := newPool(t, tel.options()...)
+	ctx := context.Background()
+	opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv), scope.WithClientName("orders-svc")}
+
+	err := scope.RunConn(ctx, srv.URL(), func(ctx context.Context, c *instrument.Conn) error {
+		if err := c.Publish("greetings", []byte("hi")); err != nil {
+			return err
+		}
+		return c.Flush()
+	}, opts...)
+	require.NoError(t, err)
+	err = scope.JetStream(ctx, srv.URL(), func(ctx context.Context, js jetstream.JetStream) error {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders"}}); err != nil {
+			return err
+		}
+		if _, err := js.Publish(ctx, "orders", []byte("o1")); err != nil {
+			return err
+		}
+		_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "settings"})
+		return err
+	}, opts...)
+	require.NoError(t, err)
+	err = scope.KeyValue(ctx, srv.URL(), "settings", func(ctx context.Context, kv jetstream.KeyValue) error {
+		_, err := kv.PutString(ctx, "theme", "dark")
+		return err
+	}, opts...)
+	require.NoError(t, err)
+
+	// One connect span for the one pooled connection.
+	connects := tel.spansNamed("connect")
+	require.Len(t, connects, 1)
+	c := connects[0]
+	assert.Equal(t, trace.SpanKindClient, c.SpanKind())
+	v, _ := attr(c, "messaging.system")
+	assert.Equal(t, "nats", v.AsString())
+	v, _ = attr(c, "server.address")
+	assert.Equal(t, "127.0.0.1", v.AsString())
+	v, _ = attr(c, "server.port")
+	assert.EqualValues(t, srv.Port(), v.AsInt64())
+	v, _ = attr(c, "nats.connection.name")
+	assert.Equal(t, "orders-svc", v.AsString())
+
+	// The handles are the instrument wrappers.
+	pubs := tel.spansNamed("publish greetings")
+	require.Len(t, pubs, 1)
+	assert.Equal(t, trace.SpanKindProducer, pubs[0].SpanKind())
+	assert.Len(t, tel.spansNamed("publish orders"), 1, "JetStream publish traced")
+	assert.Len(t, tel.spansNamed("kv.put settings"), 1, "KeyValue put traced")
+	v, _ = attr(pubs[0], "nats.connection.name")
+	assert.Equal(t, "orders-svc", v.AsString())
+
+	// Connection metrics from the metrics package.
+	assert.EqualValues(t, 1, tel.sumInt(t, "nats.client.connections.opened"))
+	assert.EqualValues(t, 0, tel.sumInt(t, "nats.client.connections.failed"))
+	assert.EqualValues(t, 1, tel.sumInt(t, "nats.client.connections.active"))
+	_, ok := tel.metric(t, "nats.client.connect.duration")
+	assert.True(t, ok)
+	_, ok = tel.metric(t, "messaging.client.operation.duration")
+	assert.True(t, ok)
+	_, ok = tel.metric(t, "nats.client.circuit.state")
+	assert.True(t, ok, "the per-connection breaker reports its state")
+	snap := p.Recorder().Snapshot()
+	assert.EqualValues(t, 1, snap.Opened)
+	assert.EqualValues(t, 1, snap.Active)
+
+	require.NoError(t, p.Close(ctx))
+	assert.EqualValues(t, 0, tel.sumInt(t, "nats.client.connections.active"), "back to zero after the pool drained")
+	_, ok = tel.metric(t, "nats.client.circuit.state")
+	assert.False(t, ok, "breaker gauges unregistered when the pool closed")
+}
+
+func TestBreakerRejectsDialsAndGatesHandles(t *testing.T) {
+	srv := startServer(t)
+	srv.Stop()
+	tel := newTelemetry(t)
+	var dials dialCounter
+	popts := append(tel.options(), dials.option(),
+		scope.WithCircuitOptions(circuit.WithConsecutiveFailures(2), circuit.WithOpenTimeout(time.Hour)))
+	p := newPool(t, popts...)
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+
+	_, err := p.Acquire(ctx, cfg, scope.WithRetry(fastPolicy(10)))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, circuit.ErrOpen, "the open breaker stopped the retries")
+	require.EqualValues(t, 3, dials.n.Load(), "two refused dials, then one rejected without dialing")
+	assert.NotErrorIs(t, dials.errs[0], circuit.ErrOpen)
+	assert.ErrorIs(t, dials.errs[2], circuit.ErrOpen)
+	assert.EqualValues(t, 2, tel.sumInt(t, "nats.client.connections.failed"), "a rejection is not a connect attempt")
+	connects := tel.spansNamed("connect")
+	require.Len(t, connects, 3)
+	assert.Equal(t, codes.Error, connects[0].Status().Code)
+	v, _ := attr(connects[0], "error.type")
+	assert.Equal(t, "no_servers", v.AsString())
+	v, _ = attr(connects[2], "error.type")
+	assert.Equal(t, "circuit_open", v.AsString())
+
+	// Health checks bypass the breaker: they measure the server.
+	srv.Restart()
+	_, err = scope.Health(ctx, srv.URL(), scope.WithPool(p), scope.WithConfig(cfg))
+	require.NoError(t, err)
+
+	// The connection the health check opened is gated by the same breaker.
+	s, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err, "reusing a pooled connection needs no dial")
+	require.NotNil(t, s.Breaker())
+	assert.Equal(t, circuit.StateOpen, s.Breaker().State())
+	js, err := s.JetStream()
+	require.NoError(t, err)
+	_, err = js.AccountInfo(ctx)
+	assert.ErrorIs(t, err, circuit.ErrOpen, "instrumented handles fail fast while the breaker is open")
+	err = s.Instrumented().PublishContext(ctx, "x", nil)
+	assert.ErrorIs(t, err, circuit.ErrOpen)
+	require.NoError(t, s.Conn().Publish("x", nil), "the raw connection is not gated")
+	require.NoError(t, s.Close(ctx))
+}
+
+func TestWithoutCircuitBreaker(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t, scope.WithoutCircuitBreaker())
+	s, err := p.Acquire(context.Background(), cfgFor(srv))
+	require.NoError(t, err)
+	assert.Nil(t, s.Breaker())
+	js, err := s.JetStream()
+	require.NoError(t, err)
+	_, err = js.AccountInfo(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, s.Close(context.Background()))
+
+	_, err = scope.NewPool(scope.WithCircuitOptions(circuit.WithConsecutiveFailures(-1)))
+	assert.ErrorIs(t, err, circuit.ErrInvalidOption)
+}
+
+func TestDoConnReturnsValue(t *testing.T) {
+	srv := startServer(t)
+	p := newPool(t)
+	id, err := scope.DoConn(context.Background(), srv.URL(), func(_ context.Context, c *instrument.Conn) (string, error) {
+		return c.Conn().ConnectedServerId(), nil
+	}, scope.WithPool(p), scope.WithLookupEnv(noEnv))
+	require.NoError(t, err)
+	assert.Equal(t, srv.NATS().ID(), id)
+	_ = nats.ErrTimeout
+}
