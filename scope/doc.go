@@ -75,8 +75,27 @@
 //
 // [Run], [JetStream], [KeyValue], [Do], [DoJetStream] and [DoKeyValue]
 // release the scope when the closure returns, returns an error, or panics
-// (the panic is re-raised after the release). [Shutdown] drains the default
-// pool (a fresh one replaces it). [DefaultPool] returns it.
+// (the panic continues after the release). [RunConn] and [DoConn] hand the
+// closure the instrumented connection instead of the raw one. [Shutdown]
+// drains the default pool (a fresh one replaces it). [DefaultPool] returns
+// it.
+//
+// # Instrumented handles, breakers and connection metrics
+//
+// The handles a pool hands out go through naq's instrument pipeline:
+// [Scope.JetStream] is instrument.NewJetStream over jetstream.New,
+// [Scope.KeyValue] binds the bucket through it (so the bucket is wrapped
+// too) and [Scope.Instrumented] is instrument.NewConn; [Scope.Conn] stays the
+// raw *nats.Conn. The pool keeps one *circuit.Breaker per connection config
+// ([Scope.Breaker]): it is consulted before every dial (an open breaker
+// rejects the dial with an error matching circuit.ErrOpen, which also stops
+// [WithRetry]) and is the instrument Gate of that connection's handles.
+// Health checks bypass it. Every dial is timed and counted by a
+// metrics.Recorder ([Pool.Recorder], [WithRecorder]) which then observes the
+// connection (nats.client.* metrics), and traced as a "connect" span.
+// [WithTracerProvider], [WithMeterProvider], [WithPropagators],
+// [WithInstrumentOptions], [WithCircuitOptions] and [WithoutCircuitBreaker]
+// configure this per pool; the defaults are the otel globals at [NewPool].
 //
 // # Health, readiness, retry, limits
 //
@@ -100,9 +119,9 @@
 // [HealthChecker] runs [Health] periodically ([NewHealthChecker],
 // [HealthChecker.Start], [HealthChecker.Stop], [HealthChecker.Last]).
 //
-// Every connection attempt goes through one dial path, observed with
-// [WithDialObserver] ([DialEvent]); that is where connection metrics and the
-// circuit breaker are wired.
+// Every connection attempt goes through one dial path (breaker gate,
+// connect span, connect, metrics), also observable with [WithDialObserver]
+// ([DialEvent]).
 //
 // All exported types are safe for concurrent use unless stated otherwise.
 package scope
