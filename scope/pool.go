@@ -81,7 +81,8 @@ type pooledConn struct {
 
 	// guarded by Pool.mu
 	refs     int
-	timer    *time.Timer
+	timer    *time.Timer // idle timer, created once and re-armed
+	idleAt   time.Time   // when refs last dropped to 0
 	draining bool
 }
 
@@ -197,7 +198,6 @@ func (p *Pool) get(ctx context.Context, cfg *Config, o *options) (*pooledConn, e
 		pc.refs++
 		if pc.timer != nil {
 			pc.timer.Stop()
-			pc.timer = nil
 		}
 		p.mu.Unlock()
 		select {
@@ -258,7 +258,12 @@ func (p *Pool) release(ctx context.Context, pc *pooledConn) error {
 		return nil
 	}
 	if p.idle > 0 && !p.closed && !pc.nc.IsClosed() && p.conns[pc.key] == pc {
-		pc.timer = time.AfterFunc(p.idle, func() { p.expire(pc) })
+		pc.idleAt = time.Now()
+		if pc.timer == nil {
+			pc.timer = time.AfterFunc(p.idle, func() { p.expire(pc) })
+		} else {
+			pc.timer.Reset(p.idle)
+		}
 		p.mu.Unlock()
 		return nil
 	}
@@ -278,8 +283,14 @@ func (p *Pool) expire(pc *pooledConn) {
 		p.mu.Unlock()
 		return
 	}
+	if rest := p.idle - time.Since(pc.idleAt); rest > 0 {
+		// Reacquired and released again after this timer fired: wait out
+		// the new idle period.
+		pc.timer.Reset(rest)
+		p.mu.Unlock()
+		return
+	}
 	pc.draining = true
-	pc.timer = nil
 	delete(p.conns, pc.key)
 	p.bg.Add(1)
 	p.mu.Unlock()
@@ -330,7 +341,6 @@ func (p *Pool) Close(ctx context.Context) error {
 		delete(p.conns, k)
 		if pc.timer != nil {
 			pc.timer.Stop()
-			pc.timer = nil
 		}
 		if !pc.draining {
 			pc.draining = true
