@@ -166,7 +166,8 @@ type opSpec struct {
 	hist    metric.Float64Histogram // nil: none
 	counter metric.Int64Counter     // nil: none
 
-	startOpts   []trace.SpanStartOption
+	startOpts   []trace.SpanStartOption // span kind only
+	spanAttrs   []attribute.KeyValue    // set once the span is known to record
 	metricAttrs []attribute.KeyValue
 	recOpts     []metric.RecordOption
 	addOpts     []metric.AddOption
@@ -293,12 +294,12 @@ func (p *pipeline) build(sc specConfig) *opSpec {
 	}
 	common = append(common, sc.Attrs...)
 
-	spanAttrs := make([]attribute.KeyValue, 0, len(p.spanBase)+len(common)+len(sc.SpanAttrs))
-	spanAttrs = append(append(append(spanAttrs, p.spanBase...), common...), sc.SpanAttrs...)
-	s.startOpts = []trace.SpanStartOption{
-		trace.WithSpanKind(sc.Kind),
-		trace.WithAttributes(spanAttrs...),
-	}
+	s.spanAttrs = make([]attribute.KeyValue, 0, len(p.spanBase)+len(common)+len(sc.SpanAttrs))
+	s.spanAttrs = append(append(append(s.spanAttrs, p.spanBase...), common...), sc.SpanAttrs...)
+	// Attributes are set after Start, and only on recording spans: passing
+	// them as start options makes the SDK copy them for every span, sampled
+	// or not. Samplers see the span name ("<op> <destination>") and kind.
+	s.startOpts = []trace.SpanStartOption{trace.WithSpanKind(sc.Kind)}
 
 	s.metricAttrs = make([]attribute.KeyValue, 0, len(p.metricBase)+len(common)+1)
 	s.metricAttrs = append(append(s.metricAttrs, p.metricBase...), common...)
@@ -452,6 +453,7 @@ func (c *call) startSpan(ctx context.Context, s *opSpec) {
 	if c.p.tracing {
 		c.ctx, c.span = c.p.tracer.Start(ctx, s.name, s.startOpts...)
 		if c.span.IsRecording() {
+			c.span.SetAttributes(s.spanAttrs...)
 			if st, ok := c.span.(startTimer); ok {
 				c.start = st.StartTime()
 			}
@@ -470,6 +472,7 @@ func (p *pipeline) reject(ctx context.Context, s *opSpec) {
 		var span trace.Span
 		ctx, span = p.tracer.Start(ctx, s.name, s.startOpts...)
 		if span.IsRecording() {
+			span.SetAttributes(s.spanAttrs...)
 			span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypeCircuitOpen))
 			span.SetStatus(codes.Error, semconv.ErrorTypeCircuitOpen)
 		}
@@ -515,7 +518,7 @@ func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
 		return
 	}
 	if msg.Header == nil {
-		msg.Header = nats.Header{}
+		msg.Header = make(nats.Header, 2)
 	}
 	p.cfg.propagators.Inject(ctx, tracing.HeaderCarrier(msg.Header))
 }
