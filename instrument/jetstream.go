@@ -50,6 +50,11 @@ var (
 	opUpdateKeyValue         = semconv.JSOp("key_value.update")
 	opCreateOrUpdateKeyValue = semconv.JSOp("key_value.create_or_update")
 	opDeleteKeyValue         = semconv.JSOp("key_value.delete")
+	opObjectStore            = semconv.JSOp("object_store.bind")
+	opCreateObjectStore      = semconv.JSOp("object_store.create")
+	opUpdateObjectStore      = semconv.JSOp("object_store.update")
+	opCreateOrUpdateObjStore = semconv.JSOp("object_store.create_or_update")
+	opDeleteObjectStore      = semconv.JSOp("object_store.delete")
 )
 
 // NewJetStream wraps js so that its calls are traced and measured through
@@ -66,7 +71,8 @@ var (
 //     AccountInfo are CLIENT spans "js.<op> <name>".
 //   - The Stream, Consumer, PushConsumer and KeyValue handles returned are
 //     wrapped as well (consumers with process, receive and settle spans, see
-//     the Consumer wrapper); ObjectStore handles are returned unwrapped.
+//     the Consumer wrapper); ObjectStore handles are returned unwrapped,
+//     and their management spans name the bucket in the span name only.
 //
 // Methods not listed (ListStreams, StreamNames, KeyValueStores, Conn,
 // Options, PublishAsyncPending, CleanupPublisher, and anything nats.go adds
@@ -541,5 +547,44 @@ func (j *jetStream) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.Ke
 func (j *jetStream) DeleteKeyValue(ctx context.Context, bucket string) error {
 	return run(ctx, j.p, j.mgmt.spec(opDeleteKeyValue, bucket, semconv.NATSKVBucketKey), func(ctx context.Context) error {
 		return j.JetStream.DeleteKeyValue(ctx, bucket)
+	})
+}
+
+// ObjectStore is traced as "js.object_store.bind <bucket>"; the ObjectStore
+// returned is not wrapped.
+func (j *jetStream) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
+	return do(ctx, j.p, j.mgmt.spec(opObjectStore, bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return j.JetStream.ObjectStore(ctx, bucket)
+	})
+}
+
+// CreateObjectStore is traced as "js.object_store.create <bucket>"; the
+// ObjectStore returned is not wrapped.
+func (j *jetStream) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	return do(ctx, j.p, j.mgmt.spec(opCreateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return j.JetStream.CreateObjectStore(ctx, cfg)
+	})
+}
+
+// UpdateObjectStore is traced as "js.object_store.update <bucket>"; the
+// ObjectStore returned is not wrapped.
+func (j *jetStream) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	return do(ctx, j.p, j.mgmt.spec(opUpdateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return j.JetStream.UpdateObjectStore(ctx, cfg)
+	})
+}
+
+// CreateOrUpdateObjectStore is traced as "js.object_store.create_or_update
+// <bucket>"; the ObjectStore returned is not wrapped.
+func (j *jetStream) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	return do(ctx, j.p, j.mgmt.spec(opCreateOrUpdateObjStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return j.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+	})
+}
+
+// DeleteObjectStore is traced as "js.object_store.delete <bucket>".
+func (j *jetStream) DeleteObjectStore(ctx context.Context, bucket string) error {
+	return run(ctx, j.p, j.mgmt.spec(opDeleteObjectStore, bucket, ""), func(ctx context.Context) error {
+		return j.JetStream.DeleteObjectStore(ctx, bucket)
 	})
 }

@@ -582,3 +582,72 @@ func TestJetStreamNoSecretsRecorded(t *testing.T) {
 	}
 	assertNoSecrets(t, tel, payload, "4111", value, "hunter2", password, "alice", "$JS.ACK", "_INBOX.")
 }
+
+func TestJetStreamObjectStoreManagement(t *testing.T) {
+	e := newJSEnv(t)
+	ctx := context.Background()
+	_, err := e.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "files"})
+	require.NoError(t, err)
+	_, err = e.js.UpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "files", Description: "d"})
+	require.NoError(t, err)
+	_, err = e.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "files"})
+	require.NoError(t, err)
+	obs, err := e.js.ObjectStore(ctx, "files")
+	require.NoError(t, err)
+	_, err = obs.PutString(ctx, "a", "object-body")
+	require.NoError(t, err)
+	require.NoError(t, e.js.DeleteObjectStore(ctx, "files"))
+	_, err = e.js.ObjectStore(ctx, "files")
+	assert.ErrorIs(t, err, jetstream.ErrBucketNotFound)
+
+	for _, op := range []string{"create", "update", "create_or_update", "delete"} {
+		s := e.one("js.object_store." + op + " files")
+		assertSpan(t, s, trace.SpanKindClient, "js.object_store."+op, "")
+		assertOK(t, s)
+	}
+	binds := e.named("js.object_store.bind files")
+	require.Len(t, binds, 2)
+	assertOK(t, binds[0])
+	assertFailed(t, binds[1], "bucket_not_found")
+}
+
+// Push consumers get the same process spans as pull consumers.
+func TestPushConsumerConsume(t *testing.T) {
+	e := newJSEnv(t)
+	e.stream("PUSH", "push.>")
+	ctx := context.Background()
+	cons, err := e.js2.CreatePushConsumer(ctx, "PUSH", jetstream.ConsumerConfig{
+		Durable: "pc", DeliverSubject: "deliver.pc", AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	require.NoError(t, err)
+	_, err = cons.Info(ctx)
+	require.NoError(t, err)
+	got := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		assert.NoError(t, m.Ack())
+		close(got)
+	})
+	require.NoError(t, err)
+	defer cc.Stop()
+	_, err = e.js.Publish(ctx, "push.1", []byte("x"))
+	require.NoError(t, err)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+	prod := e.one("publish push.*")
+	p := e.waitNamed("process PUSH", 1)[0]
+	assertSpan(t, p, trace.SpanKindConsumer, semconv.OpProcess, semconv.OpTypeProcess,
+		destAttr("PUSH"), semconv.MessagingConsumerGroupNameKey.String("pc"), semconv.NATSConsumerKey.String("pc"))
+	assert.Equal(t, prod.SpanContext().SpanID(), p.Parent().SpanID())
+	assert.Equal(t, p.SpanContext().SpanID(), e.one("ack PUSH").Parent().SpanID())
+	e.one("js.push_consumer.create PUSH")
+	e.one("js.consumer.info PUSH")
+	// The consumer name is a span attribute only; the durable name is a label.
+	pt := pointWith(t, e.histPoints(t, semconv.MetricProcessDuration), destAttr("PUSH"))
+	_, hasName := pt.Attributes.Value(semconv.NATSConsumerKey)
+	assert.False(t, hasName)
+	v, _ := pt.Attributes.Value(semconv.MessagingConsumerGroupNameKey)
+	assert.Equal(t, "pc", v.AsString())
+}

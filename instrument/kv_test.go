@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -115,7 +114,16 @@ func TestKeyValueNotFound(t *testing.T) {
 
 	// An expected miss by default: recorded with error.type, not as a failure.
 	s := e.one("kv.get cfg")
-	assert.NotEqual(t, codes.Error, s.Status().Code)
+	assertOK(t, s)
+	pt := pointWith(t, e.histPoints(t, semconv.MetricOperationDuration), opAttr(semconv.OpKVGet))
+	_, hasErr := pt.Attributes.Value(semconv.ErrorTypeKey)
+	assert.False(t, hasErr, "a miss is not a failure")
+
+	// A classifier that counts misses as failures sees the same error.
+	_, strict := e.kv("strict", WithErrorClassifier(func(error) bool { return true }))
+	_, err = strict.Get(ctx, "missing")
+	assert.Same(t, jetstream.ErrKeyNotFound, err)
+	assertFailed(t, e.one("kv.get strict"), "key_not_found")
 
 	_, err = kv.History(ctx, "missing")
 	assert.ErrorIs(t, err, jetstream.ErrKeyNotFound)
@@ -141,7 +149,9 @@ func TestKeyValueUpdateWrongRevision(t *testing.T) {
 	assert.Equal(t, jetstream.JSErrCodeStreamWrongLastSequence, apiErr.ErrorCode)
 
 	s := e.one("kv.update cfg")
-	assertFailed(t, s, "")
+	assertFailed(t, s, "10071") // the JetStream error code: wrong last sequence
+	assert.EqualValues(t, 1, histCount(e.collect(t), semconv.MetricOperationDuration,
+		opAttr(semconv.OpKVUpdate), bucketAttr("cfg"), errAttr("10071")))
 
 	// Create on an existing key: ErrKeyExists passes through.
 	_, err = kv.Create(ctx, "a", []byte("v"))
