@@ -129,7 +129,7 @@ type demo struct {
 	tel      *telemetry.Telemetry
 	reader   *sdkmetric.ManualReader
 	spans    *telemetry.SpanSummary
-	breaker  *circuit.Breaker
+	breaker  atomic.Pointer[circuit.Breaker] // set once the pool dialled
 	recorder *metrics.Recorder
 	pool     *scope.Pool
 	cfg      scope.Config
@@ -210,6 +210,7 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 	}
 	d.printf("naq demo: metrics on http://%s/metrics, health on /healthz and /readyz\n", d.httpAddr)
 	d.printf("naq demo: traces: %s\n", d.tracesWhere(f))
+	d.printf("%s", workloadLegend(f.rate))
 	if f.duration > 0 {
 		d.printf("naq demo: running for %v; summary every %v\n\n", f.duration, f.interval)
 	} else {
@@ -334,7 +335,7 @@ func (d *demo) notReady() string {
 	if st := nc.Status(); st != nats.CONNECTED {
 		reasons = append(reasons, "connection "+st.String())
 	}
-	if d.breaker != nil && d.breaker.State() == circuit.StateOpen {
+	if b := d.breaker.Load(); b != nil && b.State() == circuit.StateOpen {
 		reasons = append(reasons, "circuit breaker open")
 	}
 	return strings.Join(reasons, ", ")
@@ -371,9 +372,6 @@ func (d *demo) close() error {
 		if err := d.pool.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))
 		}
-	}
-	if d.breaker != nil {
-		_ = d.breaker.Close()
 	}
 	if d.tel != nil {
 		if err := d.tel.Shutdown(ctx); err != nil {

@@ -272,7 +272,7 @@ func TestDemoChaos(t *testing.T) {
 	assert.Contains(t, out, "chaos: restart")
 	assert.Contains(t, out, "chaos: outage")
 	assert.Contains(t, out, "RECONNECTING")
-	assert.Contains(t, out, "breaker naq-demo: closed -> open")
+	assert.Regexp(t, `breaker naq-demo@127\.0\.0\.1:\d+: closed -> open`, out)
 }
 
 // TestDemoSignal: SIGINT stops the demo gracefully with exit 0.

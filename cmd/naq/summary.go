@@ -53,8 +53,8 @@ func (d *demo) stateLine() string {
 		}
 	}
 	br := "breaker -"
-	if d.breaker != nil {
-		br = "breaker " + d.breaker.State().String()
+	if b := d.breaker.Load(); b != nil {
+		br = "breaker " + b.State().String()
 	}
 	return conn + " | " + br
 }
@@ -78,8 +78,8 @@ func (d *demo) finalSummary(f *demoFlags) {
 		fmt.Fprintf(&b, "connections: opened %d, failed %d, disconnects %d, reconnects %d, avg connect %s\n",
 			s.Opened, s.Failed, s.Disconnects, s.Reconnects, fmtDur(s.AvgConnectTime))
 	}
-	if d.breaker != nil {
-		fmt.Fprintf(&b, "breaker %q: %s at exit (transitions are in /metrics: nats_client_circuit_transitions_total)\n", d.breaker.Name(), d.breaker.State())
+	if br := d.breaker.Load(); br != nil {
+		fmt.Fprintf(&b, "breaker %s: %s at exit\n", br.Name(), br.State())
 	}
 	if d.spans != nil {
 		b.WriteString("\n")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,22 @@ const (
 
 var eventKinds = []string{"demo.events.paid", "demo.events.shipped"}
 var statusKeys = []string{"svc.api", "svc.worker", "svc.billing"}
+
+// workloadLegend describes the workload once, before the first summary.
+func workloadLegend(rate int) string {
+	return fmt.Sprintf(`naq demo: workload, every call through naq's pooled scope and instrumentation:
+  core       publish %s<id> (%d/s, templated to %s) -> queue group %q (2 workers)
+             request %s (%d/s) -> service in queue group %q; breaker-guarded
+  jetstream  publish %s (%d/s) -> stream %s -> consumer %q (Consume: process, ack)
+             and consumer %q (Fetch: receive waits up to 500ms per batch, ack); breaker-guarded
+  kv         bucket %s: put %d/s, get, and a watcher (kv.watch); breaker-guarded
+  p50/p99 are estimated from the histogram buckets, as Prometheus' histogram_quantile does.
+`,
+		orderSubject, rate, orderTemplate, orderQueue,
+		priceSubject, max(rate/10, 1), priceQueue,
+		"demo.events.{paid,shipped}", max(rate/4, 1), eventStream, pushConsumer, pullConsumer,
+		statusBucket, max(rate/20, 1))
+}
 
 // workload is the running demo traffic.
 type workload struct {
@@ -79,23 +94,27 @@ func (w *workload) stop() error {
 
 // startWorkload acquires the pooled, instrumented connection and starts
 // every part of the workload. ctx ends the loops.
+//
+// The scope pool does the wiring: one circuit breaker per connection config
+// gating dials and the instrumented handles, connection metrics through the
+// metrics recorder, spans and meters on the telemetry providers.
 func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	mp, tp, prop := d.tel.MeterProvider(), d.tel.TracerProvider(), d.tel.Propagator()
-
-	var err error
-	d.breaker, err = circuit.New("naq-demo",
-		circuit.WithMeterProvider(mp),
-		circuit.WithConsecutiveFailures(10),
-		circuit.WithOpenTimeout(2*time.Second),
-		circuit.WithOnStateChange(func(name string, from, to circuit.State) {
-			d.event("breaker %s: %s -> %s", name, from, to)
-		}))
-	if err != nil {
-		return nil, err
-	}
 	d.recorder = metrics.NewRecorder(metrics.WithMeterProvider(mp), metrics.WithRTTInterval(time.Second))
 
-	d.pool, err = scope.NewPool(scope.WithDialObserver(d.dialObserver()))
+	var err error
+	d.pool, err = scope.NewPool(
+		scope.WithTracerProvider(tp),
+		scope.WithMeterProvider(mp),
+		scope.WithPropagators(prop),
+		scope.WithRecorder(d.recorder),
+		scope.WithCircuitOptions(
+			circuit.WithConsecutiveFailures(10),
+			circuit.WithOpenTimeout(2*time.Second),
+			circuit.WithOnStateChange(func(name string, from, to circuit.State) {
+				d.event("breaker %s: %s -> %s", name, from, to)
+			})),
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -113,36 +132,36 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	}()
 
 	raw := s.Conn()
-	// Asynchronous errors become event lines instead of nats.go's default
-	// print to stderr; set before Observe, which chains it.
+	d.breaker.Store(s.Breaker())
+	// Asynchronous errors (slow consumer, a write on a broken connection)
+	// become event lines instead of nats.go's default print to stderr. This
+	// replaces the recorder's chained handler, so Snapshot.AsyncErrors is not
+	// counted in the demo (scope has no option to pass nats.ErrorHandler at
+	// connect time).
 	raw.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		d.event("connection error: %v", err)
 	})
 	d.nc.Store(raw)
-	obs, err := d.recorder.Observe(raw, "naq-demo")
-	if err != nil {
-		return nil, err
+	obs, found := d.recorder.Observer(raw)
+	if !found {
+		return nil, errors.New("the pool did not observe its connection")
 	}
-	iopts := []instrument.Option{
+
+	// Request-reply, JetStream and KV go through the pool's instrumented
+	// handles, gated by the breaker. Core publishes are buffered by nats.go
+	// while it reconnects and never fail fast, so counting them would dilute
+	// an outage: publishers and subscribers use a wrapper of the same pooled
+	// connection without the breaker.
+	rpc := s.Instrumented()
+	nc := instrument.NewConn(raw,
 		instrument.WithTracerProvider(tp),
 		instrument.WithMeterProvider(mp),
 		instrument.WithPropagators(prop),
-		instrument.WithConnectionName("naq-demo"),
-	}
-	// The breaker guards the calls that need the server to answer:
-	// requests, JetStream and KV. Core publishes are buffered by nats.go
-	// while it reconnects and do not fail fast, so they go through a
-	// wrapper without it (both wrap the same pooled connection).
-	guarded := append(slices.Clone(iopts), instrument.WithBreaker(d.breaker))
-	nc := instrument.NewConn(raw, iopts...)
-	rpc := instrument.NewConn(raw, guarded...)
+		instrument.WithConnectionName(d.cfg.ClientName))
 	js, err := s.JetStream()
 	if err != nil {
 		return nil, err
 	}
-	// Streams, consumers and KeyValue buckets obtained from the wrapped
-	// handle are instrumented too.
-	js = instrument.NewJetStream(js, guarded...)
 
 	if err := startCore(wctx, w, nc, rpc, obs, rate); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
