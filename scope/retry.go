@@ -2,6 +2,7 @@ package scope
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math"
 	"time"
@@ -59,15 +60,20 @@ func (p RetryPolicy) Validate() error {
 // IsPermanent reports errors that retrying cannot fix: invalid config or
 // options, a closed pool, authorization failures (nats.ErrAuthorization,
 // expired or revoked credentials, "authorization violation"), an open
-// circuit (circuit.ErrOpen) and errors marked with backoff.Permanent.
+// circuit (circuit.ErrOpen), a server certificate that fails verification
+// (*tls.CertificateVerificationError) and errors marked with
+// backoff.Permanent.
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	var perm *backoff.PermanentError
+	var (
+		perm   *backoff.PermanentError
+		verify *tls.CertificateVerificationError
+	)
 	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrInvalidOption) ||
 		errors.Is(err, ErrPoolClosed) || errors.Is(err, circuit.ErrOpen) ||
-		errors.As(err, &perm) || isAuthError(err)
+		errors.As(err, &perm) || errors.As(err, &verify) || isAuthError(err)
 }
 
 // Retry runs fn until it succeeds, returns a permanent error (returned

@@ -116,6 +116,9 @@ func TestTLSServerVerifiedWithCAFile(t *testing.T) {
 	assert.Contains(t, err.Error(), "certificate")
 	var ce *scope.ConnectError
 	assert.ErrorAs(t, err, &ce)
+	var verify *tls.CertificateVerificationError
+	assert.ErrorAs(t, err, &verify, "the TLS error passes through")
+	assert.True(t, scope.IsPermanent(err), "an untrusted certificate is not retried")
 
 	// Verification off (explicit, test only) connects without the CA.
 	require.NoError(t, connectWith(t, srv, scope.WithTLS(scope.TLSConfig{Enabled: true, InsecureSkipVerify: true})))
