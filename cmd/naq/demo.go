@@ -49,7 +49,8 @@ state. /metrics, /healthz and /readyz are served on --metrics-addr.
 
 The embedded server is used when no server is configured: no --url, no
 --config or NAQ_CONFIG, no NAQ_NATS_URL or NATS_URL. Its store is a temporary
-directory removed on exit.
+directory removed on exit. On a configured server the demo creates the stream
+DEMO_EVENTS and the KV bucket demo_status, and deletes both on exit.
 
 --chaos stops the embedded server on a schedule (--chaos-every): alternately a
 quick restart and a longer outage, so disconnects, reconnects and the breaker

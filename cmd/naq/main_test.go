@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -138,10 +140,17 @@ type demoRun struct {
 	done        chan struct{}
 }
 
-func startDemo(t *testing.T, args ...string) *demoRun {
+// newDemoCmdline returns an unstarted `naq demo args...` with env.
+func newDemoCmdline(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"demo"}, args...)...)
-	cmd.Env = cleanEnv()
+	cmd.Env = env
+	return cmd
+}
+
+func startDemo(t *testing.T, args ...string) *demoRun {
+	t.Helper()
+	cmd := newDemoCmdline(t, cleanEnv(), args...)
 	d := &demoRun{cmd: cmd, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.errOut
 	require.NoError(t, cmd.Start())
@@ -273,6 +282,30 @@ func TestDemoChaos(t *testing.T) {
 	assert.Contains(t, out, "chaos: outage")
 	assert.Contains(t, out, "RECONNECTING")
 	assert.Regexp(t, `breaker naq-demo@127\.0\.0\.1:\d+: closed -> open`, out)
+}
+
+// TestDemoExternalServer: with --url the demo uses that server (no embedded
+// one) and deletes the stream and bucket it created.
+func TestDemoExternalServer(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	r := naq(t, 60*time.Second, cleanEnv(), "demo", "--url", srv.URL(), "--duration", "2s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "using NATS at "+srv.URL())
+	assert.NotContains(t, r.stdout, "embedded")
+	assert.Contains(t, r.stdout, "kv.put")
+
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = js.Stream(ctx, "DEMO_EVENTS")
+	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+	_, err = js.KeyValue(ctx, "demo_status")
+	assert.ErrorIs(t, err, jetstream.ErrBucketNotFound)
 }
 
 // TestDemoSignal: SIGINT stops the demo gracefully with exit 0.

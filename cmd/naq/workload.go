@@ -163,6 +163,16 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		return nil, err
 	}
 
+	if d.server == nil {
+		// On a configured server, remove what the demo created (registered
+		// first, so it runs after the consumers and the watcher stopped).
+		w.onStop(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = js.DeleteStream(cctx, eventStream)
+			_ = js.DeleteKeyValue(cctx, statusBucket)
+		})
+	}
 	if err := startCore(wctx, w, nc, rpc, obs, rate); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
