@@ -471,8 +471,8 @@ func TestConnFilteredPublishDoesNotAllocate(t *testing.T) {
 	nc := connect(t, srv)
 	c := NewConn(nc, tel.opts(WithFilter(func(string, string) bool { return false }))...)
 	data := []byte("x")
-	raw := testing.AllocsPerRun(200, func() { _ = nc.Publish("f.x", data) })
-	filtered := testing.AllocsPerRun(200, func() { _ = c.Publish("f.x", data) })
+	raw := minAllocs(func() { _ = nc.Publish("f.x", data) })
+	filtered := minAllocs(func() { _ = c.Publish("f.x", data) })
 	assert.Zero(t, raw, "baseline")
 	assert.Zero(t, filtered)
 	assert.Empty(t, tel.spans())
@@ -485,13 +485,13 @@ func TestConnMetricsOnlyPublishAddsNoAllocations(t *testing.T) {
 	c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(tel.mp), WithPropagators(w3c))
 	data := []byte("x")
 	require.NoError(t, c.Publish("m.x", data)) // warm the spec cache
-	raw := testing.AllocsPerRun(200, func() { _ = nc.Publish("m.x", data) })
-	inst := testing.AllocsPerRun(200, func() { _ = c.Publish("m.x", data) })
+	raw := minAllocs(func() { _ = nc.Publish("m.x", data) })
+	inst := minAllocs(func() { _ = c.Publish("m.x", data) })
 	assert.Equal(t, raw, inst)
 	assert.Empty(t, tel.spans())
 	hp := tel.histPoints(t, semconv.MetricOperationDuration)
 	require.Len(t, hp, 1)
-	assert.Equal(t, uint64(1+200+1), hp[0].Count, "AllocsPerRun runs once more to warm up")
+	assert.Equal(t, uint64(1+3*(200+1)), hp[0].Count, "AllocsPerRun runs once more to warm up")
 }
 
 func TestConnNoopProvidersRecordNothing(t *testing.T) {
@@ -671,4 +671,15 @@ func TestConnSubscribeEdgeCases(t *testing.T) {
 	_, err = c.ChanSubscribe("chan.close", ch)
 	require.NoError(t, err)
 	c.Close()
+}
+
+// minAllocs is the smallest of three testing.AllocsPerRun(200, f). The
+// embedded server runs in this process and allocates per read batch, which
+// AllocsPerRun counts too; the minimum filters that noise out.
+func minAllocs(f func()) float64 {
+	best := testing.AllocsPerRun(200, f)
+	for range 2 {
+		best = min(best, testing.AllocsPerRun(200, f))
+	}
+	return best
 }
