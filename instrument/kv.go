@@ -24,9 +24,10 @@ import (
 //     is a CONSUMER span "kv.watch <bucket>" (messaging.process.duration,
 //     messaging.client.consumed.messages) lasting until the update is handed
 //     to the caller's channel. A goroutine per watcher forwards the updates;
-//     it ends when the watcher is stopped or the connection closes (the
-//     context given to Watch only governs the watcher's creation, as in
-//     nats.go).
+//     it ends when nats.go closes the watcher's channel: after Stop, when
+//     the context given to Watch ends, or when the connection closes. Once
+//     stopped or past its context it never waits for a caller that no
+//     longer reads.
 //
 // Keys are recorded (span attribute messaging.nats.kv.key, never a metric
 // label) only with [WithKVKeys](true); values never are. Errors are
@@ -205,28 +206,36 @@ func (kv *keyValue) Status(ctx context.Context) (jetstream.KeyValueStatus, error
 
 // Watch returns a watcher whose updates are "kv.watch <bucket>" spans.
 func (kv *keyValue) Watch(ctx context.Context, keys string, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
-	return kv.wrapWatcher(kv.KeyValue.Watch(ctx, keys, opts...))
+	return kv.wrapWatcher(ctx)(kv.KeyValue.Watch(ctx, keys, opts...))
 }
 
 // WatchAll returns a watcher whose updates are "kv.watch <bucket>" spans.
 func (kv *keyValue) WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
-	return kv.wrapWatcher(kv.KeyValue.WatchAll(ctx, opts...))
+	return kv.wrapWatcher(ctx)(kv.KeyValue.WatchAll(ctx, opts...))
 }
 
 // WatchFiltered returns a watcher whose updates are "kv.watch <bucket>"
 // spans.
 func (kv *keyValue) WatchFiltered(ctx context.Context, keys []string, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
-	return kv.wrapWatcher(kv.KeyValue.WatchFiltered(ctx, keys, opts...))
+	return kv.wrapWatcher(ctx)(kv.KeyValue.WatchFiltered(ctx, keys, opts...))
 }
 
-func (kv *keyValue) wrapWatcher(w jetstream.KeyWatcher, err error) (jetstream.KeyWatcher, error) {
-	if err != nil || w == nil || !kv.watch.active() {
-		return w, err
+// wrapWatcher returns a function wrapping the result of a watch started
+// with ctx.
+func (kv *keyValue) wrapWatcher(ctx context.Context) func(jetstream.KeyWatcher, error) (jetstream.KeyWatcher, error) {
+	return func(w jetstream.KeyWatcher, err error) (jetstream.KeyWatcher, error) {
+		if err != nil || w == nil || !kv.watch.active() {
+			return w, err
+		}
+		var done <-chan struct{}
+		if ctx != nil {
+			done = ctx.Done()
+		}
+		in := w.Updates()
+		kw := &keyWatcher{KeyWatcher: w, out: make(chan jetstream.KeyValueEntry, cap(in)), stop: make(chan struct{})}
+		go kw.forward(in, done, kv)
+		return kw, nil
 	}
-	in := w.Updates()
-	kw := &keyWatcher{KeyWatcher: w, out: make(chan jetstream.KeyValueEntry, cap(in)), stop: make(chan struct{})}
-	go kw.forward(in, kv)
-	return kw, nil
 }
 
 // keyWatcher forwards the updates of an upstream watcher, one process span
@@ -252,10 +261,11 @@ func (w *keyWatcher) Stop() error {
 }
 
 // forward runs until the upstream channel closes (nats.go closes it once
-// the watcher's subscription ends: Stop or connection close). After Stop it
-// no longer waits for the caller: what is still buffered upstream is
-// passed on only while the caller's channel has room.
-func (w *keyWatcher) forward(in <-chan jetstream.KeyValueEntry, kv *keyValue) {
+// the watcher's subscription ends: Stop, the end of the watch context or
+// connection close). After Stop or the end of done it no longer waits for
+// the caller: what is still buffered upstream is passed on only while the
+// caller's channel has room, so nats.go's delivery never blocks on us.
+func (w *keyWatcher) forward(in <-chan jetstream.KeyValueEntry, done <-chan struct{}, kv *keyValue) {
 	defer close(w.out)
 	stopped := false
 	for e := range in {
@@ -275,6 +285,8 @@ func (w *keyWatcher) forward(in <-chan jetstream.KeyValueEntry, kv *keyValue) {
 			select {
 			case w.out <- e:
 			case <-w.stop:
+				stopped = true
+			case <-done:
 				stopped = true
 			}
 		}

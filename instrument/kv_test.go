@@ -3,6 +3,7 @@ package instrument
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -213,4 +214,34 @@ func TestKeyValueWatchStopUnread(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Stop())
 	require.NoError(t, wf.Stop())
+}
+
+// Ending the watch context ends the watch (nats.go unsubscribes) and the
+// forwarding goroutine, even when nobody reads (goleak in TestMain).
+func TestKeyValueWatchContextEnd(t *testing.T) {
+	e := newJSEnv(t)
+	_, kv := e.kv("cfg")
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		_, err := kv.Put(ctx, "k"+strconv.Itoa(i), []byte("v"))
+		require.NoError(t, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := kv.WatchAll(wctx)
+	require.NoError(t, err)
+	unread, err := kv.WatchAll(wctx)
+	require.NoError(t, err)
+	_ = unread
+	cancel()
+	closed := make(chan struct{})
+	go func() {
+		for range w.Updates() {
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("updates channel not closed after the watch context ended")
+	}
 }
