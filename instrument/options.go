@@ -142,13 +142,26 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // WithSubjectNamer sets the hook that maps a subject to its destination
 // template (span names, messaging.destination.name/template and metric
 // labels). Default: [tracing.DefaultSubjectNamer]. Whatever the namer, a
-// wrapper keeps at most [tracing.DefaultMaxTemplates] distinct templates;
+// wrapper keeps at most [tracing.DefaultMaxTemplates] distinct templates
+// ([WithMaxTemplates]);
 // further ones are recorded as [tracing.OverflowTemplate]. A nil n is
-// ignored.
+// ignored. See also [WithMaxTemplates].
 func WithSubjectNamer(n tracing.SubjectNamer) Option {
 	return optionFunc(func(c *config) {
 		if n != nil {
 			c.namer = n
+		}
+	})
+}
+
+// WithMaxTemplates sets how many distinct destination templates one wrapper
+// records before it maps new ones to [tracing.OverflowTemplate], bounding the
+// series of every metric. Default: [tracing.DefaultMaxTemplates]. A value
+// below 1 is ignored.
+func WithMaxTemplates(n int) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.maxTemplates = n
 		}
 	})
 }

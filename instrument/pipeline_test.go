@@ -284,3 +284,13 @@ func TestMetricDurationEqualsSpanDuration(t *testing.T) {
 	require.Len(t, hp, 1)
 	assert.Equal(t, sp.EndTime().Sub(sp.StartTime()).Seconds(), hp[0].Sum)
 }
+
+func TestWithMaxTemplates(t *testing.T) {
+	tel := newTelemetry(t)
+	p := newPipeline(nil, tel.opts(WithMaxTemplates(2), WithMaxTemplates(0)))
+	f := p.family(specConfig{Op: semconv.OpPublish, OpType: semconv.OpTypeSend})
+	assert.Equal(t, "publish a", f.spec("a").name)
+	assert.Equal(t, "publish b", f.spec("b").name)
+	assert.Equal(t, "publish _OTHER", f.spec("c").name)
+	assert.Equal(t, "publish a", f.spec("a").name)
+}
