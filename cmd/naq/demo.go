@@ -172,7 +172,22 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 		}
 	}()
 
-	// 1. The server.
+	// 1. Configuration errors first (exit 2 before anything starts).
+	if _, err := g.load(); err != nil {
+		return err
+	}
+
+	// 2. Telemetry: Prometheus /metrics, a manual reader for the summary,
+	// traces per --traces; then /metrics, /healthz, /readyz (a busy address
+	// fails before the server starts).
+	if err := d.setupTelemetry(ctx, f); err != nil {
+		return err
+	}
+	if err := d.serveHTTP(f.metricsAddr); err != nil {
+		return failure(err)
+	}
+
+	// 3. The server.
 	var extra []scope.Option
 	if embedded {
 		d.server, err = startEmbedded()
@@ -199,16 +214,6 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 		d.printf("naq demo: using NATS at %s\n", d.url)
 	}
 
-	// 2. Telemetry: Prometheus /metrics, a manual reader for the summary,
-	// traces per --traces.
-	if err := d.setupTelemetry(ctx, f); err != nil {
-		return err
-	}
-
-	// 3. /metrics, /healthz, /readyz.
-	if err := d.serveHTTP(f.metricsAddr); err != nil {
-		return failure(err)
-	}
 	d.printf("naq demo: metrics on http://%s/metrics, health on /healthz and /readyz\n", d.httpAddr)
 	d.printf("naq demo: traces: %s\n", d.tracesWhere(f))
 	d.printf("%s", workloadLegend(f.rate))

@@ -429,11 +429,14 @@ func TestPerfJSON(t *testing.T) {
 		assert.Equal(t, 1.0, p.SuccessRate, p.Name)
 	}
 
-	// The human form.
-	r = naq(t, 60*time.Second, cleanEnv(), "perf", "--url", srv.URL(), "--iterations", "2")
+	// The human form, with the progress bar forced on although stderr is
+	// not a terminal.
+	r = naq(t, 60*time.Second, cleanEnv(), "perf", "--url", srv.URL(), "--iterations", "2", "--progress", "always")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "success rate 100.0%")
 	assert.Regexp(t, `connect\s+2/2`, r.stdout)
+	assert.Contains(t, r.stderr, "\r[")
+	assert.Contains(t, r.stderr, "connect")
 }
 
 type phase struct {
