@@ -651,3 +651,72 @@ func TestPushConsumerConsume(t *testing.T) {
 	v, _ := pt.Attributes.Value(semconv.MessagingConsumerGroupNameKey)
 	assert.Equal(t, "pc", v.AsString())
 }
+
+// Every Stream-handle and consumer-management call is a "js.<object>.<verb>
+// <stream>" span whose outcome matches the error nats.go returned.
+func TestStreamHandleOps(t *testing.T) {
+	e := newJSEnv(t)
+	ctx := context.Background()
+	st, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, AllowDirect: false})
+	require.NoError(t, err)
+	for i := 0; i < 4; i++ {
+		_, err := e.js.Publish(ctx, "s.x", []byte("m"))
+		require.NoError(t, err)
+	}
+	_, err = st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "d", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	_, err = st.UpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "d", AckPolicy: jetstream.AckExplicitPolicy, Description: "x"})
+	require.NoError(t, err)
+	_, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "d", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	_, err = st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	c, err := st.Consumer(ctx, "d")
+	require.NoError(t, err)
+	_, err = c.Info(ctx)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name string
+		call func() error
+		miss bool // an expected miss: error returned, span not failed
+	}{
+		{"js.stream.get_msg S", func() error { _, err := st.GetMsg(ctx, 1); return err }, false},
+		{"js.stream.get_msg S", func() error { _, err := st.GetMsg(ctx, 999); return err }, true},
+		{"js.stream.get_last_msg S", func() error { _, err := st.GetLastMsgForSubject(ctx, "s.x"); return err }, false},
+		{"js.stream.delete_msg S", func() error { return st.DeleteMsg(ctx, 1) }, false},
+		{"js.stream.secure_delete_msg S", func() error { return st.SecureDeleteMsg(ctx, 2) }, false},
+		{"js.consumer.pause S", func() error { _, err := st.PauseConsumer(ctx, "d", time.Now().Add(time.Hour)); return err }, false},
+		{"js.consumer.resume S", func() error { _, err := st.ResumeConsumer(ctx, "d"); return err }, false},
+		{"js.consumer.pause S", func() error { _, err := e.js.PauseConsumer(ctx, "S", "d", time.Now().Add(time.Hour)); return err }, false},
+		{"js.consumer.resume S", func() error { _, err := e.js.ResumeConsumer(ctx, "S", "d"); return err }, false},
+		{"js.consumer.unpin S", func() error { return st.UnpinConsumer(ctx, "d", "nogroup") }, false},
+		{"js.consumer.delete S", func() error { return st.DeleteConsumer(ctx, "d") }, false},
+		{"js.consumer.delete S", func() error { return st.DeleteConsumer(ctx, "d") }, false},
+	} {
+		before := len(e.named(tc.name))
+		err := tc.call()
+		spans := e.named(tc.name)
+		require.Len(t, spans, before+1, tc.name)
+		s := spans[before]
+		op, _, _ := strings.Cut(tc.name, " ")
+		assertSpan(t, s, trace.SpanKindClient, op, "", semconv.NATSStreamKey.String("S"))
+		switch {
+		case err == nil:
+			assertOK(t, s)
+		case tc.miss:
+			assertOK(t, s)
+			assert.ErrorIs(t, err, jetstream.ErrMsgNotFound)
+		default:
+			assertFailed(t, s, errorType(err))
+		}
+	}
+	assert.Len(t, e.named("js.consumer.info S"), 2, "lookup and Info")
+	e.one("js.consumer.ordered S")
+	e.one("js.consumer.update S")
+	e.one("js.consumer.create_or_update S")
+	rm := e.collect(t)
+	assert.EqualValues(t, 2, histCount(rm, semconv.MetricOperationDuration, opAttr("js.stream.get_msg")))
+	assert.EqualValues(t, 0, histCount(rm, semconv.MetricOperationDuration, opAttr("js.stream.get_msg"), errAttr("10037")),
+		"message not found is a miss, not a failure")
+}

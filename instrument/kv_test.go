@@ -55,11 +55,16 @@ func TestKeyValueOps(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 3, n)
+	klf, err := kv.ListKeysFiltered(ctx, "a")
+	require.NoError(t, err)
+	for range klf.Keys() {
+	}
 	hist, err := kv.History(ctx, "a")
 	require.NoError(t, err)
 	assert.Len(t, hist, 2)
 	require.NoError(t, kv.Delete(ctx, "b"))
 	require.NoError(t, kv.Purge(ctx, "c"))
+	require.NoError(t, kv.PurgeDeletes(ctx))
 	st, err := kv.Status(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "cfg", st.Bucket())
@@ -70,7 +75,7 @@ func TestKeyValueOps(t *testing.T) {
 		n  int
 	}{
 		{semconv.OpKVPut, 2}, {semconv.OpKVCreate, 1}, {semconv.OpKVUpdate, 1}, {semconv.OpKVGet, 2},
-		{semconv.OpKVKeys, 2}, {semconv.OpKVHistory, 1}, {semconv.OpKVDelete, 1}, {semconv.OpKVPurge, 1},
+		{semconv.OpKVKeys, 3}, {semconv.OpKVHistory, 1}, {semconv.OpKVDelete, 1}, {semconv.OpKVPurge, 2},
 		{semconv.OpKVStatus, 1},
 	} {
 		t.Run(tc.op, func(t *testing.T) {
