@@ -15,12 +15,15 @@ import (
 // embedded server, in one run:
 //
 //	raw/publish              nc.Publish
-//	raw/publish_traceparent  nc.PublishMsg with a traceparent header (same size as ours)
+//	raw/publish_traceparent  nc.PublishMsg of one prebuilt message with a traceparent header
+//	raw/publish_traceparent_fresh  the same header built per publish (hand-written propagation)
 //	metrics_only/publish     noop tracer, SDK meter
 //	unsampled/publish        SDK tracer that never samples, SDK meter
 //	sampled/publish          SDK tracer that always samples, SDK meter
 //	filtered/publish         Filter rejects the call
 //	raw/request              nc.Request (responder on another connection)
+//	raw/request_traceparent  nc.RequestMsg with a traceparent header
+//	metrics_only/request     noop tracer, SDK meter
 //	instrumented/request     sampled tracing + metrics
 //
 // Compare ns/op and allocs/op with `go test -run '^$' -bench Core -benchmem`.
@@ -68,6 +71,14 @@ func BenchmarkCore(b *testing.B) {
 		}}
 		publish(b, func() error { return nc.PublishMsg(msg) })
 	})
+	b.Run("raw/publish_traceparent_fresh", func(b *testing.B) {
+		// What hand-written propagation costs: a new message and header per publish.
+		publish(b, func() error {
+			return nc.PublishMsg(&nats.Msg{Subject: subj, Data: data, Header: nats.Header{
+				"traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+			}})
+		})
+	})
 	b.Run("metrics_only/publish", func(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(mp), WithPropagators(w3c))
 		publish(b, func() error { return c.Publish(subj, data) })
@@ -96,6 +107,16 @@ func BenchmarkCore(b *testing.B) {
 	}
 	b.Run("raw/request", func(b *testing.B) {
 		request(b, func() (*nats.Msg, error) { return nc.Request("bench.echo", data, 5*time.Second) })
+	})
+	b.Run("raw/request_traceparent", func(b *testing.B) {
+		hdr := nats.Header{"traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
+		request(b, func() (*nats.Msg, error) {
+			return nc.RequestMsg(&nats.Msg{Subject: "bench.echo", Data: data, Header: hdr}, 5*time.Second)
+		})
+	})
+	b.Run("metrics_only/request", func(b *testing.B) {
+		c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(mp), WithPropagators(w3c))
+		request(b, func() (*nats.Msg, error) { return c.Request("bench.echo", data, 5*time.Second) })
 	})
 	b.Run("instrumented/request", func(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c))
