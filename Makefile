@@ -4,13 +4,14 @@ PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: help test vet fmt lint bench demo build up down tidy
+.PHONY: help test vet fmt lint bench bench-compare demo build up down tidy
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 test: vet ## vet, then every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
@@ -23,6 +24,9 @@ lint: vet ## gofmt check + vet
 
 bench: ## benchmarks beside the raw nats.go baseline, in one run
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS)
+
+bench-compare: ## circuit breaker vs sony/gobreaker (separate module under bench/)
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./...
 
 build: ## build the naq CLI into ./bin
 	$(GO) build -o bin/naq ./cmd/naq
