@@ -108,7 +108,33 @@ type consumer struct {
 var _ jetstream.Consumer = (*consumer)(nil)
 
 func newConsumer(c jetstream.Consumer, j *jetStream, stream string) *consumer {
-	return &consumer{Consumer: c, cs: newConsumerSpecs(j.p, j.mgmt, stream, c.CachedInfo())}
+	return &consumer{Consumer: c, cs: j.consumerSpecs(stream, c.CachedInfo())}
+}
+
+// consumerKey identifies the specs of a consumer: stream, name and durable
+// name (the attributes the specs carry).
+type consumerKey struct{ stream, name, durable string }
+
+// consumerSpecs returns the specs for a consumer of stream, cached per
+// consumer so that looking a consumer up again builds nothing new (up to
+// maxMgmtSpecs consumers; beyond, specs are built per handle).
+func (j *jetStream) consumerSpecs(stream string, info *jetstream.ConsumerInfo) *consumerSpecs {
+	k := consumerKey{stream: stream}
+	if info != nil {
+		k.name, k.durable = info.Name, info.Config.Durable
+	}
+	if v, ok := j.consumers.Load(k); ok {
+		return v.(*consumerSpecs)
+	}
+	cs := newConsumerSpecs(j.p, j.mgmt, stream, info)
+	if j.nConsumers.Load() >= maxMgmtSpecs {
+		return cs
+	}
+	v, loaded := j.consumers.LoadOrStore(k, cs)
+	if !loaded {
+		j.nConsumers.Add(1)
+	}
+	return v.(*consumerSpecs)
 }
 
 // Info is traced as "js.consumer.info <stream>".
@@ -311,7 +337,7 @@ type pushConsumer struct {
 var _ jetstream.PushConsumer = (*pushConsumer)(nil)
 
 func newPushConsumer(c jetstream.PushConsumer, j *jetStream, stream string) *pushConsumer {
-	return &pushConsumer{PushConsumer: c, cs: newConsumerSpecs(j.p, j.mgmt, stream, c.CachedInfo())}
+	return &pushConsumer{PushConsumer: c, cs: j.consumerSpecs(stream, c.CachedInfo())}
 }
 
 // Consume runs handler inside a process span per message.

@@ -118,6 +118,9 @@ type jetStream struct {
 	mgmt    *mgmtSpecs
 	publish *specFamily
 
+	consumers  sync.Map // consumerKey → *consumerSpecs
+	nConsumers atomic.Int32
+
 	closedOnce sync.Once
 	closed     chan struct{} // closed when the connection closes
 }
@@ -274,9 +277,19 @@ func (f *pubAckFuture) wait(c call, closed <-chan struct{}) {
 		c.end(err)
 		f.err <- err
 	case <-closed:
-		// nats.go never resolves futures pending when the connection
-		// closes; neither do we, but the span must end.
-		c.end(nats.ErrConnectionClosed)
+		// The outcome may have raced the close: prefer it if it is there.
+		select {
+		case ack := <-f.PubAckFuture.Ok():
+			c.end(nil)
+			f.ok <- ack
+		case err := <-f.PubAckFuture.Err():
+			c.end(err)
+			f.err <- err
+		default:
+			// nats.go never resolves futures pending when the connection
+			// closes; neither do we, but the span must end.
+			c.end(nats.ErrConnectionClosed)
+		}
 	}
 }
 

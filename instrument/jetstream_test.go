@@ -428,6 +428,11 @@ func TestJetStreamHandlesWrapped(t *testing.T) {
 	e.one("receive H")
 	e.one("ack H")
 
+	// Looking the consumer up again reuses its declared operations.
+	again, err := e.js.Consumer(ctx, "H", "D")
+	require.NoError(t, err)
+	assert.Same(t, cons.(*consumer).cs, again.(*consumer).cs)
+
 	kv, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "cfg"})
 	require.NoError(t, err)
 	_, err = kv.Put(ctx, "k", []byte("v"))
