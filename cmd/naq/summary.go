@@ -47,6 +47,9 @@ func (d *demo) stateLine() string {
 		conn = fmt.Sprintf("connection %s", st)
 		if st == nats.CONNECTED {
 			conn += " to " + nc.ConnectedUrlRedacted()
+			if rtt := d.lastRTT(); rtt > 0 {
+				conn += ", rtt " + fmtDur(rtt)
+			}
 		}
 		if r := nc.Stats().Reconnects; r > 0 {
 			conn += fmt.Sprintf(" (%d reconnects)", r)
@@ -86,4 +89,18 @@ func (d *demo) finalSummary(f *demoFlags) {
 		_, _ = d.spans.WriteTo(&b)
 	}
 	d.printf("\n%s", b.String())
+}
+
+// lastRTT is the recorder's latest background RTT sample of the demo's
+// connection (0 when none).
+func (d *demo) lastRTT() time.Duration {
+	if d.recorder == nil {
+		return 0
+	}
+	for _, c := range d.recorder.Snapshot().Connections {
+		if c.Connected && c.RTT > 0 {
+			return c.RTT
+		}
+	}
+	return 0
 }
