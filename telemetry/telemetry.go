@@ -140,7 +140,13 @@ func Setup(ctx context.Context, opts ...Option) (*Telemetry, error) {
 			return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
 		}
 		mpOpts = append(mpOpts, sdkmetric.WithReader(exp))
-		t.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+		// OpenMetrics (when the scraper asks for it, as Prometheus does)
+		// carries exemplars: the trace id of a sampled span recorded with a
+		// histogram value, so a latency spike links to its trace.
+		t.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorHandling:     promhttp.ContinueOnError,
+			EnableOpenMetrics: true,
+		})
 	}
 	for _, r := range cfg.readers {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
@@ -268,8 +274,10 @@ func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
 // Propagator returns the W3C trace-context and baggage propagator.
 func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.prop }
 
-// MetricsHandler serves the metrics in the Prometheus text format (mount it
-// at /metrics). It answers 404 with [WithoutPrometheus].
+// MetricsHandler serves the metrics in the Prometheus text format, or in
+// OpenMetrics with exemplars (trace ids of sampled spans) when the scraper
+// asks for it (mount it at /metrics). It answers 404 with
+// [WithoutPrometheus].
 func (t *Telemetry) MetricsHandler() http.Handler { return t.handler }
 
 // Resource returns the resource attached to every span and metric.

@@ -189,6 +189,39 @@ func TestPrometheusBuckets(t *testing.T) {
 	assert.Contains(t, string(body), `le="0.0001"`)
 }
 
+// TestOpenMetricsExemplars: a histogram value recorded inside a sampled
+// span carries its trace id as an exemplar when Prometheus asks for
+// OpenMetrics; the plain text format stays the default.
+func TestOpenMetricsExemplars(t *testing.T) {
+	clearOTelEnv(t)
+	tel := setup(t, telemetry.WithSpanProcessor(tracetest.NewSpanRecorder()))
+	h, err := metrics.Meter(tel.MeterProvider()).Float64Histogram(semconv.MetricOperationDuration,
+		metric.WithUnit(semconv.UnitSeconds), metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...))
+	require.NoError(t, err)
+	ctx, sp := tel.TracerProvider().Tracer("test").Start(context.Background(), "publish orders")
+	h.Record(ctx, 0.0003)
+	sp.End()
+
+	srv := httptest.NewServer(tel.MetricsHandler())
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "application/openmetrics-text")
+	assert.Contains(t, string(body), `trace_id="`+sp.SpanContext().TraceID().String()+`"`)
+	assert.Contains(t, string(body), "messaging_client_operation_duration_seconds_bucket{")
+
+	resp2, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	defer resp2.Body.Close()
+	assert.Contains(t, resp2.Header.Get("Content-Type"), "text/plain")
+}
+
 // TestDimensionlessOtherScopes: only naq's own unit-"1" gauges lose the
 // unit; other libraries keep the translator's default naming.
 func TestDimensionlessOtherScopes(t *testing.T) {
