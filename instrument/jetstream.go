@@ -89,13 +89,18 @@ var (
 // connection closes. Use jetstream.WithPublishAsyncTimeout to bound the wait
 // for acks that never come.
 //
-// A nil js returns nil. The wrapper is safe for concurrent use, like js.
+// A nil js returns nil. Wrapping a wrapper does not instrument twice: with
+// no options it returns it as is, with options it re-wraps the original. The
+// wrapper is safe for concurrent use, like js.
 func NewJetStream(js jetstream.JetStream, opts ...Option) jetstream.JetStream {
 	if js == nil {
 		return nil
 	}
-	if w, ok := js.(*jetStream); ok && len(opts) == 0 {
-		return w
+	if w, ok := js.(*jetStream); ok { // never instrument twice
+		if len(opts) == 0 {
+			return w
+		}
+		js = w.JetStream
 	}
 	return newJetStream(js, newPipeline(js.Conn(), opts))
 }

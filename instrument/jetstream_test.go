@@ -725,3 +725,22 @@ func TestStreamHandleOps(t *testing.T) {
 	assert.EqualValues(t, 0, histCount(rm, semconv.MetricOperationDuration, opAttr("js.stream.get_msg"), errAttr("10037")),
 		"message not found is a miss, not a failure")
 }
+
+func TestJetStreamNeverWrappedTwice(t *testing.T) {
+	e := newJSEnv(t)
+	e.stream("W", "w.>")
+	assert.Same(t, e.js, NewJetStream(e.js))
+	again := NewJetStream(e.js, e.o...)
+	_, err := again.Publish(context.Background(), "w.1", []byte("x"))
+	require.NoError(t, err)
+	e.one("publish w.*") // one span, not two
+
+	raw, kv := e.kv("w")
+	assert.Same(t, kv, NewKeyValue(kv))
+	_, err = NewKeyValue(kv, e.o...).Put(context.Background(), "k", []byte("v"))
+	require.NoError(t, err)
+	e.one("kv.put w")
+	assert.Nil(t, NewJetStream(nil))
+	assert.Nil(t, NewKeyValue(nil))
+	_ = raw
+}

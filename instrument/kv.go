@@ -35,13 +35,18 @@ import (
 // with the default [ErrorClassifier] a missing key is an expected miss, not
 // a failure. Bucket and methods nats.go adds later call kv directly.
 //
-// A nil kv returns nil. The wrapper is safe for concurrent use, like kv.
+// A nil kv returns nil. Wrapping a wrapper does not instrument twice: with
+// no options it returns it as is, with options it re-wraps the original. The
+// wrapper is safe for concurrent use, like kv.
 func NewKeyValue(kv jetstream.KeyValue, opts ...Option) jetstream.KeyValue {
 	if kv == nil {
 		return nil
 	}
-	if w, ok := kv.(*keyValue); ok && len(opts) == 0 {
-		return w
+	if w, ok := kv.(*keyValue); ok { // never instrument twice
+		if len(opts) == 0 {
+			return w
+		}
+		kv = w.KeyValue
 	}
 	return newKeyValue(kv, newPipeline(nil, opts))
 }
