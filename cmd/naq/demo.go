@@ -210,6 +210,7 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 	if embedded {
 		d.printf("naq demo: embedded NATS server %s (JetStream on, store %s) listening on %s\n",
 			d.server.Version(), d.server.StoreDir(), d.url)
+		d.printf("naq demo: in another terminal: naq health --url %s\n", d.url)
 	} else {
 		d.printf("naq demo: using NATS at %s\n", d.url)
 	}
@@ -253,7 +254,11 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 	bg.Wait()
 
 	// 6. Stop the workload and drain.
-	d.printf("\nnaq demo: stopping: workload, drain, flush telemetry\n")
+	if ctx.Err() != nil {
+		d.printf("\nnaq demo: interrupted; stopping: workload, drain, flush telemetry (Ctrl-C again to quit at once)\n")
+	} else {
+		d.printf("\nnaq demo: stopping: workload, drain, flush telemetry\n")
+	}
 	stopErr := w.stop()
 	d.finalSummary(f)
 	if stopErr != nil {

@@ -47,6 +47,9 @@ func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful stop; restoring the default
+	// behaviour then lets a second Ctrl-C end the process at once.
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
