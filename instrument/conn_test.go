@@ -114,6 +114,8 @@ func TestConnPublish(t *testing.T) {
 	assert.InDelta(t, sum, hp.Sum, 1e-9, "metric durations equal span durations")
 	_, hasErr := hp.Attributes.Value(semconv.ErrorTypeKey)
 	assert.False(t, hasErr)
+	_, hasAddr := hp.Attributes.Value(semconv.ServerAddressKey)
+	assert.False(t, hasAddr, "server.address is a span attribute only")
 	sp := pointWith(t, tel.sumPoints(t, semconv.MetricSentMessages), want...)
 	assert.Equal(t, int64(len(tests)), sp.Value)
 	assertNoSecrets(t, tel, "reply.here", "_INBOX")

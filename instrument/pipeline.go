@@ -216,12 +216,13 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	}
 	p.spanBase = []attribute.KeyValue{semconv.System}
 	p.metricBase = []attribute.KeyValue{semconv.System}
+	// server.address/port go on spans only: metric labels are limited to
+	// system, operation, destination, error.type and connection name
+	// (DESIGN.md), which also keeps the SDK's per-record work small.
 	if host, port := serverAddress(nc); host != "" {
 		p.spanBase = append(p.spanBase, semconv.ServerAddressKey.String(host))
-		p.metricBase = append(p.metricBase, semconv.ServerAddressKey.String(host))
 		if port > 0 {
 			p.spanBase = append(p.spanBase, semconv.ServerPortKey.Int(port))
-			p.metricBase = append(p.metricBase, semconv.ServerPortKey.Int(port))
 		}
 	}
 	if p.cfg.connName != "" {
