@@ -35,7 +35,8 @@ type demoFlags struct {
 
 const demoLong = `Run a realistic workload through naq and watch it: an embedded NATS server
 with JetStream (unless a server is configured), every call going through naq's
-pooled scope, instrumentation and circuit breaker:
+pooled scope and instrumentation, and requests, JetStream and KV calls gated
+by the connection's circuit breaker:
 
   core      two publishers on demo.orders.<id> (templated to demo.orders.*),
             a queue group of two workers, a request-reply pricing service

@@ -29,11 +29,10 @@ type perfFlags struct {
 	progress   string
 }
 
-const perfLong = `Measure a NATS deployment the way the seed's measure_connection_performance
-did: --iterations fresh connects (each closed again), then on one connection
-PING/PONG round trips, publishes (publish+flush) and request-reply round trips
-to a responder naq runs for the measurement. Each phase reports
-avg/min/p50/p90/p99/max and a success rate.
+const perfLong = `Measure a NATS deployment: --iterations fresh connects (each closed
+again), then on one connection PING/PONG round trips, publishes
+(publish+flush) and request-reply round trips to a responder naq runs for the
+measurement. Each phase reports avg/min/p50/p90/p99/max and a success rate.
 
 A progress bar is drawn on stderr when it is a terminal (--progress).
 
