@@ -685,3 +685,30 @@ func minAllocs(f func()) float64 {
 	}
 	return best
 }
+
+func TestConnConcurrentUse(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	c := NewConn(connect(t, srv), tel.opts()...)
+	const workers, per = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				assert.NoError(t, c.Publish(fmt.Sprintf("conc.%d.%d", w, i), nil))
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, c.Flush())
+	assert.Len(t, tel.spans(), workers*per)
+	sent := tel.sumPoints(t, semconv.MetricSentMessages)
+	var total int64
+	for _, p := range sent {
+		total += p.Value
+	}
+	assert.Equal(t, int64(workers*per), total)
+	assert.Len(t, sent, 1, "conc.<n>.<n> is one template")
+}

@@ -217,3 +217,25 @@ func TestLimitTemplatesCapsDistinctTemplates(t *testing.T) {
 	assert.Len(t, seen, tracing.DefaultMaxTemplates+1)
 	assert.True(t, seen[tracing.OverflowTemplate])
 }
+
+func TestStartProcessWithoutProducerContext(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	_, span := tracing.StartProcess(context.Background(), nil, tracing.WithTracerProvider(provider))
+	span.End()
+	_, span = tracing.StartProcess(context.Background(), &nats.Msg{Subject: "_INBOX.abc"},
+		tracing.WithTracerProvider(provider), tracing.WithSubjectNamer(func(string) string { return "custom" }))
+	span.End()
+	spans := sr.Ended()
+	require.Len(t, spans, 2)
+	assert.Equal(t, "process", spans[0].Name())
+	assert.False(t, spans[0].Parent().IsValid())
+	assert.Empty(t, spans[0].Links())
+	assert.Equal(t, "process custom", spans[1].Name())
+}
+
+func TestExtractHeader(t *testing.T) {
+	ctx := tracing.ExtractHeader(context.Background(), nats.Header{"TRACEPARENT": {tp}}, tracing.WithPropagators(w3c))
+	assert.Equal(t, spanID, trace.SpanContextFromContext(ctx).SpanID().String())
+	assert.Equal(t, context.Background(), tracing.ExtractHeader(context.Background(), nil))
+}
