@@ -270,7 +270,7 @@ func TestDemo(t *testing.T) {
 func TestDemoChaos(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	d := startDemo(t, "--duration", "6s", "--interval", "2s", "--metrics-addr", addr, "--chaos", "--chaos-every", "1s")
+	d := startDemo(t, "--duration", "8s", "--interval", "2s", "--metrics-addr", addr, "--chaos", "--chaos-every", "1s")
 	want := append(slices.Clone(demoMetrics),
 		"nats_client_reconnects_total", "nats_client_disconnects_total",
 		"nats_client_circuit_transitions_total", "nats_client_circuit_rejected_total")
