@@ -94,6 +94,7 @@ package instrument
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -102,6 +103,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
@@ -255,9 +257,44 @@ func serverAddress(nc *nats.Conn) (string, int) {
 	return host, port
 }
 
-// filtered reports whether the Filter rejects (op, destination).
-func (p *pipeline) filtered(op, destination string) bool {
-	return p.cfg.filter != nil && !p.cfg.filter(op, destination)
+// filtered reports whether the Filter rejects (op, destination). A panicking
+// Filter is reported to otel.Handle and the call is instrumented.
+func (p *pipeline) filtered(op, destination string) (rejected bool) {
+	if p.cfg.filter == nil {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			otel.Handle(fmt.Errorf("instrument: Filter panicked: %v", r))
+			rejected = false
+		}
+	}()
+	return !p.cfg.filter(op, destination)
+}
+
+// classify runs the ErrorClassifier on a non-nil err. A panicking classifier
+// is reported to otel.Handle and the error counts as a failure.
+func (p *pipeline) classify(err error) (failed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			otel.Handle(fmt.Errorf("instrument: ErrorClassifier panicked: %v", r))
+			failed = true
+		}
+	}()
+	return p.cfg.classifier(err)
+}
+
+// template returns the destination template of subject (bounded). A
+// panicking SubjectNamer is reported to otel.Handle and yields
+// tracing.OverflowTemplate.
+func (p *pipeline) template(subject string) (tmpl string) {
+	defer func() {
+		if r := recover(); r != nil {
+			otel.Handle(fmt.Errorf("instrument: SubjectNamer panicked: %v", r))
+			tmpl = tracing.OverflowTemplate
+		}
+	}()
+	return p.namer(subject)
 }
 
 // spec declares an operation with a fixed destination.
@@ -392,7 +429,7 @@ func (f *specFamily) spec(subject string) *opSpec {
 }
 
 func (f *specFamily) slow(subject string) *opSpec {
-	tmpl := f.p.namer(subject)
+	tmpl := f.p.template(subject)
 	var s *opSpec
 	if v, ok := f.byTemplate.Load(tmpl); ok {
 		s = v.(*opSpec)
@@ -410,8 +447,6 @@ func (f *specFamily) slow(subject string) *opSpec {
 	return s
 }
 
-// template returns the destination template of subject (bounded).
-func (p *pipeline) template(subject string) string { return p.namer(subject) }
 
 // call is one running operation; see begin and beginProcess.
 type call struct {
@@ -566,17 +601,10 @@ func (c *call) end(err error) {
 	}
 	now := time.Now()
 	d := now.Sub(c.start)
-	failed := err != nil && c.p.cfg.classifier(err)
+	failed := err != nil && c.p.classify(err)
 	var etype string
 	if failed {
 		etype = errorType(err)
-	}
-	if c.done != nil {
-		if failed {
-			c.done(err, d)
-		} else {
-			c.done(nil, d)
-		}
 	}
 	if c.p.metering {
 		rec, add := s.recOpts, s.addOpts
@@ -589,6 +617,13 @@ func (c *call) end(err error) {
 		}
 		if s.counter != nil && c.n > 0 {
 			s.counter.Add(c.ctx, c.n, add...)
+		}
+	}
+	if c.done != nil {
+		if failed {
+			c.done(err, d)
+		} else {
+			c.done(nil, d)
 		}
 	}
 	if c.span != nil {

@@ -294,3 +294,24 @@ func TestWithMaxTemplates(t *testing.T) {
 	assert.Equal(t, "publish _OTHER", f.spec("c").name)
 	assert.Equal(t, "publish a", f.spec("a").name)
 }
+
+func TestPanickingHooksNeverReachTheCaller(t *testing.T) {
+	tel := newTelemetry(t)
+	p := newPipeline(nil, tel.opts(
+		WithFilter(func(string, string) bool { panic("filter") }),
+		WithErrorClassifier(func(error) bool { panic("classifier") }),
+		WithSubjectNamer(func(string) string { panic("namer") }),
+	))
+	f := p.family(specConfig{Op: semconv.OpPublish, OpType: semconv.OpTypeSend})
+	s := f.spec("orders.1")
+	require.True(t, s.active(), "a panicking filter instruments the call")
+	assert.Equal(t, "publish _OTHER", s.name, "a panicking namer yields the overflow template")
+	boom := errors.New("boom")
+	var err error
+	require.NotPanics(t, func() {
+		err = run(context.Background(), p, s, func(context.Context) error { return boom })
+	})
+	assert.Same(t, boom, err)
+	sp := spanNamed(t, tel.spans(), "publish _OTHER")
+	assert.Equal(t, codes.Error, sp.Status().Code, "a panicking classifier counts the error as a failure")
+}
