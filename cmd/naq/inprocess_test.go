@@ -24,7 +24,7 @@ func TestDemoInProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	code := run(ctx, []string{"demo", "--duration", "3s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0",
-		"--chaos", "--chaos-every", "1s", "--traces", "stdout"}, &out, &errOut)
+		"--chaos", "--chaos-every", "1s", "--traces", "stdout", "--rate", "50"}, &out, &errOut)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	assert.Contains(t, out.String(), "chaos: restart")
 	assert.Contains(t, out.String(), "spans: ")

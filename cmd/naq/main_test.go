@@ -233,7 +233,7 @@ var demoMetrics = []string{
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	d := startDemo(t, "--duration", "5s", "--interval", "1s", "--metrics-addr", addr, "--traces", "stdout")
+	d := startDemo(t, "--duration", "5s", "--interval", "1s", "--metrics-addr", addr, "--traces", "stdout", "--rate", "50")
 
 	names := d.scrapeUntil(addr, demoMetrics)
 	assert.Empty(t, missing(names, demoMetrics), "metrics missing from /metrics; got %v", keys(names))
@@ -289,7 +289,7 @@ func TestDemoChaos(t *testing.T) {
 func TestDemoExternalServer(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t)
-	r := naq(t, 60*time.Second, cleanEnv(), "demo", "--url", srv.URL(), "--duration", "2s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0")
+	r := naq(t, 60*time.Second, cleanEnv(), "demo", "--url", srv.URL(), "--duration", "2s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0", "--rate", "50")
 	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, "using NATS at "+srv.URL())
 	assert.NotContains(t, r.stdout, "embedded")
@@ -312,7 +312,7 @@ func TestDemoExternalServer(t *testing.T) {
 func TestDemoSignal(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	d := startDemo(t, "--metrics-addr", addr, "--interval", "500ms")
+	d := startDemo(t, "--metrics-addr", addr, "--interval", "500ms", "--rate", "50")
 	// Interrupt once the workload runs (the first summary is printed).
 	require.Eventually(t, func() bool { return strings.Contains(d.out.String(), "ops/s") }, 30*time.Second, 50*time.Millisecond,
 		"stdout:\n%s\nstderr:\n%s", d.out, d.errOut)

@@ -64,7 +64,7 @@ func TestDemoOTLP(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT="+srv.URL,
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 		"OTEL_BSP_SCHEDULE_DELAY=500",
-	), "--duration", "3s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0")
+	), "--duration", "3s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0", "--rate", "50")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	require.NoError(t, cmd.Start())
