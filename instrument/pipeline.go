@@ -447,7 +447,6 @@ func (f *specFamily) slow(subject string) *opSpec {
 	return s
 }
 
-
 // call is one running operation; see begin and beginProcess.
 type call struct {
 	p     *pipeline
