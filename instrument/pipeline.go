@@ -18,7 +18,8 @@ package instrument
 // *pipeline down instead of building a new one.
 //
 // 2. Declare each operation ONCE as an *opSpec (precomputed span name, span
-// start options, attribute.Set-backed metric options, chosen instruments):
+// kind and attributes, attribute.Set-backed metric options, chosen
+// instruments):
 //
 //	// fixed destination (stream, bucket, consumer, management call):
 //	s := p.spec(specConfig{Op: semconv.OpKVGet, Kind: trace.SpanKindClient,
@@ -50,8 +51,11 @@ package instrument
 // Attrs are constant attributes put on the span AND on the metrics (keep them
 // low-cardinality: stream, consumer, bucket, consumer group); SpanAttrs go on
 // the span only. NoDestAttrs leaves out messaging.destination.name/template
-// (Dest still names the span). Process specs (OpType process) are never gated;
-// NoGate turns the gate off for any other spec.
+// (Dest still names the span). Span attributes are set right after the span
+// starts and only when it records, so an unsampled span costs no attribute
+// copy; samplers see the span name and kind. server.address/port go on spans
+// only. Process specs (OpType process) are never gated; NoGate turns the
+// gate off for any other spec.
 //
 // 3. Run a call:
 //
@@ -72,10 +76,12 @@ package instrument
 //	c.setAttributes(kv...)         // optional: per-call span-only attributes
 //	c.end(err)                     // exactly once; may run on another goroutine
 //
-// c.end classifies err with the ErrorClassifier, sets span status and
-// error.type, records the histogram (and counter) with the same start/end
-// timestamps as the span, reports the outcome and duration to the gate's done,
-// and ends the span. The error itself is never changed by the pipeline.
+// c.end classifies err with the ErrorClassifier, records the histogram (and
+// counter, with error.type on failure) with the same start/end timestamps as
+// the span, reports the outcome and duration to the gate's done (nil for an
+// expected miss), sets span status and error.type, and ends the span. The
+// error itself is never changed by the pipeline. p.inject writes only when
+// ctx carries a valid span context or baggage (allocating msg.Header then).
 //
 // 4. Process spans (a delivered message, a KV watch update):
 //
@@ -90,7 +96,13 @@ package instrument
 // The hot path of a non-failing call allocates nothing for metrics: all
 // attribute sets and option slices are built with the spec. The error path
 // caches one option set per (spec, error.type). Telemetry never fails a
-// call: instrument creation errors go to otel.Handle.
+// call: instrument creation errors and panics of user hooks (Filter,
+// ErrorClassifier, SubjectNamer) go to otel.Handle.
+//
+// Helpers: p.template(subject) is the bounded destination template of a
+// subject; needsInject(ctx) tells whether inject would write anything (use it
+// to keep a header-less nats.go call when there is nothing to propagate);
+// c.recording() tells whether per-call span attributes are worth computing.
 
 import (
 	"context"
