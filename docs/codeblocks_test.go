@@ -14,7 +14,7 @@ package docs_test
 //     context, time, ...).
 //  3. A fragment: anything else. It becomes the body of a function
 //     `func _() error`, so it may `return err`; `return nil` is appended
-//     unless the block ends with a return or a panic. Variables declared at
+//     unless the block ends with a terminating statement. Variables declared at
 //     the top level of a fragment count as used (a fragment may stop before
 //     using what it declared). Imports are added as
 //     for declarations, and these package-level variables are in scope
@@ -281,7 +281,11 @@ func markUsed(fset *token.FileSet, f *ast.File, body string, offset int) string 
 	return body
 }
 
+// terminates approximates the spec's terminating statements (labelled
+// breaks aside), so that `return nil` is appended only where it is
+// reachable.
 func terminates(s ast.Stmt) bool {
+	last := func(list []ast.Stmt) bool { return len(list) > 0 && terminates(list[len(list)-1]) }
 	switch s := s.(type) {
 	case *ast.ReturnStmt:
 		return true
@@ -291,6 +295,37 @@ func terminates(s ast.Stmt) bool {
 				return true
 			}
 		}
+	case *ast.BlockStmt:
+		return last(s.List)
+	case *ast.IfStmt:
+		return s.Else != nil && terminates(s.Body) && terminates(s.Else)
+	case *ast.ForStmt:
+		return s.Cond == nil
+	case *ast.SelectStmt:
+		for _, c := range s.Body.List {
+			if !last(c.(*ast.CommClause).Body) {
+				return false
+			}
+		}
+		return true
+	case *ast.SwitchStmt, *ast.TypeSwitchStmt:
+		var body *ast.BlockStmt
+		if sw, ok := s.(*ast.SwitchStmt); ok {
+			body = sw.Body
+		} else {
+			body = s.(*ast.TypeSwitchStmt).Body
+		}
+		hasDefault := false
+		for _, c := range body.List {
+			cc := c.(*ast.CaseClause)
+			if cc.List == nil {
+				hasDefault = true
+			}
+			if !last(cc.Body) {
+				return false
+			}
+		}
+		return hasDefault
 	}
 	return false
 }

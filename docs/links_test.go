@@ -1,0 +1,118 @@
+package docs_test
+
+import (
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	inlineLink = regexp.MustCompile(`!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)`)
+	refLink    = regexp.MustCompile(`^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$`)
+	hrefLink   = regexp.MustCompile(`<a\s+[^>]*href="([^"]+)"`)
+)
+
+type link struct {
+	file   string
+	line   int
+	target string
+}
+
+func docLinks(t testing.TB) []link {
+	var out []link
+	for _, f := range markdownFiles(t) {
+		d := readMarkdown(t, f)
+		for _, p := range d.prose {
+			for _, re := range []*regexp.Regexp{inlineLink, refLink, hrefLink} {
+				for _, m := range re.FindAllStringSubmatch(p.text, -1) {
+					out = append(out, link{file: f, line: p.line, target: m[1]})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestRelativeLinks checks that every relative link of README.md and
+// docs/**/*.md names an existing file or directory of the repository and,
+// for a Markdown target, an existing heading anchor.
+func TestRelativeLinks(t *testing.T) {
+	root := repoRoot(t)
+	docs := map[string]*mdDoc{}
+	get := func(rel string) *mdDoc {
+		if d, ok := docs[rel]; ok {
+			return d
+		}
+		docs[rel] = readMarkdown(t, rel)
+		return docs[rel]
+	}
+	links := docLinks(t)
+	checked := 0
+	for _, l := range links {
+		u, err := url.Parse(l.target)
+		if !assert.NoError(t, err, "%s:%d: bad link %q", l.file, l.line, l.target) {
+			continue
+		}
+		if u.Scheme != "" || strings.HasPrefix(l.target, "//") {
+			continue // external: not checked offline
+		}
+		checked++
+		target := l.file
+		if u.Path != "" {
+			target = path.Clean(path.Join(path.Dir(l.file), u.Path))
+			if strings.HasPrefix(target, "../") || target == ".." {
+				t.Errorf("%s:%d: link %q leaves the repository", l.file, l.line, l.target)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(target))); err != nil {
+				t.Errorf("%s:%d: link %q: %s does not exist", l.file, l.line, l.target, target)
+				continue
+			}
+		}
+		if u.Fragment != "" && strings.HasSuffix(target, ".md") {
+			if !get(target).anchors[u.Fragment] {
+				t.Errorf("%s:%d: link %q: no heading with anchor #%s in %s (anchors: %s)",
+					l.file, l.line, l.target, u.Fragment, target, anchorList(get(target)))
+			}
+		}
+	}
+	require.Positive(t, checked, "no relative links found")
+}
+
+// TestAlertRunbooks checks that every runbook_url of the Prometheus alert
+// rules points at an existing heading of docs/troubleshooting.md.
+func TestAlertRunbooks(t *testing.T) {
+	root := repoRoot(t)
+	rules, err := os.ReadFile(filepath.Join(root, "dashboards", "prometheus", "alerts.yml"))
+	require.NoError(t, err)
+	re := regexp.MustCompile(`runbook_url:\s*"?([^"\s]+)"?`)
+	ms := re.FindAllStringSubmatch(string(rules), -1)
+	require.NotEmpty(t, ms, "alerts.yml has no runbook_url")
+	ts := readMarkdown(t, "docs/troubleshooting.md")
+	for _, m := range ms {
+		u, err := url.Parse(m[1])
+		require.NoError(t, err)
+		assert.Equal(t, "docs/troubleshooting.md", u.Path, "runbook %s", m[1])
+		assert.True(t, ts.anchors[u.Fragment], "runbook %s: docs/troubleshooting.md has no heading #%s", m[1], u.Fragment)
+	}
+}
+
+func anchorList(d *mdDoc) string {
+	var a []string
+	for k := range d.anchors {
+		a = append(a, k)
+	}
+	sort.Strings(a)
+	if len(a) > 20 {
+		a = append(a[:20], "...")
+	}
+	return strings.Join(a, ", ")
+}
