@@ -52,7 +52,8 @@ func NewConn(nc *nats.Conn, opts ...Option) *Conn {
 			Op: semconv.OpRequest, OpType: semconv.OpTypeSend, Kind: trace.SpanKindClient,
 		}),
 		receive: p.family(specConfig{
-			Op: semconv.OpReceive, OpType: semconv.OpTypeReceive, Kind: trace.SpanKindClient,
+			// A sync receive reads what the client already holds: never gated.
+			Op: semconv.OpReceive, OpType: semconv.OpTypeReceive, Kind: trace.SpanKindClient, NoGate: true,
 		}),
 		process: p.family(specConfig{
 			Op: semconv.OpProcess, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
@@ -403,6 +404,7 @@ func drain(in <-chan *nats.Msg, out chan<- *nats.Msg) {
 // subscription of this connection made with SubscribeSync or
 // QueueSubscribeSync. A timeout (nats.ErrTimeout) is recorded as a receive
 // that got no message, not as a failure; every error is returned unchanged.
+// It is never gated by [WithBreaker]: it reads what the client already holds.
 // To process the message inside a span that joins the producer's trace, use
 // [Conn.ProcessMsg].
 func (c *Conn) NextMsg(sub *nats.Subscription, timeout time.Duration) (*nats.Msg, error) {

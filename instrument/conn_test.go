@@ -712,3 +712,95 @@ func TestConnConcurrentUse(t *testing.T) {
 	assert.Equal(t, int64(workers*per), total)
 	assert.Len(t, sent, 1, "conc.<n>.<n> is one template")
 }
+
+func TestConnMoreVariants(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	pub := NewConn(connect(t, srv), tel.opts()...)
+	c := NewConn(connect(t, srv), tel.opts()...)
+
+	// QueueSubscribeContext hands the process span's context to the handler.
+	got := make(chan trace.SpanContext, 1)
+	_, err := c.QueueSubscribeContext("qctx", "workers", func(ctx context.Context, _ *nats.Msg) {
+		got <- trace.SpanContextFromContext(ctx)
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Flush())
+	require.NoError(t, pub.Publish("qctx", nil))
+	var sc trace.SpanContext
+	select {
+	case sc = <-got:
+	case <-time.After(waitFor):
+		t.Fatal("no message")
+	}
+	proc := spanNamed(t, tel.waitSpans(t, 2), "process qctx")
+	assert.Equal(t, proc.SpanContext().SpanID(), sc.SpanID())
+	assertAttrs(t, proc.Attributes(), semconv.MessagingConsumerGroupNameKey.String("workers"))
+
+	// NextMsgWithContext: a deadline is a receive with no message; a message is linked.
+	sub, err := c.SubscribeSync("sync.ctx")
+	require.NoError(t, err)
+	require.NoError(t, c.Flush())
+	short, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, err = c.NextMsgWithContext(short, sub)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	tel.sr.Reset()
+	require.NoError(t, pub.Publish("sync.ctx", nil))
+	ctx, cancel2 := context.WithTimeout(context.Background(), waitFor)
+	defer cancel2()
+	m, err := c.NextMsgWithContext(ctx, sub)
+	require.NoError(t, err)
+	require.NotNil(t, m)
+	recv := spanNamed(t, tel.spans(), "receive sync.ctx")
+	assert.Len(t, recv.Links(), 1)
+	for _, p := range tel.histPoints(t, semconv.MetricOperationDuration) {
+		_, failed := p.Attributes.Value(semconv.ErrorTypeKey)
+		assert.False(t, failed, "no receive failed")
+	}
+
+	// nil arguments get nats.go's own errors.
+	assert.ErrorIs(t, c.PublishMsg(nil), nats.ErrInvalidMsg)
+	_, err = c.RequestMsg(nil, time.Second)
+	assert.ErrorIs(t, err, nats.ErrInvalidMsg)
+	_, err = c.RequestMsgWithContext(context.Background(), nil)
+	assert.ErrorIs(t, err, nats.ErrInvalidMsg)
+	_, err = c.NextMsg(nil, time.Second)
+	assert.ErrorIs(t, err, nats.ErrBadSubscription)
+	_, err = c.NextMsgWithContext(context.Background(), nil)
+	assert.ErrorIs(t, err, nats.ErrBadSubscription)
+}
+
+func TestConnGateRejectsRequests(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	g := &fakeGate{outcomes: make(chan error, 1)}
+	g.reject.Store(true)
+	c := NewConn(connect(t, srv), tel.opts(WithBreaker(g))...)
+	ctx := context.Background()
+	calls := map[string]func() (*nats.Msg, error){
+		"Request":               func() (*nats.Msg, error) { return c.Request("r", nil, time.Second) },
+		"RequestMsg":            func() (*nats.Msg, error) { return c.RequestMsg(&nats.Msg{Subject: "r"}, time.Second) },
+		"RequestWithContext":    func() (*nats.Msg, error) { return c.RequestWithContext(ctx, "r", nil) },
+		"RequestMsgWithContext": func() (*nats.Msg, error) { return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: "r"}) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			m, err := call()
+			assert.Nil(t, m)
+			assert.Same(t, errGate, err)
+		})
+	}
+	assert.ErrorIs(t, c.PublishMsg(&nats.Msg{Subject: "r"}), circuit.ErrOpen)
+	assert.Len(t, tel.spans(), 5)
+	for _, s := range tel.spans() {
+		assertAttrs(t, s.Attributes(), semconv.ErrorTypeKey.String("circuit_open"))
+	}
+
+	// Reading what a sync subscription already holds is never gated.
+	sub, err := c.SubscribeSync("held")
+	require.NoError(t, err)
+	require.NoError(t, c.Conn().Publish("held", nil))
+	_, err = c.NextMsg(sub, waitFor)
+	assert.NoError(t, err)
+}
