@@ -45,6 +45,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -174,7 +175,7 @@ func TestGoBlocksCompile(t *testing.T) {
 
 	rel, err := filepath.Rel(root, dir)
 	require.NoError(t, err)
-	cmd := exec.Command("go", "vet", "./"+filepath.ToSlash(rel)+"/...")
+	cmd := exec.Command(goTool(t), "vet", "./"+filepath.ToSlash(rel)+"/...")
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -183,6 +184,18 @@ func TestGoBlocksCompile(t *testing.T) {
 			"Positions are file.md:line of the Markdown:\n%s", err, out.String())
 	}
 	t.Logf("%d Go blocks compiled and vetted", len(blocks))
+}
+
+// goTool returns the go command: the one on PATH, else the one of the
+// toolchain running the test.
+func goTool(t *testing.T) string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	_, err := os.Stat(p)
+	require.NoError(t, err, "no go command on PATH or in GOROOT")
+	return p
 }
 
 // renderBlock turns a block into a Go file. pkgDir is "" for fragments
