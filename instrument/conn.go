@@ -37,9 +37,9 @@ type Conn struct {
 }
 
 // NewConn wraps nc. Options default to the OpenTelemetry globals read now
-// (see [Option]). It never fails. nc must be the connection to wrap; a nil
-// nc yields a Conn whose calls return nats.ErrInvalidConnection, as nats.go
-// does.
+// (see [Option]). It never fails. With a nil nc the publish, request and
+// subscribe methods return nats.ErrInvalidConnection, as nats.go does on a
+// nil *nats.Conn.
 func NewConn(nc *nats.Conn, opts ...Option) *Conn {
 	p := newPipeline(nc, opts)
 	return &Conn{

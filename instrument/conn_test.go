@@ -804,3 +804,16 @@ func TestConnGateRejectsRequests(t *testing.T) {
 	_, err = c.NextMsg(sub, waitFor)
 	assert.NoError(t, err)
 }
+
+func TestNilConn(t *testing.T) {
+	tel := newTelemetry(t)
+	c := NewConn(nil, tel.opts()...)
+	assert.Nil(t, c.Conn())
+	assert.ErrorIs(t, c.Publish("a", nil), nats.ErrInvalidConnection)
+	_, err := c.Request("a", nil, time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrInvalidConnection)
+	_, err = c.Subscribe("a", func(*nats.Msg) {})
+	assert.ErrorIs(t, err, nats.ErrInvalidConnection)
+	_, err = c.ChanSubscribe("a", make(chan *nats.Msg, 1))
+	assert.ErrorIs(t, err, nats.ErrInvalidConnection)
+}
