@@ -321,8 +321,10 @@ func ContextFromMsg(msg *nats.Msg) context.Context {
 // goroutine stops when the subscription is closed (Unsubscribe, Drain or
 // connection close), through the subscription's closed handler: do not
 // replace it with Subscription.SetClosedHandler. Messages still buffered at
-// that point are forwarded if ch has room, else dropped. With the call
-// filtered or telemetry off it is exactly nats.go's ChanSubscribe.
+// that point are forwarded if ch has room, else dropped. Up to twice cap(ch)
+// messages can be buffered (the internal channel plus ch) before nats.go
+// reports a slow consumer. With the call filtered or telemetry off it is
+// exactly nats.go's ChanSubscribe.
 func (c *Conn) ChanSubscribe(subj string, ch chan *nats.Msg) (*nats.Subscription, error) {
 	return c.chanSubscribe(subj, "", ch)
 }
