@@ -32,7 +32,7 @@ func (d *demo) summaryLoop(ctx context.Context, interval time.Duration) {
 			last = now
 			var b strings.Builder
 			n, errs := totals(rows)
-			fmt.Fprintf(&b, "%s  %s ops/s, %d errors | %s\n", d.elapsed(), roundRate(n, secs), errs, d.stateLine())
+			fmt.Fprintf(&b, "%s  %s ops/s, %s | %s\n", d.elapsed(), roundRate(n, secs), plural(errs, "error"), d.stateLine())
 			writeTable(&b, rows, secs)
 			d.printf("%s\n", b.String())
 		}
@@ -52,7 +52,7 @@ func (d *demo) stateLine() string {
 			}
 		}
 		if r := nc.Stats().Reconnects; r > 0 {
-			conn += fmt.Sprintf(" (%d reconnects)", r)
+			conn += " (" + plural(r, "reconnect") + ")"
 		}
 	}
 	br := "breaker -"
@@ -74,7 +74,7 @@ func (d *demo) finalSummary(f *demoFlags) {
 	var b strings.Builder
 	n, errs := totals(total)
 	el := time.Since(d.start)
-	fmt.Fprintf(&b, "naq demo: %d operations in %s (%s ops/s), %d errors\n", n, el.Round(time.Second), roundRate(n, el.Seconds()), errs)
+	fmt.Fprintf(&b, "naq demo: %s in %s (%s ops/s), %s\n", plural(n, "operation"), el.Round(time.Second), roundRate(n, el.Seconds()), plural(errs, "error"))
 	writeTable(&b, total, 0)
 	if d.recorder != nil {
 		s := d.recorder.Snapshot()
@@ -103,4 +103,12 @@ func (d *demo) lastRTT() time.Duration {
 		}
 	}
 	return 0
+}
+
+// plural formats "1 error", "2 errors".
+func plural(n uint64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
