@@ -6,10 +6,17 @@
 //	conn := instrument.NewConn(nc) // *Conn embeds *nats.Conn
 //	_ = conn.Publish("orders.created", data)
 //
-// Entry points: [NewConn] for core NATS ([Conn.Publish], [Conn.Request],
-// [Conn.Subscribe] and friends, plus context-taking variants such as
-// [Conn.PublishContext] and [Conn.SubscribeContext]), and the JetStream and
-// KeyValue wrappers in this package.
+// Entry points:
+//
+//   - [NewConn] for core NATS: [Conn.Publish], [Conn.Request],
+//     [Conn.Subscribe], [Conn.ChanSubscribe] and friends, context-taking
+//     variants such as [Conn.PublishContext] and [Conn.SubscribeContext] (a
+//     caller's span becomes the parent; a handler receives the context of
+//     its process span), [ContextFromMsg] inside plain handlers, and
+//     [Conn.NextMsg] / [Conn.ProcessMsg] for synchronous subscriptions.
+//   - [NewJetStream] and [NewKeyValue] for JetStream and KeyValue; they
+//     return the upstream interfaces, and the handles they hand out are
+//     wrapped too.
 //
 // Every wrapped call runs through one pipeline: an optional breaker [Gate]
 // ([WithBreaker]), a span named "<operation> <destination>" with the
