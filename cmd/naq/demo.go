@@ -232,6 +232,10 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 		runCtx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
+	// A connection that nats.go gave up on (max_reconnect_attempts spent)
+	// ends the run with exit 1, so a supervisor restarts the demo.
+	runCtx, stopRun := context.WithCancelCause(runCtx)
+	defer stopRun(nil)
 	w, err := d.startWorkload(runCtx, f.rate)
 	if err != nil {
 		if runCtx.Err() != nil {
@@ -248,22 +252,31 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 		go func() { defer bg.Done(); d.runChaos(runCtx, f.chaosEvery) }()
 	}
 	bg.Add(1)
-	go func() { defer bg.Done(); d.watchConnection(runCtx) }()
+	go func() { defer bg.Done(); d.watchConnection(runCtx, stopRun) }()
 
 	// 5. The live summary until the end.
 	d.summaryLoop(runCtx, f.interval)
 	bg.Wait()
 
 	// 6. Stop the workload and drain.
-	if ctx.Err() != nil {
+	closedErr := context.Cause(runCtx)
+	if !errors.Is(closedErr, errConnectionClosed) {
+		closedErr = nil
+	}
+	if closedErr != nil {
+		d.printf("\nnaq demo: %v; stopping\n", closedErr)
+	} else if ctx.Err() != nil {
 		d.printf("\nnaq demo: interrupted; stopping: workload, drain, flush telemetry (Ctrl-C again to quit at once)\n")
 	} else {
 		d.printf("\nnaq demo: stopping: workload, drain, flush telemetry\n")
 	}
 	stopErr := w.stop()
 	d.finalSummary(f)
-	if stopErr != nil {
+	if stopErr != nil && closedErr == nil {
 		d.printf("naq demo: stop: %v\n", stopErr)
+	}
+	if closedErr != nil {
+		return failure(fmt.Errorf("demo: %w", closedErr))
 	}
 	return nil
 }
@@ -353,8 +366,12 @@ func (d *demo) notReady() string {
 	return strings.Join(reasons, ", ")
 }
 
-// watchConnection prints connection state changes as events.
-func (d *demo) watchConnection(ctx context.Context) {
+// errConnectionClosed ends the demo when nats.go stopped reconnecting.
+var errConnectionClosed = errors.New("the connection is closed: nats.go stopped reconnecting (max_reconnect_attempts)")
+
+// watchConnection prints connection state changes as events and ends the
+// run (stop) when the connection is closed for good.
+func (d *demo) watchConnection(ctx context.Context, stop context.CancelCauseFunc) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	last := nats.CONNECTED
@@ -371,6 +388,10 @@ func (d *demo) watchConnection(ctx context.Context) {
 		if st := nc.Status(); st != last {
 			d.event("connection %s -> %s", last, st)
 			last = st
+			if st == nats.CLOSED {
+				stop(errConnectionClosed)
+				return
+			}
 		}
 	}
 }

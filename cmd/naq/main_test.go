@@ -308,6 +308,27 @@ func TestDemoExternalServer(t *testing.T) {
 	assert.ErrorIs(t, err, jetstream.ErrBucketNotFound)
 }
 
+// TestDemoConnectionLost: when nats.go gives up reconnecting to a
+// configured server, the demo says so and exits 1 (a supervisor restarts it).
+func TestDemoConnectionLost(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	cmd := newDemoCmdline(t, cleanEnv("NAQ_MAX_RECONNECT=0"), "--url", srv.URL(), "--interval", "500ms",
+		"--metrics-addr", "127.0.0.1:0", "--rate", "50")
+	d := &demoRun{cmd: cmd, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = d.out, d.errOut
+	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-d.done })
+
+	require.Eventually(t, func() bool { return strings.Contains(d.out.String(), "ops/s") }, 30*time.Second, 50*time.Millisecond,
+		"stdout:\n%s\nstderr:\n%s", d.out, d.errOut)
+	srv.Stop()
+	assert.Equal(t, 1, d.wait(t, 30*time.Second), "stdout:\n%s", d.out)
+	assert.Contains(t, d.out.String(), "-> CLOSED")
+	assert.Contains(t, d.errOut.String(), "naq: demo: the connection is closed")
+}
+
 // TestDemoSignal: SIGINT stops the demo gracefully with exit 0.
 func TestDemoSignal(t *testing.T) {
 	t.Parallel()
