@@ -9,9 +9,9 @@ import (
 	"github.com/naq-io/naq/telemetry"
 )
 
-// Example sets up telemetry for an application: OTLP traces when
+// ExampleSetup sets up telemetry for an application: OTLP traces when
 // OTEL_EXPORTER_OTLP_ENDPOINT is set, Prometheus metrics on /metrics.
-func Example() {
+func ExampleSetup() {
 	os.Unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	os.Unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	os.Unsetenv("OTEL_TRACES_EXPORTER")
