@@ -23,7 +23,7 @@ var allowedImports = map[string][]string{
 	"metrics":    {"internal/semconv"},
 	"circuit":    {"internal/semconv"},
 	"instrument": {"internal/semconv", "tracing", "metrics"},
-	"scope":      {"internal/semconv", "metrics", "circuit", "instrument"},
+	"scope":      {"internal/semconv", "metrics", "circuit", "instrument", "tracing"},
 	"telemetry":  {"internal/semconv"},
 }
 
