@@ -86,9 +86,10 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 		return err
 	}
 	if needsInject(ctx) {
-		msg := &nats.Msg{Subject: subj, Data: data}
+		msg := getMsg(subj, data)
 		c.p.inject(ctx, msg)
 		err = c.rawConn.PublishMsg(msg)
+		putMsg(msg)
 	} else {
 		err = c.rawConn.Publish(subj, data)
 	}
@@ -143,9 +144,10 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	}
 	var reply *nats.Msg
 	if needsInject(ctx) {
-		msg := &nats.Msg{Subject: subj, Data: data}
+		msg := getMsg(subj, data)
 		c.p.inject(ctx, msg)
 		reply, err = c.rawConn.RequestMsg(msg, timeout)
+		putMsg(msg)
 	} else {
 		reply, err = c.rawConn.Request(subj, data, timeout)
 	}
@@ -186,9 +188,10 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 	}
 	var reply *nats.Msg
 	if needsInject(sctx) {
-		msg := &nats.Msg{Subject: subj, Data: data}
+		msg := getMsg(subj, data)
 		c.p.inject(sctx, msg)
 		reply, err = c.rawConn.RequestMsgWithContext(ctx, msg)
+		putMsg(msg)
 	} else {
 		reply, err = c.rawConn.RequestWithContext(ctx, subj, data)
 	}
@@ -466,4 +469,25 @@ func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.
 	err := fn(ctx, msg)
 	call.end(err)
 	return err
+}
+
+// msgPool recycles the messages the wrapper builds to carry a trace header
+// for Publish, Request and RequestWithContext (data-only calls). nats.go
+// encodes a message before PublishMsg/RequestMsg return and keeps no
+// reference to it, so the message and its header map can be reused.
+var msgPool = sync.Pool{New: func() any { return &nats.Msg{Header: make(nats.Header, 2)} }}
+
+func getMsg(subj string, data []byte) *nats.Msg {
+	m := msgPool.Get().(*nats.Msg)
+	m.Subject, m.Data = subj, data
+	return m
+}
+
+func putMsg(m *nats.Msg) {
+	if len(m.Header) > 8 {
+		return // an unusually large header: let it go
+	}
+	clear(m.Header)
+	m.Subject, m.Data = "", nil
+	msgPool.Put(m)
 }

@@ -691,6 +691,8 @@ func TestConnConcurrentUse(t *testing.T) {
 	tel := newTelemetry(t)
 	c := NewConn(connect(t, srv), tel.opts()...)
 	const workers, per = 8, 50
+	sub := receiver(t, srv, "conc.>")
+	require.NoError(t, sub.SetPendingLimits(-1, -1))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -711,6 +713,22 @@ func TestConnConcurrentUse(t *testing.T) {
 	}
 	assert.Equal(t, int64(workers*per), total)
 	assert.Len(t, sent, 1, "conc.<n>.<n> is one template")
+
+	// Every delivered message carries exactly its own publish span's
+	// context, although the wrapper reuses message buffers.
+	want := map[string]bool{}
+	for _, sp := range tel.spans() {
+		want[sp.SpanContext().SpanID().String()] = true
+	}
+	got := map[string]bool{}
+	for range workers * per {
+		m, err := sub.NextMsg(waitFor)
+		require.NoError(t, err)
+		require.Len(t, m.Header, 1)
+		sc := trace.SpanContextFromContext(w3c.Extract(context.Background(), tracing.HeaderCarrier(m.Header)))
+		got[sc.SpanID().String()] = true
+	}
+	assert.Equal(t, want, got)
 }
 
 func TestConnMoreVariants(t *testing.T) {
