@@ -176,9 +176,10 @@ func BenchmarkPipeline(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if needsInject(ctx) {
-					msg := &nats.Msg{Subject: "bench.orders", Data: data}
+				if needsInject(ctx) { // as Conn.Publish does
+					msg := getMsg("bench.orders", data)
 					p.inject(ctx, msg)
+					putMsg(msg)
 				}
 				c.end(nil)
 			}
