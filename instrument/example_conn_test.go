@@ -2,6 +2,7 @@ package instrument_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,17 +18,22 @@ import (
 	"github.com/naq-io/naq/instrument"
 )
 
-func ExampleNewConn() {
-	// An embedded server stands in for your NATS deployment.
+// exampleServer starts an embedded server standing in for a NATS deployment.
+func exampleServer() *natsserver.Server {
 	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
 		panic(err)
 	}
 	go srv.Start()
-	defer srv.Shutdown()
 	if !srv.ReadyForConnections(5 * time.Second) {
 		panic("server not ready")
 	}
+	return srv
+}
+
+func ExampleNewConn() {
+	srv := exampleServer()
+	defer srv.Shutdown()
 
 	// Usually the providers come from the otel globals; here they record in memory.
 	spans := tracetest.NewSpanRecorder()
@@ -67,4 +73,53 @@ func ExampleNewConn() {
 	// Output:
 	// consumer process orders.*
 	// producer publish orders.*
+}
+
+func ExampleConn_Request() {
+	srv := exampleServer()
+	defer srv.Shutdown()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		panic(err)
+	}
+	defer nc.Close()
+	conn := instrument.NewConn(nc, instrument.WithTracerProvider(tp))
+
+	// Errors come back exactly as nats.go returned them.
+	_, err = conn.Request("billing.charge.1042", []byte("{}"), time.Second)
+	fmt.Println(errors.Is(err, nats.ErrNoResponders))
+
+	s := spans.Ended()[0]
+	fmt.Println(s.Name(), s.Status().Code, s.Status().Description)
+	// Output:
+	// true
+	// request billing.charge.* Error no_responders
+}
+
+func ExampleWithFilter() {
+	srv := exampleServer()
+	defer srv.Shutdown()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		panic(err)
+	}
+	defer nc.Close()
+
+	// Health pings go straight to nats.go: no span, no metric, no allocation.
+	conn := instrument.NewConn(nc, instrument.WithTracerProvider(tp),
+		instrument.WithFilter(func(op, destination string) bool {
+			return !strings.HasPrefix(destination, "health.")
+		}))
+	_ = conn.Publish("health.ping", nil)
+	_ = conn.Publish("orders.created", nil)
+
+	for _, s := range spans.Ended() {
+		fmt.Println(s.Name())
+	}
+	// Output:
+	// publish orders.created
 }
