@@ -29,7 +29,9 @@
 // exporter uses underscore escaping with unit and _total suffixes, and naq's
 // dimensionless gauges are exported without the "_ratio" suffix the
 // translator would otherwise add. Metrics go to a private
-// prometheus.Registry, never the default one.
+// prometheus.Registry, never the default one. A scraper that asks for
+// OpenMetrics (Prometheus does) also gets exemplars: the trace id of a
+// sampled span next to the histogram bucket its value landed in.
 //
 // [SpanSummary] is a span processor that only counts finished spans per name
 // (no attributes, no payloads) and prints a short table: the CLI's
