@@ -97,8 +97,9 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 	return err
 }
 
-// PublishMsg publishes msg like [nats.Conn.PublishMsg], injecting the trace
-// context into msg.Header (allocated if nil; existing keys are kept).
+// PublishMsg publishes msg like [nats.Conn.PublishMsg]. The message sent
+// carries msg's headers plus the trace context; msg itself is not modified,
+// so a message shared between goroutines stays safe to publish.
 func (c *Conn) PublishMsg(msg *nats.Msg) error {
 	return c.PublishMsgContext(context.Background(), msg)
 }
@@ -116,8 +117,11 @@ func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
 	if err != nil {
 		return err
 	}
-	c.p.inject(ctx, msg)
-	err = c.rawConn.PublishMsg(msg)
+	out, pooled := c.p.traced(ctx, msg)
+	err = c.rawConn.PublishMsg(out)
+	if pooled {
+		putMsg(out)
+	}
 	call.end(err)
 	return err
 }
@@ -155,8 +159,8 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	return reply, err
 }
 
-// RequestMsg is [nats.Conn.RequestMsg] as a request span; the trace context
-// is injected into msg.Header.
+// RequestMsg is [nats.Conn.RequestMsg] as a request span; the request sent
+// carries msg's headers plus the trace context, msg itself is not modified.
 func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
 	if msg == nil {
 		return c.rawConn.RequestMsg(msg, timeout)
@@ -169,8 +173,11 @@ func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, erro
 	if err != nil {
 		return nil, err
 	}
-	c.p.inject(ctx, msg)
-	reply, err := c.rawConn.RequestMsg(msg, timeout)
+	out, pooled := c.p.traced(ctx, msg)
+	reply, err := c.rawConn.RequestMsg(out, timeout)
+	if pooled {
+		putMsg(out)
+	}
 	call.end(err)
 	return reply, err
 }
@@ -200,7 +207,7 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 }
 
 // RequestMsgWithContext is [nats.Conn.RequestMsgWithContext] as a request
-// span whose parent is the span of ctx.
+// span whose parent is the span of ctx; msg itself is not modified.
 func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
 	if msg == nil {
 		return c.rawConn.RequestMsgWithContext(ctx, msg)
@@ -213,8 +220,11 @@ func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.
 	if err != nil {
 		return nil, err
 	}
-	c.p.inject(sctx, msg)
-	reply, err := c.rawConn.RequestMsgWithContext(ctx, msg)
+	out, pooled := c.p.traced(sctx, msg)
+	reply, err := c.rawConn.RequestMsgWithContext(ctx, out)
+	if pooled {
+		putMsg(out)
+	}
 	call.end(err)
 	return reply, err
 }
@@ -490,4 +500,21 @@ func putMsg(m *nats.Msg) {
 	clear(m.Header)
 	m.Subject, m.Data = "", nil
 	msgPool.Put(m)
+}
+
+// traced returns the message to send for msg: msg itself when ctx has
+// nothing to propagate, else a pooled copy (subject, reply, data, headers)
+// carrying the trace context, which the caller returns with putMsg once
+// nats.go is done with it. msg is never modified.
+func (p *pipeline) traced(ctx context.Context, msg *nats.Msg) (*nats.Msg, bool) {
+	if !needsInject(ctx) {
+		return msg, false
+	}
+	m := getMsg(msg.Subject, msg.Data)
+	m.Reply = msg.Reply
+	for k, v := range msg.Header {
+		m.Header[k] = v // value slices are shared read-only; Set replaces, never appends
+	}
+	p.inject(ctx, m)
+	return m, true
 }

@@ -835,3 +835,47 @@ func TestNilConn(t *testing.T) {
 	_, err = c.ChanSubscribe("a", make(chan *nats.Msg, 1))
 	assert.ErrorIs(t, err, nats.ErrInvalidConnection)
 }
+
+func TestConnPublishMsgDoesNotModifyTheCallersMessage(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	sub := receiver(t, srv, "shared.>")
+	require.NoError(t, sub.SetPendingLimits(-1, -1))
+	c := NewConn(connect(t, srv), tel.opts()...)
+
+	bare := &nats.Msg{Subject: "shared.bare", Data: []byte("x")}
+	withHdr := &nats.Msg{Subject: "shared.hdr", Data: []byte("y"), Header: nats.Header{"Traceparent": {"stale"}, "K": {"v"}}}
+	require.NoError(t, c.PublishMsg(bare))
+	require.NoError(t, c.PublishMsg(withHdr))
+	assert.Nil(t, bare.Header)
+	assert.Equal(t, nats.Header{"Traceparent": {"stale"}, "K": {"v"}}, withHdr.Header)
+
+	m, err := sub.NextMsg(waitFor)
+	require.NoError(t, err)
+	assert.Len(t, m.Header["traceparent"], 1)
+	m, err = sub.NextMsg(waitFor)
+	require.NoError(t, err)
+	assert.Equal(t, "v", m.Header.Get("K"))
+	assert.Nil(t, m.Header["Traceparent"], "the stale other-case copy is replaced")
+	assert.NotEqual(t, "stale", m.Header.Get("traceparent"))
+
+	// One message published from many goroutines at once (fine with nats.go)
+	// stays fine with the wrapper (the race detector checks).
+	shared := &nats.Msg{Subject: "shared.many", Data: []byte("z"), Header: nats.Header{"K": {"v"}}}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				assert.NoError(t, c.PublishMsg(shared))
+			}
+		}()
+	}
+	wg.Wait()
+	for range 160 {
+		m, err := sub.NextMsg(waitFor)
+		require.NoError(t, err)
+		assert.Len(t, m.Header["traceparent"], 1)
+	}
+}

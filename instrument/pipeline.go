@@ -103,6 +103,11 @@ package instrument
 // subject; needsInject(ctx) tells whether inject would write anything (use it
 // to keep a header-less nats.go call when there is nothing to propagate);
 // c.recording() tells whether per-call span attributes are worth computing.
+// For a *nats.Msg owned by the caller use out, pooled := p.traced(ctx, msg)
+// (conn.go) instead of p.inject: it sends a pooled copy carrying the trace
+// context and leaves the caller's message untouched, so a message shared by
+// goroutines is never written concurrently; putMsg(out) when pooled, after
+// nats.go returns.
 
 import (
 	"context"
