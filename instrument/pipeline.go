@@ -107,7 +107,8 @@ package instrument
 // (conn.go) instead of p.inject: it sends a pooled copy carrying the trace
 // context and leaves the caller's message untouched, so a message shared by
 // goroutines is never written concurrently; putMsg(out) when pooled, after
-// nats.go returns.
+// nats.go returns. Not for jetstream PublishMsgAsync, which keeps the message
+// in its ack future: copy without the pool there.
 
 import (
 	"context"
