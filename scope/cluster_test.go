@@ -48,6 +48,6 @@ func TestPooledConnectionFailsOverInACluster(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r, last = scope.Health(ctx, c.URLs(), scope.WithPool(p), scope.WithLookupEnv(noEnv))
 		return last == nil
-	}, 20*time.Second, 50*time.Millisecond, "JetStream answers again after a new meta leader: %v", last)
+	}, 20*time.Second, 50*time.Millisecond, "JetStream answers again after a new meta leader")
 	assert.True(t, r.JetStream)
 }
