@@ -42,7 +42,7 @@ var statusKeys = []string{"svc.api", "svc.worker", "svc.billing"}
 // workloadLegend describes the workload once, before the first summary.
 func workloadLegend(rate int) string {
 	return fmt.Sprintf(`naq demo: workload, every call through naq's pooled scope and instrumentation:
-  core       publish %s<id> (%d/s, templated to %s) -> queue group %q (2 workers)
+  core       publish %s<id> (%d/s, templated to %s) -> queue group %q (2 workers, a short sleep each)
              request %s (%d/s) -> service in queue group %q; breaker-guarded
   jetstream  publish %s (%d/s) -> stream %s -> consumer %q (Consume: process, ack)
              and consumer %q (Fetch: receive waits up to 500ms per batch, ack); breaker-guarded
