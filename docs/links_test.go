@@ -116,3 +116,31 @@ func anchorList(d *mdDoc) string {
 	}
 	return strings.Join(a, ", ")
 }
+
+// TestAlertsTable checks that the alerts table of docs/observability.md lists
+// every alert of alerts.yml with a link to that alert's runbook.
+func TestAlertsTable(t *testing.T) {
+	rules, err := os.ReadFile(filepath.Join(repoRoot(t), "dashboards", "prometheus", "alerts.yml"))
+	require.NoError(t, err)
+	re := regexp.MustCompile(`(?s)- alert: (\w+).*?runbook_url:\s*"?[^"\s#]*#([a-z0-9-]+)`)
+	want := map[string]string{}
+	for _, m := range re.FindAllStringSubmatch(string(rules), -1) {
+		want[m[1]] = m[2]
+	}
+	require.NotEmpty(t, want)
+	tb, ok := readMarkdown(t, "docs/observability.md").table("alert")
+	require.True(t, ok, "docs/observability.md: no table whose first column is \"alert\"")
+	seen := map[string]bool{}
+	for _, row := range tb.rows {
+		name := strings.TrimSpace(row[0])
+		seen[name] = true
+		anchor, ok := want[name]
+		if !assert.True(t, ok, "docs/observability.md lists alert %s, which alerts.yml does not define", name) {
+			continue
+		}
+		assert.Contains(t, strings.Join(row, "|"), "troubleshooting.md#"+anchor+")", "alert %s must link its runbook #%s", name, anchor)
+	}
+	for name := range want {
+		assert.True(t, seen[name], "alert %s of alerts.yml is missing from the alerts table of docs/observability.md", name)
+	}
+}
