@@ -144,3 +144,15 @@ func TestAlertsTable(t *testing.T) {
 		assert.True(t, seen[name], "alert %s of alerts.yml is missing from the alerts table of docs/observability.md", name)
 	}
 }
+
+// TestDashboardsListed checks that docs/observability.md names every Grafana
+// dashboard the repository ships.
+func TestDashboardsListed(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "dashboards", "grafana", "dashboards", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	text := mdText(t, "docs/observability.md")
+	for _, f := range files {
+		assert.Contains(t, text, filepath.Base(f), "docs/observability.md does not describe the dashboard %s", filepath.Base(f))
+	}
+}
