@@ -610,6 +610,19 @@ func TestConnWithCircuitBreaker(t *testing.T) {
 	require.ErrorIs(t, err, circuit.ErrOpen)
 	assert.Equal(t, circuit.StateOpen, b.State())
 	pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration), semconv.ErrorTypeKey.String("circuit_open"))
+
+	// The breaker sees the operation's span: the call that tripped it carries
+	// the state-change event, the rejected one the rejection event.
+	var events [][]string
+	for _, s := range tel.spans() {
+		require.Equal(t, "request nobody", s.Name())
+		var names []string
+		for _, e := range s.Events() {
+			names = append(names, e.Name)
+		}
+		events = append(events, names)
+	}
+	assert.Equal(t, [][]string{{semconv.EventCircuitStateChange}, {semconv.EventCircuitRejected}}, events)
 }
 
 func TestConnNoSecretsRecorded(t *testing.T) {

@@ -22,9 +22,11 @@ const Version = "0.1.0"
 
 // Gate guards every gated call of a wrapper; a *circuit.Breaker satisfies it.
 //
-// Allow is called before the call. When it returns an error the call is not
-// made: the wrapper returns that error unchanged (for a breaker it wraps
-// circuit.ErrOpen) and records it with error.type=circuit_open. Otherwise
+// Allow is called before the call, with a context carrying the call's span
+// (so a breaker adds its rejection and state-change events to that span).
+// When it returns an error the call is not made: the wrapper returns that
+// error unchanged (for a breaker it wraps circuit.ErrOpen) and records it
+// with error.type=circuit_open. Otherwise
 // done is called exactly once with the call's error (nil when the
 // [ErrorClassifier] says the error is an expected miss, not a failure) and
 // its duration, which feeds slow-call detection. Implementations must be

@@ -478,7 +478,8 @@ type call struct {
 
 type startTimer interface{ StartTime() time.Time }
 
-// begin gates and starts a call of s. A non-nil error is the gate's
+// begin starts a call of s: its span, then the gate, asked with the span's
+// context (a rejected call still gets a span). A non-nil error is the gate's
 // rejection, already recorded; return it unchanged and do not call end. An
 // inactive s (nil or filtered) returns ctx unchanged and a call whose methods
 // do nothing, so callers may skip the active() check.
@@ -490,15 +491,17 @@ func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call,
 		return ctx, call{p: p, ctx: ctx}, nil
 	}
 	c := call{p: p, spec: s, ctx: ctx, n: 1}
+	c.startSpan(ctx, s)
 	if s.gated {
-		done, err := p.cfg.gate.Allow(ctx)
+		// The gate gets the call's context, so a breaker records its
+		// rejection and state-change span events on this call's span.
+		done, err := p.cfg.gate.Allow(c.ctx)
 		if err != nil {
-			p.reject(ctx, s)
+			c.reject()
 			return ctx, call{p: p, ctx: ctx}, err // end on it is a no-op
 		}
 		c.done = done
 	}
-	c.startSpan(ctx, s)
 	return c.ctx, c, nil
 }
 
@@ -517,24 +520,25 @@ func (c *call) startSpan(ctx context.Context, s *opSpec) {
 	}
 }
 
-// reject records a call the gate refused: a span and a duration data point
-// with error.type=circuit_open.
-func (p *pipeline) reject(ctx context.Context, s *opSpec) {
-	start := time.Now()
-	if p.tracing {
-		var span trace.Span
-		ctx, span = p.tracer.Start(ctx, s.name, s.startOpts...)
-		if span.IsRecording() {
-			span.SetAttributes(s.spanAttrs...)
-			span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypeCircuitOpen))
-			span.SetStatus(codes.Error, semconv.ErrorTypeCircuitOpen)
-		}
-		defer span.End()
-	}
-	if p.metering && s.hist != nil {
+// reject ends a call the gate refused: its span and a duration data point
+// get error.type=circuit_open.
+func (c *call) reject() {
+	s := c.spec
+	now := time.Now()
+	if c.p.metering && s.hist != nil {
 		mo := s.errorOpts(semconv.ErrorTypeCircuitOpen)
-		s.hist.Record(ctx, time.Since(start).Seconds(), mo.rec...)
+		s.hist.Record(c.ctx, now.Sub(c.start).Seconds(), mo.rec...)
 	}
+	if c.span == nil {
+		return
+	}
+	if !c.span.IsRecording() {
+		c.span.End()
+		return
+	}
+	c.span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypeCircuitOpen))
+	c.span.SetStatus(codes.Error, semconv.ErrorTypeCircuitOpen)
+	c.span.End(trace.WithTimestamp(now))
 }
 
 // beginProcess starts the process span of a delivered message whose header
