@@ -45,10 +45,14 @@ func TestIntegrationServerOutage(t *testing.T) {
 
 	b, clk, reader, tr := newTest(t, WithConsecutiveFailures(3), WithOpenTimeout(30*time.Second))
 	var calls atomic.Int64
-	request := func() ([]byte, error) {
+	// Calls expected to succeed get a generous timeout (a loaded machine
+	// must not fail them); calls made while the server is down time out
+	// after outage.
+	const ok, outage = 10 * time.Second, 200 * time.Millisecond
+	request := func(timeout time.Duration) ([]byte, error) {
 		return Do(context.Background(), b, func(ctx context.Context) ([]byte, error) {
 			calls.Add(1)
-			ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			m, err := nc.RequestWithContext(ctx, "svc.echo", []byte("ping"))
 			if err != nil {
@@ -59,7 +63,7 @@ func TestIntegrationServerOutage(t *testing.T) {
 	}
 
 	for i := 0; i < 3; i++ {
-		data, err := request()
+		data, err := request(ok)
 		require.NoError(t, err)
 		require.Equal(t, "ping", string(data))
 	}
@@ -68,7 +72,7 @@ func TestIntegrationServerOutage(t *testing.T) {
 
 	srv.Stop()
 	for i := 0; i < 3; i++ {
-		_, err := request()
+		_, err := request(outage)
 		require.Error(t, err)
 		require.NotErrorIs(t, err, ErrOpen, "call %d went to the network", i)
 		assert.True(t, DefaultClassifier(err), "%v counts as a failure", err)
@@ -79,7 +83,7 @@ func TestIntegrationServerOutage(t *testing.T) {
 	// Fail fast: the rejected calls never reach fn, so nothing is published.
 	callsBefore, outBefore := calls.Load(), nc.Stats().OutMsgs
 	for i := 0; i < 5; i++ {
-		_, err := request()
+		_, err := request(ok)
 		require.ErrorIs(t, err, ErrOpen)
 		var oe *OpenError
 		require.True(t, errors.As(err, &oe))
@@ -98,14 +102,14 @@ func TestIntegrationServerOutage(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// The server is back but the breaker's time is not up: still rejected.
-	_, err = request()
+	_, err = request(ok)
 	require.ErrorIs(t, err, ErrOpen)
 	assert.Equal(t, callsBefore, calls.Load())
 
 	clk.Advance(30 * time.Second)
 	assert.Equal(t, "half_open", gaugeState(t, reader, "test"), "gauge shows half-open before any call")
 	hitsBefore := hits.Load()
-	data, err := request()
+	data, err := request(ok)
 	require.NoError(t, err)
 	assert.Equal(t, "ping", string(data))
 	assert.Equal(t, hitsBefore+1, hits.Load(), "the probe reached the responder")
