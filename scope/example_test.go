@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/naq-io/naq/instrument"
 	"github.com/naq-io/naq/scope"
 )
 
@@ -230,4 +232,93 @@ func ExampleLimiter() {
 	// Output:
 	// 1 of 2
 	// 0 of 2
+}
+
+// NewPool keeps connections of its own, one per distinct config, shared by
+// every scope of that config, and reports them to its own Recorder. Close
+// drains them all; the pool refuses use afterwards.
+func ExampleNewPool() {
+	url, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+
+	pool, err := scope.NewPool()
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	opts := []scope.Option{scope.WithPool(pool), scope.WithLookupEnv(nil)}
+	for i := 0; i < 3; i++ {
+		err := scope.Run(ctx, url, func(ctx context.Context, nc *nats.Conn) error {
+			return nc.Publish("greetings", []byte("hello"))
+		}, opts...)
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+	fmt.Println("connections:", pool.Len(), "dials:", pool.Recorder().Snapshot().Opened)
+	fmt.Println("close:", pool.Close(ctx))
+	_, err = scope.Open(ctx, url, opts...)
+	fmt.Println("after close:", errors.Is(err, scope.ErrPoolClosed))
+	// Output:
+	// connections: 1 dials: 1
+	// close: <nil>
+	// after close: true
+}
+
+// RunConn hands the closure the pooled connection's instrumented handle:
+// its publishes, requests and subscriptions are traced, metered and gated
+// by the connection's circuit breaker.
+func ExampleRunConn() {
+	url, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+	defer scope.Shutdown(ctx)
+
+	err := scope.RunConn(ctx, url, func(ctx context.Context, c *instrument.Conn) error {
+		sub, err := c.SubscribeSync("greetings")
+		if err != nil {
+			return err
+		}
+		if err := c.PublishContext(ctx, "greetings", []byte("hello")); err != nil {
+			return err
+		}
+		m, err := c.NextMsg(sub, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Println("received:", string(m.Data))
+		return sub.Unsubscribe()
+	})
+	fmt.Println("err:", err)
+	// Output:
+	// received: hello
+	// err: <nil>
+}
+
+// NewHealthChecker checks a server every interval in one goroutine between
+// Start and Stop; Check runs one check now.
+func ExampleNewHealthChecker() {
+	url, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+	defer scope.Shutdown(ctx)
+
+	hc, err := scope.NewHealthChecker(url, time.Minute, scope.WithLookupEnv(nil))
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	if err := hc.Start(ctx); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	defer hc.Stop()
+	r := hc.Check(ctx)
+	fmt.Println("healthy:", r.Err == nil, "jetstream:", r.Report.JetStream)
+	fmt.Println("start again:", hc.Start(ctx))
+	// Output:
+	// healthy: true jetstream: true
+	// start again: scope: health checker already started
 }
