@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"go.opentelemetry.io/otel"
 )
 
 // Exit codes, documented in the root command's help.
@@ -46,12 +48,17 @@ func failure(err error) error { return &exitError{code: exitFailure, err: err} }
 func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
 func main() {
+	// OpenTelemetry's internal errors (a failing export) are printed once
+	// per message and window instead of once per batch.
+	telErrs := newTelemetryErrors(os.Stderr)
+	otel.SetErrorHandler(telErrs)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first signal starts a graceful stop; restoring the default
 	// behaviour then lets a second Ctrl-C end the process at once.
 	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	telErrs.Flush()
 	os.Exit(code)
 }
 
