@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/tracing"
@@ -40,4 +42,34 @@ func ExampleDefaultSubjectNamer() {
 	// orders.*.shipped
 	// _INBOX
 	// $JS.ACK
+}
+
+// StartProcess makes the handler's span a child of the producer span carried
+// in the message header (one trace) and links it to that span too.
+func ExampleStartProcess() {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	opts := []tracing.Option{tracing.WithTracerProvider(tp), tracing.WithPropagators(propagation.TraceContext{})}
+
+	// The producer side: a span whose context travels in the header.
+	pctx, producer := tp.Tracer("producer").Start(context.Background(), "publish orders.*")
+	msg := &nats.Msg{Subject: "orders.42", Data: []byte("{}")}
+	tracing.Inject(pctx, msg, opts...)
+	producer.End()
+
+	// The consumer side.
+	_, span := tracing.StartProcess(context.Background(), msg, opts...)
+	span.End()
+
+	s := rec.Ended()[1]
+	fmt.Println(s.Name(), s.SpanKind())
+	fmt.Println("same trace:", s.Parent().TraceID() == producer.SpanContext().TraceID())
+	fmt.Println("child of the producer:", s.Parent().SpanID() == producer.SpanContext().SpanID())
+	fmt.Println("linked to the producer:", len(s.Links()) == 1 && s.Links()[0].SpanContext.SpanID() == producer.SpanContext().SpanID())
+	// Output:
+	// process orders.* consumer
+	// same trace: true
+	// child of the producer: true
+	// linked to the producer: true
 }
