@@ -9,6 +9,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/naq-io/naq/circuit"
 )
 
 // BenchmarkCore measures the core wrapper beside raw nats.go on the same
@@ -21,6 +23,8 @@ import (
 //	unsampled/publish        SDK tracer that never samples, SDK meter
 //	sampled/publish          SDK tracer that always samples, SDK meter
 //	filtered/publish         Filter rejects the call
+//	metrics_only/publish_breaker  metrics_only behind a closed circuit.Breaker (what scope hands out)
+//	sampled/publish_breaker  sampled behind a closed circuit.Breaker
 //	raw/request              nc.Request (responder on another connection)
 //	raw/request_traceparent  nc.RequestMsg with a traceparent header
 //	metrics_only/request     noop tracer, SDK meter
@@ -89,6 +93,24 @@ func BenchmarkCore(b *testing.B) {
 	})
 	b.Run("sampled/publish", func(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c))
+		publish(b, func() error { return c.Publish(subj, data) })
+	})
+	breaker := func(b *testing.B) *circuit.Breaker {
+		br, err := circuit.New("bench", circuit.WithMeterProvider(mp))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = br.Close() })
+		return br
+	}
+	b.Run("metrics_only/publish_breaker", func(b *testing.B) {
+		c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(mp), WithPropagators(w3c),
+			WithBreaker(breaker(b)))
+		publish(b, func() error { return c.Publish(subj, data) })
+	})
+	b.Run("sampled/publish_breaker", func(b *testing.B) {
+		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c),
+			WithBreaker(breaker(b)))
 		publish(b, func() error { return c.Publish(subj, data) })
 	})
 	b.Run("filtered/publish", func(b *testing.B) {

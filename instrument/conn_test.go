@@ -496,6 +496,25 @@ func TestConnMetricsOnlyPublishAddsNoAllocations(t *testing.T) {
 	assert.Equal(t, uint64(1+3*(200+1)), hp[0].Count, "AllocsPerRun runs once more to warm up")
 }
 
+// The configuration scope hands out: metrics on, tracing off, a closed
+// circuit breaker in front. The gate adds no allocation either.
+func TestConnMetricsOnlyPublishWithBreakerAddsNoAllocations(t *testing.T) {
+	srv := runServer(t)
+	tel := newTelemetry(t)
+	b, err := circuit.New("alloc", circuit.WithMeterProvider(tel.mp))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	nc := connect(t, srv)
+	c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(tel.mp),
+		WithPropagators(w3c), WithBreaker(b))
+	data := []byte("x")
+	require.NoError(t, c.Publish("m.x", data)) // warm the spec cache
+	raw := minAllocs(func() { _ = nc.Publish("m.x", data) })
+	inst := minAllocs(func() { _ = c.Publish("m.x", data) })
+	assert.Equal(t, raw, inst)
+	assert.Equal(t, circuit.StateClosed, b.State())
+}
+
 func TestConnNoopProvidersRecordNothing(t *testing.T) {
 	srv := runServer(t)
 	nc := connect(t, srv)
