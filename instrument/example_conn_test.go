@@ -88,7 +88,7 @@ func ExampleConn_Request() {
 	conn := instrument.NewConn(nc, instrument.WithTracerProvider(tp))
 
 	// Errors come back exactly as nats.go returned them.
-	_, err = conn.Request("billing.charge.1042", []byte("{}"), time.Second)
+	_, err = conn.Request("billing.charge.1042", []byte("{}"), 5*time.Second)
 	fmt.Println(errors.Is(err, nats.ErrNoResponders))
 
 	s := spans.Ended()[0]
