@@ -79,6 +79,10 @@ type pooledConn struct {
 	breaker *circuit.Breaker // nil when the pool has no breakers
 	handle  *connHandles
 
+	// dialCtxEnded: the dial failed because the context of the caller that
+	// dialed ended (set before ready closes); waiters then dial again.
+	dialCtxEnded bool
+
 	// guarded by Pool.mu
 	refs     int
 	timer    *time.Timer // idle timer, created once and re-armed
@@ -149,8 +153,10 @@ func (p *Pool) Len() int {
 // Acquire returns a scope on the pooled connection for cfg, dialing it if
 // needed (through the pool's single dial path, with [WithRetry] if given).
 // cfg is validated when a connection is dialed. Options honoured:
-// [WithRetry], [WithLimiter]. Close the scope when done; it is released
-// exactly once. A closed pool returns [ErrPoolClosed].
+// [WithRetry], [WithLimiter]. Concurrent callers for one config share one
+// dial; if it fails because the context of the caller running it ended, the
+// others dial again under their own. Close the scope when done; it is
+// released exactly once. A closed pool returns [ErrPoolClosed].
 func (p *Pool) Acquire(ctx context.Context, cfg Config, opts ...Option) (*Scope, error) {
 	var o *options
 	if len(opts) > 0 {
@@ -208,6 +214,11 @@ func (p *Pool) get(ctx context.Context, cfg *Config, o *options) (*pooledConn, e
 		}
 		if pc.err != nil {
 			p.release(context.Background(), pc)
+			if pc.dialCtxEnded && ctx.Err() == nil {
+				// The dial ran under another caller's context, which ended;
+				// ours has not: dial again (the failed entry is gone).
+				return p.get(ctx, cfg, o)
+			}
 			return nil, pc.err
 		}
 		return pc, nil
@@ -241,6 +252,7 @@ func (p *Pool) get(ctx context.Context, cfg *Config, o *options) (*pooledConn, e
 		}
 		pc.refs--
 		p.mu.Unlock()
+		pc.dialCtxEnded = ctx.Err() != nil
 		close(pc.ready)
 		return nil, pc.err
 	}

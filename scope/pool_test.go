@@ -233,6 +233,50 @@ func TestIdleConnectionIsDrainedAfterIdleTimeout(t *testing.T) {
 	require.NoError(t, s.Close(ctx))
 }
 
+// A caller waiting for a dial another caller started is not failed by that
+// caller's context: when the dialer's context ends, the waiter dials again
+// under its own.
+func TestWaiterOutlivesTheDialersContext(t *testing.T) {
+	srv := startServer(t)
+	srv.Stop()
+	var dials dialCounter
+	p := newPool(t, dials.option(), scope.WithoutCircuitBreaker())
+	cfg := cfgFor(srv)
+	retry := scope.WithRetry(scope.RetryPolicy{MaxRetries: -1, InitialDelay: 10 * time.Millisecond, BackoffFactor: 1})
+
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	errA := make(chan error, 1)
+	go func() {
+		_, err := p.Acquire(ctxA, cfg, retry)
+		errA <- err
+	}()
+	require.Eventually(t, func() bool { return dials.n.Load() > 0 }, 5*time.Second, time.Millisecond, "A is dialing")
+
+	ctxB, cancelB := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelB()
+	type result struct {
+		s   *scope.Scope
+		err error
+	}
+	resB := make(chan result, 1)
+	go func() {
+		s, err := p.Acquire(ctxB, cfg, retry)
+		resB <- result{s, err}
+	}()
+	// Give B time to join A's dial. Should it join late, it dials on its own
+	// and the test still holds (it then just proves less).
+	time.Sleep(50 * time.Millisecond)
+
+	cancelA()
+	require.ErrorIs(t, <-errA, context.Canceled)
+	srv.Restart()
+	r := <-resB
+	require.NoError(t, r.err, "B's context is alive: A's cancellation must not fail it")
+	assert.True(t, r.s.Conn().IsConnected())
+	require.NoError(t, r.s.Close(context.Background()))
+}
+
 func TestConcurrentAcquireDialsOnce(t *testing.T) {
 	srv := startServer(t)
 	var dials dialCounter
