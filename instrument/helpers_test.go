@@ -2,7 +2,6 @@ package instrument
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/naq-io/naq/internal/natstest"
+	"github.com/naq-io/naq/internal/oteltest"
 	"github.com/naq-io/naq/tracing"
 )
 
@@ -185,73 +185,11 @@ func pointWith[P interface {
 	return zero
 }
 
-// assertNoSecrets scans every recorded span (name, attributes, events and
-// their attributes, links' attributes, status description) and every metric
-// data point attribute for any of the forbidden strings (payloads, passwords,
-// tokens, KV values, inbox prefixes), case-insensitively.
+// assertNoSecrets scans every recorded span and metric data point for any
+// of the forbidden strings (see oteltest.AssertNoSecrets).
 func assertNoSecrets(t testing.TB, tel *telemetry, forbidden ...string) {
 	t.Helper()
-	check := func(where, s string) {
-		ls := strings.ToLower(s)
-		for _, f := range forbidden {
-			assert.NotContains(t, ls, strings.ToLower(f), "%s leaks %q", where, f)
-		}
-	}
-	checkAttrs := func(where string, kvs []attribute.KeyValue) {
-		for _, kv := range kvs {
-			check(where+" "+string(kv.Key), string(kv.Key)+"="+kv.Value.Emit())
-		}
-	}
-	spans := tel.spans()
-	for _, s := range spans {
-		where := "span " + s.Name()
-		check(where+" name", s.Name())
-		check(where+" status", s.Status().Description)
-		checkAttrs(where, s.Attributes())
-		for _, e := range s.Events() {
-			check(where+" event", e.Name)
-			checkAttrs(where+" event "+e.Name, e.Attributes)
-		}
-		for _, l := range s.Links() {
-			checkAttrs(where+" link", l.Attributes)
-		}
-	}
-	rm := tel.collect(t)
-	points := 0
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			var sets []attribute.Set
-			switch d := m.Data.(type) {
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					sets = append(sets, p.Attributes)
-				}
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					sets = append(sets, p.Attributes)
-				}
-			case metricdata.Sum[float64]:
-				for _, p := range d.DataPoints {
-					sets = append(sets, p.Attributes)
-				}
-			case metricdata.Gauge[int64]:
-				for _, p := range d.DataPoints {
-					sets = append(sets, p.Attributes)
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					sets = append(sets, p.Attributes)
-				}
-			}
-			for _, set := range sets {
-				points++
-				checkAttrs("metric "+m.Name, set.ToSlice())
-			}
-		}
-	}
-	// The scan must have looked at something, or it proves nothing.
-	require.NotEmpty(t, spans, "no spans recorded to scan")
-	require.NotZero(t, points, "no metric data points recorded to scan")
+	oteltest.AssertNoSecrets(t, tel.spans(), tel.collect(t), forbidden...)
 }
 
 // runServer starts an embedded JetStream server for the test.

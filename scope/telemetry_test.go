@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/instrument"
+	"github.com/naq-io/naq/internal/oteltest"
 	"github.com/naq-io/naq/scope"
 )
 
@@ -241,4 +243,58 @@ func TestDoConnReturnsValue(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, srv.NATS().ID(), id)
 	_ = nats.ErrTimeout
+}
+
+// assertNoSecrets scans every recorded span and metric data point for any
+// of the forbidden strings (see oteltest.AssertNoSecrets).
+func (tel *telemetry) assertNoSecrets(t *testing.T, forbidden ...string) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, tel.reader.Collect(context.Background(), &rm))
+	oteltest.AssertNoSecrets(t, tel.spans.Ended(), rm, forbidden...)
+}
+
+// Credentials never reach telemetry: not from a token or a user/password
+// config, not from a failed dial, not from the pooled handles' operations.
+func TestNoCredentialsInTelemetry(t *testing.T) {
+	const token, password = "tok-s3cr3t-8842", "pw-s3cr3t-7731"
+	for _, tc := range []struct {
+		name      string
+		server    func(*server.Options)
+		good, bad scope.Option
+		forbidden []string
+	}{
+		{"token", func(o *server.Options) { o.Authorization = token },
+			scope.WithToken(token), scope.WithToken(token + "-wrong"), []string{token, "s3cr3t"}},
+		{"user/password", func(o *server.Options) { o.Username, o.Password = "alice", password },
+			scope.WithUserPassword("alice", password), scope.WithUserPassword("alice", password+"-wrong"),
+			[]string{password, "s3cr3t"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, tc.server)
+			tel := newTelemetry(t)
+			p := newPool(t, append(tel.options(), scope.WithIdleTimeout(0))...)
+			ctx := context.Background()
+			opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv), scope.WithClientName("svc")}
+
+			err := scope.RunConn(ctx, srv.URL(), func(ctx context.Context, c *instrument.Conn) error {
+				if _, err := c.Subscribe("svc.echo", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+					return err
+				}
+				if err := c.Flush(); err != nil {
+					return err
+				}
+				_, err := c.Request("svc.echo", []byte("payload"), 5*time.Second)
+				return err
+			}, append(opts, tc.good)...)
+			require.NoError(t, err)
+			err = scope.Run(ctx, srv.URL(), func(context.Context, *nats.Conn) error { return nil },
+				append(opts, tc.bad)...)
+			require.ErrorIs(t, err, nats.ErrAuthorization)
+
+			require.Len(t, tel.spansNamed("connect"), 2, "one good and one failed dial")
+			require.NotEmpty(t, tel.spansNamed("request "))
+			tel.assertNoSecrets(t, tc.forbidden...)
+		})
+	}
 }
