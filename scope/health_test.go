@@ -93,7 +93,9 @@ func TestWaitReadyDeadlineWrapsLastCause(t *testing.T) {
 	srv := startServer(t)
 	srv.Stop()
 	p := newPool(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	// Long enough for at least one refused attempt on a loaded machine (the
+	// assertions need a last cause); WaitReady polls until it passes.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := scope.WaitReady(ctx, srv.URL(), scope.WithPool(p), scope.WithLookupEnv(noEnv))
 	require.Error(t, err)
