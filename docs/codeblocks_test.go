@@ -150,7 +150,10 @@ func TestGoBlocksCompile(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "docs", "testdata"), 0o755))
 	dir, err := os.MkdirTemp(filepath.Join(root, "docs", "testdata"), "blocks-")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		_ = os.RemoveAll(dir)
+		_ = os.Remove(filepath.Join(root, "docs", "testdata")) // only when empty
+	})
 
 	fragDir := filepath.Join(dir, "fragments")
 	require.NoError(t, os.MkdirAll(fragDir, 0o755))
