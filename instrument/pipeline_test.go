@@ -19,6 +19,7 @@ import (
 
 	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/metrics"
 )
 
 type customErr struct{}
@@ -44,7 +45,10 @@ func TestErrorType(t *testing.T) {
 		{errors.New("anything at all"), "_OTHER"},
 		{fmt.Errorf("wrap: %w", errors.New("x")), "_OTHER"},
 		{customErr{}, "instrument.customErr"},
-		{&circuit.OpenError{}, "*circuit.OpenError"},
+		{fmt.Errorf("wrap: %w", customErr{}), "instrument.customErr"},
+		{&circuit.OpenError{}, "circuit_open"},
+		{nats.ErrAuthorization, "authorization"},
+		{nats.ErrNoServers, "no_servers"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want+"/"+tc.err.Error(), func(t *testing.T) {
@@ -52,6 +56,18 @@ func TestErrorType(t *testing.T) {
 		})
 	}
 	assert.Equal(t, "", errorType(nil))
+}
+
+// TestErrorTypeIsTheMetricsVocabulary: operations (this package) and
+// connect attempts (metrics.ErrorType) name every error the same way.
+func TestErrorTypeIsTheMetricsVocabulary(t *testing.T) {
+	for _, err := range []error{
+		nats.ErrAuthorization, nats.ErrNoServers, nats.ErrPermissionViolation, nats.ErrTimeout,
+		errors.New("x"), fmt.Errorf("w: %w", customErr{}), &circuit.OpenError{},
+		jetstream.ErrStreamNotFound, jetstream.ErrKeyNotFound, context.Canceled,
+	} {
+		assert.Equal(t, metrics.ErrorType(err), errorType(err), "%v", err)
+	}
 }
 
 func TestDefaultErrorClassifier(t *testing.T) {

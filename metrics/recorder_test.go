@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/natstest"
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/metrics"
@@ -413,6 +415,15 @@ func TestErrorType(t *testing.T) {
 		{errors.Join(errors.New("nats://user:secret@host"), nats.ErrNoResponders), "no_responders"},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no such host")}, "dial_error"},
 		{&customErr{}, "*metrics_test.customErr"},
+		{fmt.Errorf("dial: %w", &customErr{}), "*metrics_test.customErr"},
+		// One vocabulary with the instrument pipeline: generic errors are
+		// _OTHER (not *errors.errorString), JetStream errors their API code,
+		// an operation's permission error has a name.
+		{errors.New("nats://user:secret@host"), "_OTHER"},
+		{fmt.Errorf("x: %w", errors.New("y")), "_OTHER"},
+		{jetstream.ErrStreamNotFound, "10059"},
+		{nats.ErrPermissionViolation, "permissions_violation"},
+		{fmt.Errorf("circuit: %w", &circuit.OpenError{Name: "b"}), "circuit_open"},
 	} {
 		got := metrics.ErrorType(tc.err)
 		assert.Equal(t, tc.want, got, "%v", tc.err)

@@ -92,8 +92,8 @@ const (
 // JSOp returns the operation name of a JetStream management call, "js.<op>".
 func JSOp(op string) string { return "js." + op }
 
-// Error types (error.type) that naq itself produces. Others come from the
-// JetStream error code or the Go type name of the error.
+// Error types (error.type) that naq itself produces; [ErrorType] maps every
+// error to one value of the closed set (see errortype.go for the rest).
 const (
 	ErrorTypeCircuitOpen = "circuit_open"
 	ErrorTypeTimeout     = "timeout"
