@@ -17,6 +17,9 @@
 //   - [NewJetStream] and [NewKeyValue] for JetStream and KeyValue; they
 //     return the upstream interfaces, and the handles they hand out are
 //     wrapped too.
+//   - [Connect] for a connect attempt: the same pipeline (breaker gate, a
+//     "connect" span, messaging.client.operation.duration with operation
+//     name connect) around a dial function.
 //
 // Every wrapped call runs through one pipeline: an optional breaker [Gate]
 // ([WithBreaker]), a span named "<operation> <destination>" with the
@@ -33,7 +36,9 @@
 // credentials are never recorded, KeyValue keys only with [WithKVKeys].
 // Expected misses such as jetstream.ErrKeyNotFound are not failures
 // ([DefaultErrorClassifier], [WithErrorClassifier]); error.type comes from a
-// closed set (JetStream error code, well-known sentinel name, Go type name).
+// closed set shared with the metrics package (metrics.ErrorType):
+// circuit_open, JetStream error code, well-known sentinel name, Go type
+// name, _OTHER.
 //
 // Defaults come from the OpenTelemetry globals when a wrapper is built. A
 // noop TracerProvider or MeterProvider switches that half off; a call

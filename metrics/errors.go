@@ -11,8 +11,8 @@ import (
 // error.
 var ErrNilConn = errors.New("metrics: nil *nats.Conn")
 
-// ErrNilDial is returned by [Recorder.Dial] and [Measure] when the dial
-// function is nil.
+// ErrNilDial is returned by [Recorder.Dial] and [Measure] (and by
+// instrument.Connect) when the dial function is nil.
 var ErrNilDial = errors.New("metrics: nil dial function")
 
 // ErrorType returns the low-cardinality, secret-free error.type value naq

@@ -92,7 +92,9 @@
 // [WithRetry]) and is the instrument Gate of that connection's handles.
 // Health checks bypass it. Every dial is timed and counted by a
 // metrics.Recorder ([Pool.Recorder], [WithRecorder]) which then observes the
-// connection (nats.client.* metrics), and traced as a "connect" span.
+// connection (nats.client.* metrics); the attempt itself runs through
+// instrument.Connect, the one operation pipeline (breaker gate, a "connect"
+// span, messaging.client.operation.duration with operation name connect).
 // [WithTracerProvider], [WithMeterProvider], [WithPropagators],
 // [WithInstrumentOptions], [WithCircuitOptions] and [WithoutCircuitBreaker]
 // configure this per pool; the defaults are the otel globals at [NewPool].
@@ -119,8 +121,9 @@
 // [HealthChecker] runs [Health] periodically ([NewHealthChecker],
 // [HealthChecker.Start], [HealthChecker.Stop], [HealthChecker.Last]).
 //
-// Every connection attempt goes through one dial path (breaker gate,
-// connect span, connect, metrics), also observable with [WithDialObserver]
+// Every connection attempt goes through one dial path (instrument.Connect:
+// breaker gate, connect span, connect; connection metrics), also observable
+// with [WithDialObserver]
 // ([DialEvent]).
 //
 // All exported types are safe for concurrent use unless stated otherwise.

@@ -3,7 +3,6 @@ package scope
 import (
 	"context"
 	"errors"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,14 +12,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/instrument"
-	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/metrics"
 )
 
@@ -104,7 +101,6 @@ func WithRecorder(r *metrics.Recorder) Option {
 // poolTelemetry wires connection metrics, the circuit breakers and the
 // instrumented handles into a pool. It is the hook point of the dial path.
 type poolTelemetry struct {
-	tracer      trace.Tracer
 	rec         *metrics.Recorder
 	mp          metric.MeterProvider
 	instOpts    []instrument.Option
@@ -133,8 +129,6 @@ func newPoolTelemetry(o *telemetryOptions) (*poolTelemetry, error) {
 		inst = append(inst, instrument.WithPropagators(o.prop))
 	}
 	t := &poolTelemetry{
-		tracer: tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version),
-			trace.WithSchemaURL(semconv.SchemaURL)),
 		rec:         rec,
 		mp:          mp,
 		instOpts:    inst,
@@ -214,39 +208,26 @@ func (t *poolTelemetry) close() {
 // recorder's connect-time event hooks.
 func (t *poolTelemetry) natsOptions(*Config) []nats.Option { return t.rec.ConnOptions() }
 
-// dial runs one connect attempt: breaker gate, "connect" span, the connect
-// itself, connection metrics. A rejection by an open breaker returns an
-// error matching circuit.ErrOpen without connecting.
+// dial runs one connect attempt through instrument's operation pipeline
+// (instrument.Connect): breaker gate, "connect" span, the connect itself,
+// messaging.client.operation.duration with operation name connect. Inside
+// it, the attempt is timed and counted in the connection metrics
+// (nats.client.connect.duration, connections opened/failed) and, on
+// success, the connection is observed (active gauge, events, subscription
+// metrics). A rejection by an open breaker returns an error matching
+// circuit.ErrOpen without connecting and is not a connect attempt.
 func (t *poolTelemetry) dial(ctx context.Context, b *circuit.Breaker, cfg *Config,
 	connect func() (*nats.Conn, error)) (*nats.Conn, time.Duration, error) {
-	ctx, span := t.tracer.Start(ctx, semconv.OpConnect, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(semconv.System, semconv.MessagingOperationNameKey.String(semconv.OpConnect)))
-	defer span.End()
-	if cfg.ClientName != "" {
-		span.SetAttributes(semconv.NATSConnectionKey.String(cfg.ClientName))
-	}
-	done := func(error, time.Duration) {}
-	if b != nil {
-		d, err := b.Allow(ctx)
-		if err != nil {
-			span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypeCircuitOpen))
-			span.SetStatus(codes.Error, "circuit open")
-			return nil, 0, err
-		}
-		done = d
-	}
-	start := time.Now()
-	nc, err := connect()
-	d := time.Since(start)
-	done(err, d)
-	t.rec.RecordDial(ctx, cfg.ClientName, d, err)
+	var d time.Duration
+	nc, err := instrument.Connect(ctx, func(ctx context.Context) (*nats.Conn, error) {
+		start := time.Now()
+		nc, err := connect()
+		d = time.Since(start)
+		t.rec.RecordDial(ctx, cfg.ClientName, d, err)
+		return nc, err
+	}, t.connectOptions(b, cfg)...)
 	if err != nil {
-		span.SetAttributes(semconv.ErrorTypeKey.String(metrics.ErrorType(err)))
-		span.SetStatus(codes.Error, metrics.ErrorType(err))
 		return nil, d, err
-	}
-	if host, port, ok := hostPort(nc.ConnectedAddr()); ok {
-		span.SetAttributes(semconv.ServerAddressKey.String(host), semconv.ServerPortKey.Int(port))
 	}
 	if _, oerr := t.rec.Observe(nc, cfg.ClientName); oerr != nil && !errors.Is(oerr, nats.ErrConnectionClosed) {
 		otel.Handle(oerr)
@@ -254,13 +235,20 @@ func (t *poolTelemetry) dial(ctx context.Context, b *circuit.Breaker, cfg *Confi
 	return nc, d, nil
 }
 
-func hostPort(addr string) (string, int, bool) {
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, false
+// connectOptions are the instrument options of a connect attempt: the
+// pool's providers, the config's breaker and client name. The user's
+// instrument options (WithInstrumentOptions) are for the handles: a Filter
+// there must not take the dial out from behind the breaker.
+func (t *poolTelemetry) connectOptions(b *circuit.Breaker, cfg *Config) []instrument.Option {
+	opts := make([]instrument.Option, 0, 4)
+	opts = append(opts, t.instOpts[:2]...) // providers
+	if b != nil {
+		opts = append(opts, instrument.WithBreaker(b))
 	}
-	port, err := strconv.Atoi(p)
-	return host, port, err == nil
+	if cfg.ClientName != "" {
+		opts = append(opts, instrument.WithConnectionName(cfg.ClientName))
+	}
+	return opts
 }
 
 // handleOptions are the instrument options for one pooled connection.

@@ -89,6 +89,31 @@ func (tel *telemetry) sumInt(t *testing.T, name string) int64 {
 	return total
 }
 
+// histCount adds the counts of the points of float64 histogram name that
+// carry every attribute of want.
+func (tel *telemetry) histCount(t *testing.T, name string, want ...attribute.KeyValue) uint64 {
+	t.Helper()
+	m, ok := tel.metric(t, name)
+	if !ok {
+		return 0
+	}
+	h, ok := m.Data.(metricdata.Histogram[float64])
+	require.True(t, ok, "%s is %T", name, m.Data)
+	var n uint64
+	for _, dp := range h.DataPoints {
+		match := true
+		for _, kv := range want {
+			if v, has := dp.Attributes.Value(kv.Key); !has || v.Emit() != kv.Value.Emit() {
+				match = false
+			}
+		}
+		if match {
+			n += dp.Count
+		}
+	}
+	return n
+}
+
 func attr(s sdktrace.ReadOnlySpan, key attribute.Key) (attribute.Value, bool) {
 	for _, kv := range s.Attributes() {
 		if kv.Key == key {
@@ -142,6 +167,13 @@ func TestPooledHandlesAreInstrumented(t *testing.T) {
 	assert.EqualValues(t, srv.Port(), v.AsInt64())
 	v, _ = attr(c, "nats.connection.name")
 	assert.Equal(t, "orders-svc", v.AsString())
+	v, _ = attr(c, "messaging.operation.name")
+	assert.Equal(t, "connect", v.AsString())
+	// The connect runs through instrument's one pipeline: its span and the
+	// operation duration with operation name connect.
+	assert.Equal(t, instrument.ScopeName, c.InstrumentationScope().Name)
+	assert.EqualValues(t, 1, tel.histCount(t, "messaging.client.operation.duration",
+		attribute.String("messaging.operation.name", "connect"), attribute.String("nats.connection.name", "orders-svc")))
 
 	// The handles are the instrument wrappers.
 	pubs := tel.spansNamed("publish greetings")
@@ -197,6 +229,11 @@ func TestBreakerRejectsDialsAndGatesHandles(t *testing.T) {
 	assert.Equal(t, "no_servers", v.AsString())
 	v, _ = attr(connects[2], "error.type")
 	assert.Equal(t, "circuit_open", v.AsString())
+	connectOp := attribute.String("messaging.operation.name", "connect")
+	assert.EqualValues(t, 2, tel.histCount(t, "messaging.client.operation.duration",
+		connectOp, attribute.String("error.type", "no_servers")))
+	assert.EqualValues(t, 1, tel.histCount(t, "messaging.client.operation.duration",
+		connectOp, attribute.String("error.type", "circuit_open")))
 
 	// Health checks bypass the breaker: they measure the server.
 	srv.Restart()
