@@ -229,7 +229,11 @@ func writeTable(w io.Writer, rows map[opKey]*opWindow, seconds float64) {
 		if r.errors > 0 {
 			errs = fmt.Sprintf("%d (%s)", r.errors, r.topError())
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", k.op, k.dest, n,
+		dest := k.dest
+		if dest == "" {
+			dest = "-" // connect has none
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", k.op, dest, n,
 			fmtDur(r.quantile(0.50)), fmtDur(r.quantile(0.99)), errs)
 	}
 	_ = tw.Flush()
