@@ -3,10 +3,12 @@ package instrument
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -302,10 +304,96 @@ func (c *Conn) subscribe(subj, queue string, cb nats.MsgHandler, cbCtx MsgHandle
 			call.end(nil)
 		}
 	}
+	var (
+		sub *nats.Subscription
+		err error
+	)
 	if queue == "" {
-		return c.rawConn.Subscribe(subj, handler)
+		sub, err = c.rawConn.Subscribe(subj, handler)
+	} else {
+		sub, err = c.rawConn.QueueSubscribe(subj, queue, handler)
 	}
-	return c.rawConn.QueueSubscribe(subj, queue, handler)
+	if err == nil {
+		if untrack := c.tracked(sub, s); untrack != nil {
+			whenClosed(sub, untrack)
+		}
+	}
+	return sub, err
+}
+
+// SubscribeSync is [nats.Conn.SubscribeSync]. Receive with [Conn.NextMsg]
+// (and process with [Conn.ProcessMsg]) to trace the messages. With
+// [WithSubscriptionTracker] the subscription is tracked (Filter op
+// "receive").
+func (c *Conn) SubscribeSync(subj string) (*nats.Subscription, error) {
+	sub, err := c.rawConn.SubscribeSync(subj)
+	if err == nil {
+		c.trackSync(sub, subj)
+	}
+	return sub, err
+}
+
+// QueueSubscribeSync is [nats.Conn.QueueSubscribeSync]; see
+// [Conn.SubscribeSync].
+func (c *Conn) QueueSubscribeSync(subj, queue string) (*nats.Subscription, error) {
+	sub, err := c.rawConn.QueueSubscribeSync(subj, queue)
+	if err == nil {
+		c.trackSync(sub, subj)
+	}
+	return sub, err
+}
+
+func (c *Conn) trackSync(sub *nats.Subscription, subj string) {
+	if c.p.cfg.tracker == nil {
+		return
+	}
+	if untrack := c.tracked(sub, c.receive.spec(subj)); untrack != nil {
+		whenClosed(sub, untrack)
+	}
+}
+
+// tracked hands sub to the [WithSubscriptionTracker] hook with the
+// destination template of s, unless there is no hook or s is nil or
+// filtered. It returns the hook's untrack wrapped to run at most once, or
+// nil when there is nothing to undo. Panics of the hook go to otel.Handle.
+func (c *Conn) tracked(sub *nats.Subscription, s *opSpec) func() {
+	track := c.p.cfg.tracker
+	if track == nil || sub == nil || s == nil || s.filtered {
+		return nil
+	}
+	untrack := func() (untrack func()) {
+		defer func() {
+			if r := recover(); r != nil {
+				otel.Handle(fmt.Errorf("instrument: subscription tracker panicked: %v", r))
+				untrack = nil
+			}
+		}()
+		return track(sub, s.dest)
+	}()
+	if untrack == nil {
+		return nil
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					otel.Handle(fmt.Errorf("instrument: subscription untrack panicked: %v", r))
+				}
+			}()
+			untrack()
+		})
+	}
+}
+
+// whenClosed makes sub's closed handler run fn (which must be idempotent)
+// when sub is unsubscribed, drained or its connection closes, and runs it
+// at once if sub is no longer valid (closed before the handler was set).
+func whenClosed(sub *nats.Subscription, fn func()) {
+	sub.SetClosedHandler(func(string) { fn() })
+	if !sub.IsValid() {
+		fn()
+	}
 }
 
 // msgContexts maps a message to the context of its running process span,
@@ -350,10 +438,21 @@ func (c *Conn) ChanQueueSubscribe(subj, queue string, ch chan *nats.Msg) (*nats.
 func (c *Conn) chanSubscribe(subj, queue string, ch chan *nats.Msg) (*nats.Subscription, error) {
 	s := c.processSpec(subj, queue, countAuto)
 	if !s.active() || ch == nil {
+		var (
+			sub *nats.Subscription
+			err error
+		)
 		if queue == "" {
-			return c.rawConn.ChanSubscribe(subj, ch)
+			sub, err = c.rawConn.ChanSubscribe(subj, ch)
+		} else {
+			sub, err = c.rawConn.ChanQueueSubscribe(subj, queue, ch)
 		}
-		return c.rawConn.ChanQueueSubscribe(subj, queue, ch)
+		if err == nil {
+			if untrack := c.tracked(sub, s); untrack != nil {
+				whenClosed(sub, untrack)
+			}
+		}
+		return sub, err
 	}
 	inner := make(chan *nats.Msg, max(cap(ch), 1))
 	var (
@@ -370,11 +469,13 @@ func (c *Conn) chanSubscribe(subj, queue string, ch chan *nats.Msg) (*nats.Subsc
 	}
 	stop := make(chan struct{})
 	var once sync.Once
-	closeStop := func(string) { once.Do(func() { close(stop) }) }
-	sub.SetClosedHandler(closeStop)
-	if !sub.IsValid() {
-		closeStop("")
-	}
+	untrack := c.tracked(sub, s)
+	whenClosed(sub, func() {
+		once.Do(func() { close(stop) })
+		if untrack != nil {
+			untrack()
+		}
+	})
 	go c.forward(s, inner, ch, stop)
 	return sub, nil
 }

@@ -13,7 +13,9 @@
 //     variants such as [Conn.PublishContext] and [Conn.SubscribeContext] (a
 //     caller's span becomes the parent; a handler receives the context of
 //     its process span), [ContextFromMsg] inside plain handlers, and
-//     [Conn.NextMsg] / [Conn.ProcessMsg] for synchronous subscriptions.
+//     [Conn.NextMsg] / [Conn.ProcessMsg] for synchronous subscriptions;
+//     [WithSubscriptionTracker] reports the subscriptions a Conn makes
+//     (pending and dropped messages) to a metrics.Observer.
 //   - [NewJetStream] and [NewKeyValue] for JetStream and KeyValue; they
 //     return the upstream interfaces, and the handles they hand out are
 //     wrapped too.

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -78,6 +79,7 @@ type config struct {
 	gate         Gate
 	connName     string
 	kvKeys       bool
+	tracker      func(sub *nats.Subscription, destination string) (untrack func())
 }
 
 // newConfig applies opts over the defaults, reading the otel globals now.
@@ -217,6 +219,32 @@ func WithConnectionName(name string) Option {
 // recorded.
 func WithKVKeys(on bool) Option {
 	return optionFunc(func(c *config) { c.kvKeys = on })
+}
+
+// WithSubscriptionTracker makes [Conn] hand every subscription it creates
+// (Subscribe, QueueSubscribe, SubscribeContext, QueueSubscribeContext,
+// ChanSubscribe, ChanQueueSubscribe, SubscribeSync, QueueSubscribeSync) to
+// track, with the subscription subject's destination template (the same one
+// its spans and metrics use, never a raw subject or reply inbox), so that
+// its pending and dropped messages are reported; pass the Track method of
+// the connection's metrics.Observer (nats.client.subscription.pending and
+// .dropped). The untrack func track returns (nil: nothing to undo) is
+// called once, from the subscription's closed handler, when the
+// subscription is unsubscribed, drained or its connection closes; replacing
+// that handler with Subscription.SetClosedHandler skips the call (a
+// metrics.Observer then drops the subscription by itself once it is no
+// longer valid). A subscription the [Filter] rejects (op "process", or
+// "receive" for the synchronous ones, with the raw subject) is not tracked.
+// track is called on the subscribing goroutine and must be safe for
+// concurrent use; a panic in it goes to otel.Handle. Default: none, and the
+// subscription's closed handler is left alone. A nil track is ignored. The
+// JetStream and KeyValue wrappers ignore it.
+func WithSubscriptionTracker(track func(sub *nats.Subscription, destination string) (untrack func())) Option {
+	return optionFunc(func(c *config) {
+		if track != nil {
+			c.tracker = track
+		}
+	})
 }
 
 func isNil(v any) bool {

@@ -181,6 +181,7 @@ type opSpec struct {
 	dest       string
 	kind       trace.SpanKind
 	off        bool // filtered, or nothing to record
+	filtered   bool // the Filter rejected it (off is true too)
 	gated      bool
 
 	hist    metric.Float64Histogram // nil: none
@@ -323,7 +324,7 @@ func (p *pipeline) spec(sc specConfig) *opSpec {
 	}
 	s := p.build(sc)
 	if p.filtered(sc.Op, fd) {
-		s.off = true
+		s.off, s.filtered = true, true
 	}
 	return s
 }

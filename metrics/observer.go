@@ -45,6 +45,7 @@ type Observer struct {
 	mu      sync.Mutex
 	stopped bool
 	subs    map[*nats.Subscription]attribute.Set
+	sweepAt int // len(subs) at which Track drops invalid subscriptions
 }
 
 // Observe starts observing a connection that was dialled without
@@ -279,19 +280,40 @@ func (o *Observer) observe(_ context.Context, ob metric.Observer) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for sub, set := range o.subs {
-		msgs, _, err := sub.Pending()
-		if err != nil {
-			// Unsubscribed or closed: stop reporting it.
+		if !sub.IsValid() {
+			// Unsubscribed, drained or closed: stop reporting it.
 			delete(o.subs, sub)
 			continue
 		}
 		opt := metric.WithAttributeSet(set)
-		ob.ObserveInt64(in.SubscriptionPending, int64(msgs), opt)
+		// nats.go counts no pending messages for channel subscriptions
+		// (Pending fails with nats.ErrTypeSubscription): only their
+		// dropped count is reported.
+		if msgs, _, err := sub.Pending(); err == nil {
+			ob.ObserveInt64(in.SubscriptionPending, int64(msgs), opt)
+		}
 		if dropped, err := sub.Dropped(); err == nil {
 			ob.ObserveInt64(in.SubscriptionDropped, int64(dropped), opt)
 		}
 	}
 	return nil
+}
+
+// minSweep is the number of tracked subscriptions above which Track first
+// drops the ones no longer valid.
+const minSweep = 64
+
+// sweepLocked drops subscriptions that are no longer valid, so that the
+// set stays bounded by the live subscriptions even when metrics are never
+// collected. Track calls it when the set has doubled since the last sweep
+// (amortised O(1) per Track). o.mu must be held.
+func (o *Observer) sweepLocked() {
+	for sub := range o.subs {
+		if !sub.IsValid() {
+			delete(o.subs, sub)
+		}
+	}
+	o.sweepAt = max(minSweep, 2*len(o.subs))
 }
 
 func clampInt64(v uint64) int64 {
@@ -309,8 +331,12 @@ func clampInt64(v uint64) int64 {
 // destination must be a low-cardinality subject template (never a raw
 // subject with ids or a reply inbox). Tracking stops when untrack is called,
 // when the subscription becomes invalid (unsubscribed, drained, connection
-// closed) or when the Observer stops. A nil sub is ignored. untrack is
-// idempotent.
+// closed; checked at every collection and, once many subscriptions are
+// tracked, by Track itself) or when the Observer stops. For a channel
+// subscription nats.go counts no pending messages: only dropped is
+// reported. A nil sub is ignored. untrack is idempotent. Its signature fits
+// instrument.WithSubscriptionTracker, which tracks every subscription an
+// instrumented connection makes.
 func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack func()) {
 	if sub == nil {
 		return func() {}
@@ -320,6 +346,9 @@ func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack fu
 		semconv.MessagingDestinationTemplateKey.String(destination))...)
 	o.mu.Lock()
 	if !o.stopped {
+		if len(o.subs) >= max(o.sweepAt, minSweep) {
+			o.sweepLocked()
+		}
 		o.subs[sub] = set
 	}
 	o.mu.Unlock()

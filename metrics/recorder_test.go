@@ -255,6 +255,40 @@ func TestTrackPendingAndDropped(t *testing.T) {
 	assert.False(t, ok, "untracked subscription no longer reported")
 }
 
+func TestTrackChannelAndInvalidSubscriptions(t *testing.T) {
+	s := natstest.RunServer(t)
+	mp, rd := newReader(t)
+	r := metrics.NewRecorder(metrics.WithMeterProvider(mp))
+	nc := connect(t, s.URL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	o, err := r.Observe(nc, "chan")
+	require.NoError(t, err)
+
+	// A channel subscription nobody reads: nats.go counts no pending
+	// messages for it, but its dropped count is reported.
+	ch := make(chan *nats.Msg, 1)
+	sub, err := nc.ChanSubscribe("chan.x", ch)
+	require.NoError(t, err)
+	_ = o.Track(sub, "chan.x")
+	for range 10 {
+		require.NoError(t, nc.Publish("chan.x", []byte("m")))
+	}
+	require.NoError(t, nc.Flush())
+	require.Eventually(t, func() bool { d, _ := sub.Dropped(); return d == 9 }, 5*time.Second, 5*time.Millisecond)
+	dest := semconv.MessagingDestinationTemplateKey.String("chan.x")
+	rm := collect(t, rd)
+	dropped, ok := intValue(rm, semconv.MetricSubDropped, connName("chan"), dest)
+	require.True(t, ok, "a channel subscription reports dropped")
+	assert.EqualValues(t, 9, dropped)
+	_, ok = intValue(rm, semconv.MetricSubPending, connName("chan"), dest)
+	assert.False(t, ok, "no pending count for a channel subscription")
+
+	// Unsubscribed without untrack: dropped at the next collection.
+	require.NoError(t, sub.Unsubscribe())
+	_, ok = intValue(collect(t, rd), semconv.MetricSubDropped, dest)
+	assert.False(t, ok)
+
+}
+
 func TestDialSnapshotAndReset(t *testing.T) {
 	s := natstest.RunServer(t)
 	mp, rd := newReader(t)

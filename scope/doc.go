@@ -86,7 +86,11 @@
 // [Scope.JetStream] is instrument.NewJetStream over jetstream.New,
 // [Scope.KeyValue] binds the bucket through it (so the bucket is wrapped
 // too) and [Scope.Instrumented] is instrument.NewConn; [Scope.Conn] stays the
-// raw *nats.Conn. The pool keeps one *circuit.Breaker per connection config
+// raw *nats.Conn. Subscriptions made through [Scope.Instrumented] are
+// tracked by the connection's metrics.Observer
+// (instrument.WithSubscriptionTracker): nats.client.subscription.pending and
+// .dropped per subject template, until they are unsubscribed, drained or
+// the connection closes. The pool keeps one *circuit.Breaker per connection config
 // ([Scope.Breaker]): it is consulted before every dial (an open breaker
 // rejects the dial with an error matching circuit.ErrOpen, which also stops
 // [WithRetry]) and is the instrument Gate of that connection's handles.

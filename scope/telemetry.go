@@ -253,7 +253,7 @@ func (t *poolTelemetry) connectOptions(b *circuit.Breaker, cfg *Config) []instru
 
 // handleOptions are the instrument options for one pooled connection.
 func (t *poolTelemetry) handleOptions(pc *pooledConn) []instrument.Option {
-	opts := make([]instrument.Option, 0, len(t.instOpts)+2)
+	opts := make([]instrument.Option, 0, len(t.instOpts)+3)
 	opts = append(opts, t.instOpts[:2]...) // providers
 	if pc.breaker != nil {
 		opts = append(opts, instrument.WithBreaker(pc.breaker))
@@ -261,7 +261,21 @@ func (t *poolTelemetry) handleOptions(pc *pooledConn) []instrument.Option {
 	if pc.cfg.ClientName != "" {
 		opts = append(opts, instrument.WithConnectionName(pc.cfg.ClientName))
 	}
+	opts = append(opts, instrument.WithSubscriptionTracker(t.tracker(pc.nc)))
 	return append(opts, t.instOpts[2:]...)
+}
+
+// tracker reports the subscriptions made through a pooled connection's
+// instrumented handle (nats.client.subscription.pending and .dropped) to the
+// metrics.Observer the Recorder keeps for nc, looked up per subscription.
+// Nothing is tracked once the connection is no longer observed (closed).
+func (t *poolTelemetry) tracker(nc *nats.Conn) func(*nats.Subscription, string) func() {
+	return func(sub *nats.Subscription, destination string) func() {
+		if ob, ok := t.rec.Observer(nc); ok {
+			return ob.Track(sub, destination)
+		}
+		return nil
+	}
 }
 
 // wrapJetStream returns the instrumented JetStream handle of a connection.

@@ -3,6 +3,7 @@ package scope_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,4 +335,82 @@ func TestNoCredentialsInTelemetry(t *testing.T) {
 			tel.assertNoSecrets(t, tc.forbidden...)
 		})
 	}
+}
+
+// gaugeInt returns the value of the int64 gauge name at the point whose
+// destination template is dest.
+func (tel *telemetry) gaugeInt(t *testing.T, name, dest string) (int64, bool) {
+	t.Helper()
+	m, ok := tel.metric(t, name)
+	if !ok {
+		return 0, false
+	}
+	var points []metricdata.DataPoint[int64]
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[int64]:
+		points = d.DataPoints
+	case metricdata.Sum[int64]:
+		points = d.DataPoints
+	default:
+		require.Failf(t, "unexpected data", "%s is %T", name, m.Data)
+	}
+	for _, dp := range points {
+		if v, ok := dp.Attributes.Value("messaging.destination.template"); ok && v.AsString() == dest {
+			return dp.Value, true
+		}
+	}
+	return 0, false
+}
+
+func TestSubscriptionsThroughHandleAreTracked(t *testing.T) {
+	srv := startServer(t)
+	tel := newTelemetry(t)
+	p := newPool(t, tel.options()...)
+	ctx := context.Background()
+	cfg := cfgFor(srv)
+	cfg.ClientName = "worker"
+	s, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close(ctx)) }()
+	c := s.Instrumented()
+
+	// A slow subscriber: its handler blocks on the first message, at most 5
+	// more are queued, the rest are dropped. No manual Observer.Track.
+	block := make(chan struct{})
+	var unblock sync.Once
+	release := func() { unblock.Do(func() { close(block) }) }
+	defer release()
+	sub, err := c.Subscribe("slow.jobs", func(*nats.Msg) { <-block })
+	require.NoError(t, err)
+	require.NoError(t, sub.SetPendingLimits(5, -1))
+	// A synchronous subscription nobody reads.
+	syncSub, err := c.SubscribeSync("idle.jobs")
+	require.NoError(t, err)
+	// Unread messages would hold up the pool's drain on failure.
+	defer func() { _ = syncSub.Unsubscribe() }()
+	for range 20 {
+		require.NoError(t, c.Publish("slow.jobs", []byte("x")))
+		require.NoError(t, c.Publish("idle.jobs", []byte("x")))
+	}
+	require.NoError(t, c.Flush())
+
+	require.Eventually(t, func() bool {
+		pending, ok1 := tel.gaugeInt(t, "nats.client.subscription.pending", "slow.jobs")
+		dropped, ok2 := tel.gaugeInt(t, "nats.client.subscription.dropped", "slow.jobs")
+		// The message blocked in the handler still counts as pending.
+		return ok1 && ok2 && pending == 5 && dropped == 15
+	}, 5*time.Second, 10*time.Millisecond, "pending and dropped of the slow subscriber")
+	pending, ok := tel.gaugeInt(t, "nats.client.subscription.pending", "idle.jobs")
+	assert.True(t, ok)
+	assert.EqualValues(t, 20, pending)
+
+	// Unsubscribed: no longer reported.
+	release()
+	require.NoError(t, sub.Unsubscribe())
+	require.NoError(t, syncSub.Unsubscribe())
+	require.Eventually(t, func() bool {
+		_, ok1 := tel.gaugeInt(t, "nats.client.subscription.pending", "slow.jobs")
+		_, ok2 := tel.gaugeInt(t, "nats.client.subscription.pending", "idle.jobs")
+		return !ok1 && !ok2
+	}, 5*time.Second, 10*time.Millisecond)
 }
