@@ -13,48 +13,49 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Well-known error.type values. Together with JetStream API error codes
+// Well-known error.type values of sentinels. Together with
+// [ErrorTypeCircuitOpen], [ErrorTypeTimeout], JetStream API error codes
 // ("10059"), Go type names of errors ("*scope.ConnectError") and
 // [ErrorTypeOther] they are the whole error.type vocabulary of naq; see
-// [ErrorType].
+// [ErrorType]. Unexported: only ErrorType produces them.
 const (
-	ErrorTypeCanceled                 = "canceled"
-	ErrorTypeNoResponders             = "no_responders"
-	ErrorTypeNoServers                = "no_servers"
-	ErrorTypeConnectionRefused        = "connection_refused"
-	ErrorTypeDialError                = "dial_error"
-	ErrorTypeConnectionClosed         = "connection_closed"
-	ErrorTypeConnectionDraining       = "connection_draining"
-	ErrorTypeConnectionReconnecting   = "connection_reconnecting"
-	ErrorTypeStaleConnection          = "stale_connection"
-	ErrorTypeMaxConnectionsExceeded   = "max_connections_exceeded"
-	ErrorTypeSecureConnectionRequired = "secure_connection_required"
-	ErrorTypeSecureConnectionWanted   = "secure_connection_wanted"
-	ErrorTypeAuthorization            = "authorization"
-	ErrorTypeAuthExpired              = "auth_expired"
-	ErrorTypeAuthRevoked              = "auth_revoked"
-	ErrorTypeAccountAuthExpired       = "account_auth_expired"
-	ErrorTypePermissionsViolation     = "permissions_violation"
-	ErrorTypeSlowConsumer             = "slow_consumer"
-	ErrorTypeBadSubject               = "bad_subject"
-	ErrorTypeInvalidMsg               = "invalid_msg"
-	ErrorTypeMaxPayload               = "max_payload"
-	ErrorTypeBadSubscription          = "bad_subscription"
-	ErrorTypeInvalidContext           = "invalid_context"
-	ErrorTypeNoDeadline               = "no_deadline"
-	ErrorTypeKeyNotFound              = "key_not_found"
-	ErrorTypeKeyDeleted               = "key_deleted"
-	ErrorTypeNoKeysFound              = "no_keys_found"
-	ErrorTypeKeyRevisionMismatch      = "key_revision_mismatch"
-	ErrorTypeBucketNotFound           = "bucket_not_found"
-	ErrorTypeNoMessages               = "no_messages"
-	ErrorTypeNoHeartbeat              = "no_heartbeat"
-	ErrorTypeMsgAlreadyAcked          = "msg_already_acked"
-	ErrorTypeMsgNotBound              = "msg_not_bound"
-	ErrorTypeMsgNoReply               = "msg_no_reply"
-	ErrorTypeConsumerDeleted          = "consumer_deleted"
-	ErrorTypePublisherClosed          = "publisher_closed"
-	ErrorTypeTooManyStalledMsgs       = "too_many_stalled_msgs"
+	etCanceled                 = "canceled"
+	etNoResponders             = "no_responders"
+	etNoServers                = "no_servers"
+	etConnectionRefused        = "connection_refused"
+	etDialError                = "dial_error"
+	etConnectionClosed         = "connection_closed"
+	etConnectionDraining       = "connection_draining"
+	etConnectionReconnecting   = "connection_reconnecting"
+	etStaleConnection          = "stale_connection"
+	etMaxConnectionsExceeded   = "max_connections_exceeded"
+	etSecureConnectionRequired = "secure_connection_required"
+	etSecureConnectionWanted   = "secure_connection_wanted"
+	etAuthorization            = "authorization"
+	etAuthExpired              = "auth_expired"
+	etAuthRevoked              = "auth_revoked"
+	etAccountAuthExpired       = "account_auth_expired"
+	etPermissionsViolation     = "permissions_violation"
+	etSlowConsumer             = "slow_consumer"
+	etBadSubject               = "bad_subject"
+	etInvalidMsg               = "invalid_msg"
+	etMaxPayload               = "max_payload"
+	etBadSubscription          = "bad_subscription"
+	etInvalidContext           = "invalid_context"
+	etNoDeadline               = "no_deadline"
+	etKeyNotFound              = "key_not_found"
+	etKeyDeleted               = "key_deleted"
+	etNoKeysFound              = "no_keys_found"
+	etKeyRevisionMismatch      = "key_revision_mismatch"
+	etBucketNotFound           = "bucket_not_found"
+	etNoMessages               = "no_messages"
+	etNoHeartbeat              = "no_heartbeat"
+	etMsgAlreadyAcked          = "msg_already_acked"
+	etMsgNotBound              = "msg_not_bound"
+	etMsgNoReply               = "msg_no_reply"
+	etConsumerDeleted          = "consumer_deleted"
+	etPublisherClosed          = "publisher_closed"
+	etTooManyStalledMsgs       = "too_many_stalled_msgs"
 )
 
 // namedErrors maps well-known sentinels to their error.type, first match
@@ -68,49 +69,49 @@ var namedErrors = []struct {
 	{nats.ErrTimeout, ErrorTypeTimeout},
 	{os.ErrDeadlineExceeded, ErrorTypeTimeout},
 	{jetstream.ErrAsyncPublishTimeout, ErrorTypeTimeout},
-	{context.Canceled, ErrorTypeCanceled},
-	{nats.ErrNoResponders, ErrorTypeNoResponders},
-	{jetstream.ErrNoStreamResponse, ErrorTypeNoResponders},
-	{nats.ErrNoServers, ErrorTypeNoServers},
-	{nats.ErrConnectionClosed, ErrorTypeConnectionClosed},
-	{jetstream.ErrConnectionClosed, ErrorTypeConnectionClosed},
-	{nats.ErrConnectionDraining, ErrorTypeConnectionDraining},
-	{nats.ErrConnectionReconnecting, ErrorTypeConnectionReconnecting},
-	{nats.ErrStaleConnection, ErrorTypeStaleConnection},
-	{nats.ErrMaxConnectionsExceeded, ErrorTypeMaxConnectionsExceeded},
-	{nats.ErrSecureConnRequired, ErrorTypeSecureConnectionRequired},
-	{nats.ErrSecureConnWanted, ErrorTypeSecureConnectionWanted},
-	{nats.ErrAuthorization, ErrorTypeAuthorization},
-	{nats.ErrAuthExpired, ErrorTypeAuthExpired},
-	{nats.ErrAuthRevoked, ErrorTypeAuthRevoked},
-	{nats.ErrAccountAuthExpired, ErrorTypeAccountAuthExpired},
-	{nats.ErrPermissionViolation, ErrorTypePermissionsViolation},
-	{nats.ErrSlowConsumer, ErrorTypeSlowConsumer},
-	{nats.ErrBadSubject, ErrorTypeBadSubject},
-	{jetstream.ErrInvalidSubject, ErrorTypeBadSubject},
-	{nats.ErrInvalidMsg, ErrorTypeInvalidMsg},
-	{nats.ErrMaxPayload, ErrorTypeMaxPayload},
-	{nats.ErrBadSubscription, ErrorTypeBadSubscription},
-	{nats.ErrInvalidContext, ErrorTypeInvalidContext},
-	{nats.ErrNoDeadlineContext, ErrorTypeNoDeadline},
-	{jetstream.ErrKeyNotFound, ErrorTypeKeyNotFound},
-	{nats.ErrKeyNotFound, ErrorTypeKeyNotFound},
-	{jetstream.ErrKeyDeleted, ErrorTypeKeyDeleted},
-	{nats.ErrKeyDeleted, ErrorTypeKeyDeleted},
-	{jetstream.ErrNoKeysFound, ErrorTypeNoKeysFound},
-	{nats.ErrNoKeysFound, ErrorTypeNoKeysFound},
-	{jetstream.ErrKeyRevisionMismatch, ErrorTypeKeyRevisionMismatch},
-	{jetstream.ErrBucketNotFound, ErrorTypeBucketNotFound},
-	{nats.ErrBucketNotFound, ErrorTypeBucketNotFound},
-	{jetstream.ErrNoMessages, ErrorTypeNoMessages},
-	{jetstream.ErrNoHeartbeat, ErrorTypeNoHeartbeat},
-	{jetstream.ErrMsgAlreadyAckd, ErrorTypeMsgAlreadyAcked},
-	{nats.ErrMsgAlreadyAckd, ErrorTypeMsgAlreadyAcked},
-	{jetstream.ErrMsgNotBound, ErrorTypeMsgNotBound},
-	{jetstream.ErrMsgNoReply, ErrorTypeMsgNoReply},
-	{jetstream.ErrConsumerDeleted, ErrorTypeConsumerDeleted},
-	{jetstream.ErrJetStreamPublisherClosed, ErrorTypePublisherClosed},
-	{jetstream.ErrTooManyStalledMsgs, ErrorTypeTooManyStalledMsgs},
+	{context.Canceled, etCanceled},
+	{nats.ErrNoResponders, etNoResponders},
+	{jetstream.ErrNoStreamResponse, etNoResponders},
+	{nats.ErrNoServers, etNoServers},
+	{nats.ErrConnectionClosed, etConnectionClosed},
+	{jetstream.ErrConnectionClosed, etConnectionClosed},
+	{nats.ErrConnectionDraining, etConnectionDraining},
+	{nats.ErrConnectionReconnecting, etConnectionReconnecting},
+	{nats.ErrStaleConnection, etStaleConnection},
+	{nats.ErrMaxConnectionsExceeded, etMaxConnectionsExceeded},
+	{nats.ErrSecureConnRequired, etSecureConnectionRequired},
+	{nats.ErrSecureConnWanted, etSecureConnectionWanted},
+	{nats.ErrAuthorization, etAuthorization},
+	{nats.ErrAuthExpired, etAuthExpired},
+	{nats.ErrAuthRevoked, etAuthRevoked},
+	{nats.ErrAccountAuthExpired, etAccountAuthExpired},
+	{nats.ErrPermissionViolation, etPermissionsViolation},
+	{nats.ErrSlowConsumer, etSlowConsumer},
+	{nats.ErrBadSubject, etBadSubject},
+	{jetstream.ErrInvalidSubject, etBadSubject},
+	{nats.ErrInvalidMsg, etInvalidMsg},
+	{nats.ErrMaxPayload, etMaxPayload},
+	{nats.ErrBadSubscription, etBadSubscription},
+	{nats.ErrInvalidContext, etInvalidContext},
+	{nats.ErrNoDeadlineContext, etNoDeadline},
+	{jetstream.ErrKeyNotFound, etKeyNotFound},
+	{nats.ErrKeyNotFound, etKeyNotFound},
+	{jetstream.ErrKeyDeleted, etKeyDeleted},
+	{nats.ErrKeyDeleted, etKeyDeleted},
+	{jetstream.ErrNoKeysFound, etNoKeysFound},
+	{nats.ErrNoKeysFound, etNoKeysFound},
+	{jetstream.ErrKeyRevisionMismatch, etKeyRevisionMismatch},
+	{jetstream.ErrBucketNotFound, etBucketNotFound},
+	{nats.ErrBucketNotFound, etBucketNotFound},
+	{jetstream.ErrNoMessages, etNoMessages},
+	{jetstream.ErrNoHeartbeat, etNoHeartbeat},
+	{jetstream.ErrMsgAlreadyAckd, etMsgAlreadyAcked},
+	{nats.ErrMsgAlreadyAckd, etMsgAlreadyAcked},
+	{jetstream.ErrMsgNotBound, etMsgNotBound},
+	{jetstream.ErrMsgNoReply, etMsgNoReply},
+	{jetstream.ErrConsumerDeleted, etConsumerDeleted},
+	{jetstream.ErrJetStreamPublisherClosed, etPublisherClosed},
+	{jetstream.ErrTooManyStalledMsgs, etTooManyStalledMsgs},
 }
 
 // genericTypes are error types whose name says nothing; ErrorType looks
@@ -139,7 +140,7 @@ const circuitPkg = "github.com/naq-io/naq/circuit"
 //     decimal string ("10059");
 //  3. a well-known name for nats.go, jetstream and context sentinels
 //     ("timeout", "no_responders", "no_servers", "authorization", ...; the
-//     ErrorType* constants of this package);
+//     namedErrors table of this file);
 //  4. for network errors: "timeout" (a net.Error whose Timeout() is true),
 //     "connection_refused" (ECONNREFUSED) or "dial_error" (another failed
 //     dial, e.g. an unknown host);
@@ -240,7 +241,7 @@ func netErrorType(err error) string {
 			return true
 		}
 		if errno, ok := e.(syscall.Errno); ok && errno == syscall.ECONNREFUSED {
-			name = ErrorTypeConnectionRefused
+			name = etConnectionRefused
 			return true
 		}
 		return false
@@ -250,7 +251,7 @@ func netErrorType(err error) string {
 	}
 	walk(err, func(e error) bool {
 		if oe, ok := e.(*net.OpError); ok && oe.Op == "dial" {
-			name = ErrorTypeDialError
+			name = etDialError
 			return true
 		}
 		return false
