@@ -157,7 +157,9 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		instrument.WithTracerProvider(tp),
 		instrument.WithMeterProvider(mp),
 		instrument.WithPropagators(prop),
-		instrument.WithConnectionName(d.cfg.ClientName))
+		instrument.WithConnectionName(d.cfg.ClientName),
+		// Subscriptions report nats.client.subscription.pending/.dropped.
+		instrument.WithSubscriptionTracker(obs.Track))
 	js, err := s.JetStream()
 	if err != nil {
 		return nil, err
@@ -173,7 +175,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 			_ = js.DeleteKeyValue(cctx, statusBucket)
 		})
 	}
-	if err := startCore(wctx, w, nc, rpc, obs, rate); err != nil {
+	if err := startCore(wctx, w, nc, rpc, rate); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	if err := startJetStream(wctx, w, js, rate); err != nil {
@@ -205,7 +207,7 @@ func every(ctx context.Context, perSecond float64, fn func(context.Context)) {
 
 // startCore: two publishers, a queue group of two workers, and a
 // request-reply pricing service with a client.
-func startCore(ctx context.Context, w *workload, nc, rpc *instrument.Conn, obs *metrics.Observer, rate int) error {
+func startCore(ctx context.Context, w *workload, nc, rpc *instrument.Conn, rate int) error {
 	for range 2 {
 		sub, err := nc.QueueSubscribeContext(orderTemplate, orderQueue, func(ctx context.Context, msg *nats.Msg) {
 			// Simulated work: 20–300 µs.
@@ -214,8 +216,7 @@ func startCore(ctx context.Context, w *workload, nc, rpc *instrument.Conn, obs *
 		if err != nil {
 			return err
 		}
-		untrack := obs.Track(sub, orderTemplate)
-		w.onStop(func() { untrack(); _ = sub.Unsubscribe() })
+		w.onStop(func() { _ = sub.Unsubscribe() })
 	}
 	svc, err := nc.QueueSubscribe(priceSubject, priceQueue, func(msg *nats.Msg) {
 		_ = msg.Respond([]byte(`{"price":42}`))
@@ -223,8 +224,7 @@ func startCore(ctx context.Context, w *workload, nc, rpc *instrument.Conn, obs *
 	if err != nil {
 		return err
 	}
-	untrack := obs.Track(svc, priceSubject)
-	w.onStop(func() { untrack(); _ = svc.Unsubscribe() })
+	w.onStop(func() { _ = svc.Unsubscribe() })
 
 	payload := []byte(`{"order":"demo","amount":1}`)
 	for range 2 {
