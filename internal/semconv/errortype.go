@@ -56,6 +56,7 @@ const (
 	etConsumerDeleted          = "consumer_deleted"
 	etPublisherClosed          = "publisher_closed"
 	etTooManyStalledMsgs       = "too_many_stalled_msgs"
+	etServerShutdown           = "server_shutdown"
 )
 
 // namedErrors maps well-known sentinels to their error.type, first match
@@ -112,6 +113,7 @@ var namedErrors = []struct {
 	{jetstream.ErrConsumerDeleted, etConsumerDeleted},
 	{jetstream.ErrJetStreamPublisherClosed, etPublisherClosed},
 	{jetstream.ErrTooManyStalledMsgs, etTooManyStalledMsgs},
+	{jetstream.ErrServerShutdown, etServerShutdown},
 }
 
 // genericTypes are error types whose name says nothing; ErrorType looks

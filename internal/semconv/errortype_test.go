@@ -57,6 +57,7 @@ func TestErrorType(t *testing.T) {
 		{jetstream.ErrKeyNotFound, "key_not_found"},
 		{nats.ErrKeyNotFound, "key_not_found"},
 		{jetstream.ErrNoHeartbeat, "no_heartbeat"},
+		{fmt.Errorf("fetch: %w", jetstream.ErrServerShutdown), "server_shutdown"},
 		{refused, "connection_refused"},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no such host")}, "dial_error"},
 		{&net.DNSError{Err: "x", IsTimeout: true}, "timeout"},
