@@ -77,11 +77,7 @@ var semconvKeys = map[string]string{
 	"MessagingDestinationNameKey":     string(semconv.MessagingDestinationNameKey),
 	"MessagingDestinationTemplateKey": string(semconv.MessagingDestinationTemplateKey),
 	"MessagingConsumerGroupNameKey":   string(semconv.MessagingConsumerGroupNameKey),
-	"MessagingSubscriptionNameKey":    string(semconv.MessagingSubscriptionNameKey),
 	"MessagingBatchMessageCountKey":   string(semconv.MessagingBatchMessageCountKey),
-	"MessagingMessageBodySizeKey":     string(semconv.MessagingMessageBodySizeKey),
-	"MessagingMessageIDKey":           string(semconv.MessagingMessageIDKey),
-	"MessagingClientIDKey":            string(semconv.MessagingClientIDKey),
 	"ErrorTypeKey":                    string(semconv.ErrorTypeKey),
 	"ServerAddressKey":                string(semconv.ServerAddressKey),
 	"ServerPortKey":                   string(semconv.ServerPortKey),
@@ -98,7 +94,6 @@ var semconvKeys = map[string]string{
 	"NATSCircuitNameKey":              string(semconv.NATSCircuitNameKey),
 	"NATSCircuitFromKey":              string(semconv.NATSCircuitFromKey),
 	"NATSCircuitToKey":                string(semconv.NATSCircuitToKey),
-	"NATSEventKey":                    string(semconv.NATSEventKey),
 	"NATSCircuitReasonKey":            string(semconv.NATSCircuitReasonKey),
 }
 

@@ -27,11 +27,7 @@ const (
 	MessagingDestinationNameKey     = otelsemconv.MessagingDestinationNameKey
 	MessagingDestinationTemplateKey = otelsemconv.MessagingDestinationTemplateKey
 	MessagingConsumerGroupNameKey   = otelsemconv.MessagingConsumerGroupNameKey
-	MessagingSubscriptionNameKey    = otelsemconv.MessagingDestinationSubscriptionNameKey
 	MessagingBatchMessageCountKey   = otelsemconv.MessagingBatchMessageCountKey
-	MessagingMessageBodySizeKey     = otelsemconv.MessagingMessageBodySizeKey
-	MessagingMessageIDKey           = otelsemconv.MessagingMessageIDKey
-	MessagingClientIDKey            = otelsemconv.MessagingClientIDKey
 	ErrorTypeKey                    = otelsemconv.ErrorTypeKey
 	ServerAddressKey                = otelsemconv.ServerAddressKey
 	ServerPortKey                   = otelsemconv.ServerPortKey
@@ -50,7 +46,6 @@ const (
 	NATSCircuitNameKey    = attribute.Key("nats.circuit.name")
 	NATSCircuitFromKey    = attribute.Key("nats.circuit.from")
 	NATSCircuitToKey      = attribute.Key("nats.circuit.to")
-	NATSEventKey          = attribute.Key("nats.event")
 )
 
 // System is the messaging.system attribute.
