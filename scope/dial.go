@@ -63,12 +63,19 @@ func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int, b *circuit
 	if err != nil {
 		return nil, nil, err
 	}
+	opts = append(opts, p.natsOpts...)
+	userClosed := closedHandlerOf(p.natsOpts)
 	closed := make(chan struct{})
 	var closeOnce sync.Once
 	// The pool enforces drain_timeout itself (and waits for the closed
 	// callback); nats.go's own drain timer only backs it up.
 	opts = append(opts, nats.DrainTimeout(cfg.DrainTimeout+closeWait))
-	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(closed) }) }))
+	opts = append(opts, nats.ClosedHandler(func(nc *nats.Conn) {
+		if userClosed != nil {
+			userClosed(nc)
+		}
+		closeOnce.Do(func() { close(closed) })
+	}))
 	if dl, ok := ctx.Deadline(); ok {
 		rem := time.Until(dl)
 		if rem <= 0 {
@@ -103,4 +110,19 @@ func (p *Pool) observe(cfg Config, attempt int, d time.Duration, nc *nats.Conn, 
 		ev.ConnectedURL = nc.ConnectedUrlRedacted()
 	}
 	p.observer(ev)
+}
+
+// closedHandlerOf returns the closed handler that opts set, if any, so the
+// pool's own handler (which must stay last) can call it.
+func closedHandlerOf(opts []nats.Option) nats.ConnHandler {
+	if len(opts) == 0 {
+		return nil
+	}
+	var no nats.Options
+	for _, opt := range opts {
+		if opt != nil {
+			_ = opt(&no) // only to read what they set; errors surface at connect
+		}
+	}
+	return no.ClosedCB
 }

@@ -2,6 +2,8 @@ package scope
 
 import (
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Option configures [Load], [NewPool], [Pool.Acquire], [Open] and the scoped
@@ -30,6 +32,7 @@ type options struct {
 	retry    *RetryPolicy
 	limiter  *Limiter
 	observer func(DialEvent)
+	natsOpts []nats.Option
 
 	// health checker
 	onCheck func(HealthResult)
@@ -180,6 +183,18 @@ const DefaultIdleTimeout = 5 * time.Second
 // [ErrInvalidOption]. Applies to NewPool only.
 func WithIdleTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.idle = &d })
+}
+
+// WithNATSOptions adds nats.go connect options to every connection
+// [NewPool] dials, for what the config does not cover (error, disconnect
+// and reconnect handlers, buffer sizes, a custom dialer). They apply after
+// the config's own options, so on a conflict they win; a
+// nats.ClosedHandler given here still runs (the pool chains it with its
+// own, which waits for the close). Options repeat across calls
+// (appended). Applies to NewPool only: the pool is keyed by config, and
+// options are functions that cannot be compared.
+func WithNATSOptions(opts ...nats.Option) Option {
+	return optionFunc(func(o *options) { o.natsOpts = append(o.natsOpts, opts...) })
 }
 
 // WithRetry retries failed connection attempts with p (see [Retry]) when a

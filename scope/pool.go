@@ -32,6 +32,7 @@ type Pool struct {
 	idle     time.Duration
 	retry    *RetryPolicy
 	observer func(DialEvent)
+	natsOpts []nats.Option // WithNATSOptions, applied to every dial
 	tel      *poolTelemetry
 
 	mu     sync.Mutex
@@ -115,7 +116,8 @@ type connHandles struct {
 // an invalid retry policy returns an error matching [ErrInvalidOption].
 func NewPool(opts ...Option) (*Pool, error) {
 	o := newOptions(opts)
-	p := &Pool{idle: DefaultIdleTimeout, observer: o.observer, conns: make(map[poolKey]*pooledConn)}
+	p := &Pool{idle: DefaultIdleTimeout, observer: o.observer, conns: make(map[poolKey]*pooledConn),
+		natsOpts: append([]nats.Option(nil), o.natsOpts...)}
 	if o.idle != nil {
 		if *o.idle < 0 {
 			return nil, invalidOption("idle timeout", *o.idle, "a duration >= 0")

@@ -463,3 +463,21 @@ func TestDefaultPoolAndShutdown(t *testing.T) {
 	assert.NotSame(t, first, scope.DefaultPool(), "a fresh default pool after Shutdown")
 	require.NoError(t, scope.Shutdown(ctx))
 }
+
+func TestWithNATSOptionsApplyAndChainClosedHandler(t *testing.T) {
+	srv := startServer(t)
+	var closedCalls atomic.Int64
+	p := newPool(t, scope.WithIdleTimeout(0), scope.WithNATSOptions(
+		nats.Name("from-nats-option"),
+		nats.ClosedHandler(func(*nats.Conn) { closedCalls.Add(1) }),
+	))
+	ctx := context.Background()
+
+	s, err := scope.Open(ctx, srv.URL(), scope.WithPool(p), scope.WithClientName("from-config"),
+		scope.WithLookupEnv(noEnv))
+	require.NoError(t, err)
+	assert.Equal(t, "from-nats-option", s.Conn().Opts.Name, "WithNATSOptions apply after the config's options")
+	require.NoError(t, s.Close(ctx), "the last release drains and waits for the close")
+
+	assert.Equal(t, int64(1), closedCalls.Load(), "the user's closed handler runs, chained with the pool's")
+}
