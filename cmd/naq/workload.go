@@ -108,6 +108,13 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		scope.WithMeterProvider(mp),
 		scope.WithPropagators(prop),
 		scope.WithRecorder(d.recorder),
+		// Asynchronous errors (slow consumer, a write on a broken
+		// connection) become event lines instead of nats.go's default
+		// print to stderr; the recorder chains this handler, so
+		// Snapshot.AsyncErrors still counts them.
+		scope.WithNATSOptions(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			d.event("connection error: %v", err)
+		})),
 		scope.WithCircuitOptions(
 			circuit.WithConsecutiveFailures(10),
 			circuit.WithOpenTimeout(2*time.Second),
@@ -133,14 +140,6 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 
 	raw := s.Conn()
 	d.breaker.Store(s.Breaker())
-	// Asynchronous errors (slow consumer, a write on a broken connection)
-	// become event lines instead of nats.go's default print to stderr. This
-	// replaces the recorder's chained handler, so Snapshot.AsyncErrors is not
-	// counted in the demo (scope has no option to pass nats.ErrorHandler at
-	// connect time).
-	raw.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		d.event("connection error: %v", err)
-	})
 	d.nc.Store(raw)
 	obs, found := d.recorder.Observer(raw)
 	if !found {
