@@ -2,8 +2,6 @@ package docs_test
 
 import (
 	"go/parser"
-	"go/token"
-	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -52,11 +50,7 @@ func TestImportDirection(t *testing.T) {
 }
 
 func packageImports(t *testing.T, dir string) []string {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, parser.ImportsOnly)
-	require.NoError(t, err)
+	_, pkgs := parseSources(t, dir, parser.ImportsOnly)
 	seen := map[string]bool{}
 	for _, p := range pkgs {
 		for _, f := range p.Files {

@@ -3,7 +3,6 @@ package docs_test
 import (
 	"errors"
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
@@ -22,11 +21,7 @@ import (
 
 // scopeEnvVars returns the values of scope's exported Env* constants.
 func scopeEnvVars(t *testing.T) map[string]bool {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, filepath.Join(repoRoot(t), "scope"), func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
-	require.NoError(t, err)
+	_, pkgs := parseSources(t, filepath.Join(repoRoot(t), "scope"), 0)
 	vars := map[string]bool{}
 	for _, p := range pkgs {
 		for _, f := range p.Files {

@@ -2,16 +2,11 @@ package docs_test
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
-	"io/fs"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 )
 
 // packagePages maps each library package to its page in docs/api.
@@ -68,11 +63,7 @@ func mdText(t *testing.T, rel string) string {
 }
 
 func exportedNames(t *testing.T, dir string) []string {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
-	require.NoError(t, err)
+	_, pkgs := parseSources(t, dir, 0)
 	var names []string
 	for _, p := range pkgs {
 		for _, f := range p.Files {

@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,12 +37,8 @@ func TestExportedSymbolsDocumented(t *testing.T) {
 }
 
 func undocumented(t *testing.T, root, pkg string) []string {
-	fset := token.NewFileSet()
 	dir := filepath.Join(root, pkg)
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, parser.ParseComments)
-	require.NoError(t, err)
+	fset, pkgs := parseSources(t, dir, parser.ParseComments)
 	p, ok := pkgs[pkg]
 	require.True(t, ok, "package %s not found in %s", pkg, dir)
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"io/fs"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -111,11 +109,7 @@ var semconvErrorTypes = map[string]string{
 // semconvConsts parses internal/semconv and returns its exported constant
 // names.
 func semconvConsts(t *testing.T) []string {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, filepath.Join(repoRoot(t), "internal", "semconv"), func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
-	require.NoError(t, err)
+	_, pkgs := parseSources(t, filepath.Join(repoRoot(t), "internal", "semconv"), 0)
 	var names []string
 	for _, p := range pkgs {
 		for _, f := range p.Files {
@@ -331,11 +325,7 @@ func familyList(f map[string]string) string {
 // jsOps returns the js.<op> names the instrument package declares (calls of
 // semconv.JSOp with a string literal).
 func jsOps(t *testing.T) map[string]bool {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, filepath.Join(repoRoot(t), "instrument"), func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
-	require.NoError(t, err)
+	_, pkgs := parseSources(t, filepath.Join(repoRoot(t), "instrument"), 0)
 	ops := map[string]bool{}
 	for _, p := range pkgs {
 		for _, f := range p.Files {
@@ -456,11 +446,7 @@ func errorTypeVocabulary(t *testing.T) map[string]string {
 	for k, v := range semconvErrorTypes {
 		out[k] = v
 	}
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, filepath.Join(repoRoot(t), "internal", "semconv"), func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
-	require.NoError(t, err)
+	fset, pkgs := parseSources(t, filepath.Join(repoRoot(t), "internal", "semconv"), 0)
 	for _, p := range pkgs {
 		for _, f := range p.Files {
 			if !strings.HasSuffix(fset.Position(f.Pos()).Filename, "errortype.go") {
