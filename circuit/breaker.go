@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -118,12 +119,23 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	g := &generation{state: StateClosed}
 	g.done = b.doneFunc(g)
 	b.gen.Store(g)
-	b.tel = newTelemetry(b)
+	b.tel = newTelemetry(newInstruments(cfg.meterProvider), name, cfg.destination, b.observedState, !cfg.noGauge)
 	return b, nil
 }
 
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
+
+// eventAttrs returns the attributes of a span event of b: its name, its
+// destination (breakers of a [Gate]) and extra.
+func (b *Breaker) eventAttrs(extra ...attribute.KeyValue) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 2+len(extra))
+	attrs = append(attrs, semconv.NATSCircuitNameKey.String(b.name))
+	if b.cfg.destination != "" {
+		attrs = append(attrs, semconv.NATSCircuitDestinationKey.String(b.cfg.destination))
+	}
+	return append(attrs, extra...)
+}
 
 func noopDone(error, time.Duration) {}
 
@@ -172,7 +184,7 @@ func (b *Breaker) allowSlow(ctx context.Context, g *generation) (func(error, tim
 		case b.inFlight < b.cfg.probes:
 			b.inFlight++
 			b.lastProbe = now
-		case !now.Before(b.lastProbe.Add(b.cfg.openTimeout)):
+		case !now.Before(b.lastProbe.Add(b.cfg.probeTimeoutOrOpen())):
 			// Every probe slot has been taken for a whole open timeout:
 			// the probes are lost (done never called) or too slow.
 			tr = b.toLocked(StateOpen, now, reasonProbeLost)
@@ -205,16 +217,14 @@ func (b *Breaker) doneFunc(g *generation) func(error, time.Duration) {
 }
 
 func (b *Breaker) reject(ctx context.Context, g *generation, now time.Time) error {
-	e := &OpenError{Name: b.name, State: g.state}
+	e := &OpenError{Name: b.name, Destination: b.cfg.destination, State: g.state}
 	if g.state == StateOpen {
 		e.Remaining = g.openUntil.Sub(now)
 	}
 	b.tel.rejected(ctx, g.state)
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent(semconv.EventCircuitRejected, trace.WithAttributes(
-			semconv.NATSCircuitNameKey.String(b.name),
-			semconv.NATSCircuitStateKey.String(g.state.String()),
-		))
+		span.AddEvent(semconv.EventCircuitRejected, trace.WithAttributes(b.eventAttrs(
+			semconv.NATSCircuitStateKey.String(g.state.String()))...))
 	}
 	return e
 }
@@ -334,12 +344,10 @@ func (b *Breaker) announce(tr transition, span trace.Span) {
 	}
 	b.tel.transition(tr.from, tr.to)
 	if span != nil && span.IsRecording() {
-		span.AddEvent(semconv.EventCircuitStateChange, trace.WithAttributes(
-			semconv.NATSCircuitNameKey.String(b.name),
+		span.AddEvent(semconv.EventCircuitStateChange, trace.WithAttributes(b.eventAttrs(
 			semconv.NATSCircuitFromKey.String(tr.from.String()),
 			semconv.NATSCircuitToKey.String(tr.to.String()),
-			semconv.NATSCircuitReasonKey.String(tr.reason),
-		))
+			semconv.NATSCircuitReasonKey.String(tr.reason))...))
 	}
 	b.notify()
 }

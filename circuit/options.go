@@ -67,10 +67,23 @@ type config struct {
 	maxOpenTimeout time.Duration
 	probes         int
 	successes      int
+	probeTimeout   time.Duration // 0: the open timeout
 	classifier     Classifier
 	onStateChange  []func(name string, from, to State)
 	meterProvider  metric.MeterProvider
 	now            func() time.Time
+
+	destination string // breakers of a Gate: the nats.circuit.destination attribute
+	noGauge     bool   // breakers of a Gate: the Gate observes their state
+}
+
+// probeTimeoutOrOpen is how long every probe slot may stay taken before the
+// probes are presumed lost.
+func (c *config) probeTimeoutOrOpen() time.Duration {
+	if c.probeTimeout > 0 {
+		return c.probeTimeout
+	}
+	return c.openTimeout
 }
 
 func defaultConfig() config {
@@ -120,6 +133,8 @@ func (c *config) validate() error {
 		return invalid("half-open probes", c.probes, ">= 1")
 	case c.successes < 1:
 		return invalid("half-open successes", c.successes, ">= 1")
+	case c.probeTimeout < 0:
+		return invalid("probe timeout", c.probeTimeout, "> 0 (0 means the open timeout)")
 	case c.consecutive == 0 && c.failureRate == 0 && c.slowThreshold == 0:
 		return invalid("trip conditions", "none", "at least one of consecutive failures, failure rate or slow-call rate")
 	}
@@ -204,11 +219,21 @@ func WithOpenBackoff(factor float64, max time.Duration) Option {
 // breaker is half-open (further calls are rejected with [ErrOpen]) and how
 // many successful probes close it. Both must be at least 1; successes may
 // exceed probes (probes then run in turns). A call that finds every slot
-// taken for a whole open timeout ([WithOpenTimeout]) opens the breaker again:
-// the probes are presumed lost. Defaults [DefaultHalfOpenProbes] and
-// [DefaultHalfOpenSuccesses].
+// taken for a whole probe timeout ([WithProbeTimeout], default the open
+// timeout) opens the breaker again: the probes are presumed lost. Defaults
+// [DefaultHalfOpenProbes] and [DefaultHalfOpenSuccesses].
 func WithHalfOpen(probes, successes int) Option {
 	return optionFunc(func(c *config) { c.probes, c.successes = probes, successes })
+}
+
+// WithProbeTimeout sets how long every half-open probe slot may stay taken
+// before the probes are presumed lost (a done never called, or a call that
+// hangs) and the breaker opens again. Set it above the longest timeout of
+// the calls the breaker guards, so that a slow but live probe is not
+// abandoned. d must not be negative; 0 (the default) means the open timeout
+// ([WithOpenTimeout]).
+func WithProbeTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.probeTimeout = d })
 }
 
 // WithClassifier sets the function that decides which errors count as
@@ -236,18 +261,43 @@ func WithOnStateChange(f func(name string, from, to State)) Option {
 	})
 }
 
-// WithMeterProvider sets the MeterProvider the breaker's instruments are
-// created on. Default (and when mp is nil): the global MeterProvider at the
-// time [New] is called.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp != nil {
-			c.meterProvider = mp
-		}
-	})
+// SharedOption is an option of both a [Breaker] ([New]) and a [Gate]
+// ([NewGate]).
+type SharedOption interface {
+	Option
+	GateOption
+}
+
+type sharedOption struct {
+	breaker func(*config)
+	gate    func(*gateConfig)
+}
+
+func (o sharedOption) apply(c *config)         { o.breaker(c) }
+func (o sharedOption) applyGate(c *gateConfig) { o.gate(c) }
+
+// WithMeterProvider sets the MeterProvider the breaker's (or the gate's)
+// instruments are created on. Default (and when mp is nil): the global
+// MeterProvider at the time [New] or [NewGate] is called.
+func WithMeterProvider(mp metric.MeterProvider) SharedOption {
+	return sharedOption{
+		breaker: func(c *config) {
+			if mp != nil {
+				c.meterProvider = mp
+			}
+		},
+		gate: func(c *gateConfig) {
+			if mp != nil {
+				c.mp = mp
+			}
+		},
+	}
 }
 
 // withClock replaces time.Now; tests use it to move time without sleeping.
-func withClock(now func() time.Time) Option {
-	return optionFunc(func(c *config) { c.now = now })
+func withClock(now func() time.Time) SharedOption {
+	return sharedOption{
+		breaker: func(c *config) { c.now = now },
+		gate:    func(c *gateConfig) { c.now = now },
+	}
 }

@@ -37,7 +37,7 @@ import (
 // The live test proves the dashboards and alerts against a real Prometheus:
 //
 //  1. A library workload runs on an embedded nats-server: an instrumented
-//     connection (instrument.NewConn) behind a circuit breaker, dialled and
+//     connection (instrument.NewConn) behind a circuit.Gate, dialled and
 //     observed by a metrics.Recorder, publishing, requesting (including a few
 //     requests nobody answers), serving requests, consuming, publishing to
 //     and consuming from a JetStream stream, putting and getting KeyValue
@@ -198,9 +198,9 @@ type workload struct {
 func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *workload {
 	t.Helper()
 	rec := metrics.NewRecorder(metrics.WithMeterProvider(mp), metrics.WithRTTInterval(250*time.Millisecond))
-	br, err := circuit.New(liveConn, circuit.WithMeterProvider(mp),
-		circuit.WithConsecutiveFailures(3), circuit.WithOpenTimeout(time.Second))
+	gate, err := circuit.NewGate(liveConn, circuit.WithMeterProvider(mp))
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = gate.Close() })
 
 	dial := func(name string, url string) func(context.Context) (*nats.Conn, error) {
 		return func(context.Context) (*nats.Conn, error) {
@@ -220,9 +220,10 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 	require.Error(t, err)
 	obs, ok := rec.Observer(nc)
 	require.True(t, ok)
+	gate.Watch(nc)
 
 	conn := instrument.NewConn(nc, instrument.WithMeterProvider(mp),
-		instrument.WithConnectionName(liveConn), instrument.WithBreaker(br))
+		instrument.WithConnectionName(liveConn), instrument.WithGate(gate))
 
 	var subs []*nats.Subscription
 	track := func(dest string, cb nats.MsgHandler) *nats.Subscription {
@@ -239,10 +240,10 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 	require.NoError(t, slow.SetPendingLimits(5, 1<<20))
 	require.NoError(t, nc.Flush())
 
-	// JetStream and KeyValue through the same pipeline and breaker. File
+	// JetStream and KeyValue through the same pipeline and gate. File
 	// storage, so the stream and the bucket survive the server restart.
 	js := instrument.NewJetStream(jsRaw(t, nc), instrument.WithMeterProvider(mp),
-		instrument.WithConnectionName(liveConn), instrument.WithBreaker(br))
+		instrument.WithConnectionName(liveConn), instrument.WithGate(gate))
 	setupCtx, setupCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer setupCancel()
 	stream, err := js.CreateStream(setupCtx, jetstream.StreamConfig{Name: "LIVE", Subjects: []string{"live.orders.>"}})
@@ -322,7 +323,6 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 			_ = s.Unsubscribe()
 		}
 		nc.Close()
-		_ = br.Close()
 	})
 	return w
 }

@@ -23,8 +23,8 @@ import (
 //	unsampled/publish        SDK tracer that never samples, SDK meter
 //	sampled/publish          SDK tracer that always samples, SDK meter
 //	filtered/publish         Filter rejects the call
-//	metrics_only/publish_breaker  metrics_only behind a closed circuit.Breaker (what scope hands out)
-//	sampled/publish_breaker  sampled behind a closed circuit.Breaker
+//	metrics_only/publish_gate  metrics_only behind a closed circuit.Breaker (what scope hands out)
+//	sampled/publish_gate  sampled behind a closed circuit.Breaker
 //	raw/request              nc.Request (responder on another connection)
 //	raw/request_traceparent  nc.RequestMsg with a traceparent header
 //	metrics_only/request     noop tracer, SDK meter
@@ -95,22 +95,22 @@ func BenchmarkCore(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c))
 		publish(b, func() error { return c.Publish(subj, data) })
 	})
-	breaker := func(b *testing.B) *circuit.Breaker {
-		br, err := circuit.New("bench", circuit.WithMeterProvider(mp))
+	gate := func(b *testing.B) *circuit.Gate {
+		g, err := circuit.NewGate("bench", circuit.WithMeterProvider(mp))
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { _ = br.Close() })
-		return br
+		b.Cleanup(func() { _ = g.Close() })
+		return g
 	}
-	b.Run("metrics_only/publish_breaker", func(b *testing.B) {
+	b.Run("metrics_only/publish_gate", func(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(mp), WithPropagators(w3c),
-			WithBreaker(breaker(b)))
+			WithGate(gate(b)))
 		publish(b, func() error { return c.Publish(subj, data) })
 	})
-	b.Run("sampled/publish_breaker", func(b *testing.B) {
+	b.Run("sampled/publish_gate", func(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c),
-			WithBreaker(breaker(b)))
+			WithGate(gate(b)))
 		publish(b, func() error { return c.Publish(subj, data) })
 	})
 	b.Run("filtered/publish", func(b *testing.B) {
@@ -142,6 +142,10 @@ func BenchmarkCore(b *testing.B) {
 	})
 	b.Run("instrumented/request", func(b *testing.B) {
 		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c))
+		request(b, func() (*nats.Msg, error) { return c.Request("bench.echo", data, 5*time.Second) })
+	})
+	b.Run("instrumented/request_gate", func(b *testing.B) {
+		c := NewConn(nc, WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c), WithGate(gate(b)))
 		request(b, func() (*nats.Msg, error) { return c.Request("bench.echo", data, 5*time.Second) })
 	})
 }

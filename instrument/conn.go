@@ -52,10 +52,11 @@ func NewConn(nc *nats.Conn, opts ...Option) *Conn {
 		}),
 		request: p.family(specConfig{
 			Op: semconv.OpRequest, OpType: semconv.OpTypeSend, Kind: trace.SpanKindClient,
+			Gate: gateRequest,
 		}),
 		receive: p.family(specConfig{
 			// A sync receive reads what the client already holds: never gated.
-			Op: semconv.OpReceive, OpType: semconv.OpTypeReceive, Kind: trace.SpanKindClient, NoGate: true,
+			Op: semconv.OpReceive, OpType: semconv.OpTypeReceive, Kind: trace.SpanKindClient,
 		}),
 		process: p.family(specConfig{
 			Op: semconv.OpProcess, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
@@ -87,6 +88,7 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 	if err != nil {
 		return err
 	}
+	defer call.finish(&err)
 	if needsInject(ctx) {
 		msg := getMsg(subj, data)
 		c.p.inject(ctx, msg)
@@ -95,7 +97,6 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 	} else {
 		err = c.rawConn.Publish(subj, data)
 	}
-	call.end(err)
 	return err
 }
 
@@ -119,12 +120,12 @@ func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
 	if err != nil {
 		return err
 	}
+	defer call.finish(&err)
 	out, pooled := c.p.traced(ctx, msg)
 	err = c.rawConn.PublishMsg(out)
 	if pooled {
 		putMsg(out)
 	}
-	call.end(err)
 	return err
 }
 
@@ -148,6 +149,7 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	if err != nil {
 		return nil, err
 	}
+	defer call.finish(&err)
 	var reply *nats.Msg
 	if needsInject(ctx) {
 		msg := getMsg(subj, data)
@@ -157,7 +159,6 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	} else {
 		reply, err = c.rawConn.Request(subj, data, timeout)
 	}
-	call.end(err)
 	return reply, err
 }
 
@@ -175,12 +176,12 @@ func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, erro
 	if err != nil {
 		return nil, err
 	}
+	defer call.finish(&err)
 	out, pooled := c.p.traced(ctx, msg)
 	reply, err := c.rawConn.RequestMsg(out, timeout)
 	if pooled {
 		putMsg(out)
 	}
-	call.end(err)
 	return reply, err
 }
 
@@ -195,6 +196,7 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 	if err != nil {
 		return nil, err
 	}
+	defer call.finish(&err)
 	var reply *nats.Msg
 	if needsInject(sctx) {
 		msg := getMsg(subj, data)
@@ -204,7 +206,6 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 	} else {
 		reply, err = c.rawConn.RequestWithContext(ctx, subj, data)
 	}
-	call.end(err)
 	return reply, err
 }
 
@@ -222,12 +223,12 @@ func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.
 	if err != nil {
 		return nil, err
 	}
+	defer call.finish(&err)
 	out, pooled := c.p.traced(sctx, msg)
 	reply, err := c.rawConn.RequestMsgWithContext(ctx, out)
 	if pooled {
 		putMsg(out)
 	}
-	call.end(err)
 	return reply, err
 }
 
@@ -274,6 +275,33 @@ func (c *Conn) processSpec(subj, queue string, count countKind) *opSpec {
 	})
 }
 
+// msgHandler wraps the handler of a subscription of spec s (cb, or cbCtx
+// when not nil): each message runs inside a process span, ended in a defer
+// so that a panicking handler still ends it (with the panic recorded) and
+// its panic goes on, as with raw nats.go.
+func (c *Conn) msgHandler(s *opSpec, cb nats.MsgHandler, cbCtx MsgHandlerContext) nats.MsgHandler {
+	switch {
+	case cbCtx != nil:
+		return func(m *nats.Msg) {
+			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
+			defer call.finish(nil)
+			cbCtx(ctx, m)
+		}
+	case !s.active():
+		return cb
+	default:
+		return func(m *nats.Msg) {
+			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
+			defer call.finish(nil)
+			if trace.SpanContextFromContext(ctx).IsValid() {
+				msgContexts.Store(m, ctx)
+				defer msgContexts.Delete(m)
+			}
+			cb(m)
+		}
+	}
+}
+
 func (c *Conn) subscribe(subj, queue string, cb nats.MsgHandler, cbCtx MsgHandlerContext) (*nats.Subscription, error) {
 	if cb == nil && cbCtx == nil {
 		// Let nats.go report the missing handler.
@@ -283,27 +311,7 @@ func (c *Conn) subscribe(subj, queue string, cb nats.MsgHandler, cbCtx MsgHandle
 		return c.rawConn.QueueSubscribe(subj, queue, nil)
 	}
 	s := c.processSpec(subj, queue, countAuto)
-	var handler nats.MsgHandler
-	switch {
-	case cbCtx != nil:
-		handler = func(m *nats.Msg) {
-			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
-			cbCtx(ctx, m)
-			call.end(nil)
-		}
-	case !s.active():
-		handler = cb
-	default:
-		handler = func(m *nats.Msg) {
-			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
-			if trace.SpanContextFromContext(ctx).IsValid() {
-				msgContexts.Store(m, ctx)
-				defer msgContexts.Delete(m)
-			}
-			cb(m)
-			call.end(nil)
-		}
-	}
+	handler := c.msgHandler(s, cb, cbCtx)
 	var (
 		sub *nats.Subscription
 		err error
@@ -484,12 +492,7 @@ func (c *Conn) forward(s *opSpec, in <-chan *nats.Msg, out chan<- *nats.Msg, sto
 	for {
 		select {
 		case m := <-in:
-			_, call := c.p.beginProcess(context.Background(), s, m.Header)
-			select {
-			case out <- m:
-				call.end(nil)
-			case <-stop:
-				call.end(nil)
+			if !c.pass(s, m, out, stop) {
 				drain(in, out)
 				return
 			}
@@ -497,6 +500,19 @@ func (c *Conn) forward(s *opSpec, in <-chan *nats.Msg, out chan<- *nats.Msg, sto
 			drain(in, out)
 			return
 		}
+	}
+}
+
+// pass hands m to out inside its process span (ended in a defer); false
+// when stop closed first.
+func (c *Conn) pass(s *opSpec, m *nats.Msg, out chan<- *nats.Msg, stop <-chan struct{}) bool {
+	_, call := c.p.beginProcess(context.Background(), s, m.Header)
+	defer call.finish(nil)
+	select {
+	case out <- m:
+		return true
+	case <-stop:
+		return false
 	}
 }
 
@@ -520,7 +536,7 @@ func drain(in <-chan *nats.Msg, out chan<- *nats.Msg) {
 // subscription of this connection made with SubscribeSync or
 // QueueSubscribeSync. A timeout (nats.ErrTimeout) is recorded as a receive
 // that got no message, not as a failure; every error is returned unchanged.
-// It is never gated by [WithBreaker]: it reads what the client already holds.
+// It is never gated by [WithGate]: it reads what the client already holds.
 // To process the message inside a span that joins the producer's trace, use
 // [Conn.ProcessMsg].
 func (c *Conn) NextMsg(sub *nats.Subscription, timeout time.Duration) (*nats.Msg, error) {
@@ -549,18 +565,19 @@ func (c *Conn) next(ctx context.Context, sub *nats.Subscription, fn func() (*nat
 	if err != nil {
 		return nil, err
 	}
+	var outcome error // what the span records: no failure for an empty wait
+	defer call.finish(&outcome)
 	m, err := fn()
 	switch {
 	case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		call.setCount(0)
-		call.end(nil)
 	default:
 		if m != nil {
 			call.link(m.Header)
 		} else {
 			call.setCount(0)
 		}
-		call.end(err)
+		outcome = err
 	}
 	return m, err
 }
@@ -570,16 +587,16 @@ func (c *Conn) next(ctx context.Context, sub *nats.Subscription, fn func() (*nat
 // recording messaging.process.duration. fn's error is recorded and
 // returned unchanged. It does not count the message as consumed (the
 // receive that produced msg, e.g. [Conn.NextMsg], did). The template comes
-// from msg.Subject.
-func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.Msg) error) error {
+// from msg.Subject. If fn panics, the span ends with the panic recorded
+// (error.type=panic) and the panic goes on with the same value.
+func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.Msg) error) (err error) {
 	if msg == nil {
 		return fn(context.Background(), msg)
 	}
 	s := c.process.spec(msg.Subject)
 	ctx, call := c.p.beginProcess(context.Background(), s, msg.Header)
-	err := fn(ctx, msg)
-	call.end(err)
-	return err
+	defer call.finish(&err)
+	return fn(ctx, msg)
 }
 
 // msgPool recycles the messages the wrapper builds to carry a trace header

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/natstest"
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/tracing"
@@ -496,25 +494,6 @@ func TestConnMetricsOnlyPublishAddsNoAllocations(t *testing.T) {
 	assert.Equal(t, uint64(1+3*(200+1)), hp[0].Count, "AllocsPerRun runs once more to warm up")
 }
 
-// The configuration scope hands out: metrics on, tracing off, a closed
-// circuit breaker in front. The gate adds no allocation either.
-func TestConnMetricsOnlyPublishWithBreakerAddsNoAllocations(t *testing.T) {
-	srv := runServer(t)
-	tel := newTelemetry(t)
-	b, err := circuit.New("alloc", circuit.WithMeterProvider(tel.mp))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	nc := connect(t, srv)
-	c := NewConn(nc, WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(tel.mp),
-		WithPropagators(w3c), WithBreaker(b))
-	data := []byte("x")
-	require.NoError(t, c.Publish("m.x", data)) // warm the spec cache
-	raw := minAllocs(func() { _ = nc.Publish("m.x", data) })
-	inst := minAllocs(func() { _ = c.Publish("m.x", data) })
-	assert.Equal(t, raw, inst)
-	assert.Equal(t, circuit.StateClosed, b.State())
-}
-
 func TestConnNoopProvidersRecordNothing(t *testing.T) {
 	srv := runServer(t)
 	nc := connect(t, srv)
@@ -565,83 +544,6 @@ func TestConnCardinalityIsBounded(t *testing.T) {
 	assert.LessOrEqual(t, len(names), 50)
 	assert.True(t, names["publish orders.*"])
 	assert.True(t, names["publish "+tracing.OverflowTemplate])
-}
-
-// fakeGate counts calls and rejects while closed is false.
-type fakeGate struct {
-	reject   atomic.Bool
-	outcomes chan error
-}
-
-var errGate = fmt.Errorf("gate: %w", circuit.ErrOpen)
-
-func (g *fakeGate) Allow(context.Context) (func(error, time.Duration), error) {
-	if g.reject.Load() {
-		return nil, errGate
-	}
-	return func(err error, d time.Duration) { g.outcomes <- err }, nil
-}
-
-func TestConnGate(t *testing.T) {
-	srv := runServer(t)
-	tel := newTelemetry(t)
-	g := &fakeGate{outcomes: make(chan error, 10)}
-	sub := receiver(t, srv, "g.>")
-	c := NewConn(connect(t, srv), tel.opts(WithBreaker(g))...)
-
-	require.NoError(t, c.Publish("g.ok", nil))
-	assert.NoError(t, <-g.outcomes)
-	_, err := c.Request("none.here", nil, waitFor)
-	require.ErrorIs(t, err, nats.ErrNoResponders)
-	assert.ErrorIs(t, <-g.outcomes, nats.ErrNoResponders, "the gate sees the failure")
-
-	g.reject.Store(true)
-	err = c.Publish("g.rejected", []byte("x"))
-	assert.Same(t, errGate, err, "the gate's error is returned unchanged")
-	assert.ErrorIs(t, err, circuit.ErrOpen)
-	_, err = sub.NextMsg(waitFor)
-	require.NoError(t, err)
-	_, err = sub.NextMsg(50 * time.Millisecond)
-	assert.ErrorIs(t, err, nats.ErrTimeout, "a rejected publish sends nothing")
-
-	s := spanNamed(t, tel.spans(), "publish g.rejected")
-	assert.Equal(t, codes.Error, s.Status().Code)
-	assertAttrs(t, s.Attributes(), semconv.ErrorTypeKey.String("circuit_open"))
-	pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration),
-		semconv.MessagingDestinationNameKey.String("g.rejected"), semconv.ErrorTypeKey.String("circuit_open"))
-	assert.Empty(t, g.outcomes)
-
-	var typedNil *fakeGate
-	assert.NotPanics(t, func() { NewConn(nil, WithBreaker(typedNil), WithBreaker(nil)) })
-}
-
-func TestConnWithCircuitBreaker(t *testing.T) {
-	srv := runServer(t)
-	tel := newTelemetry(t)
-	b, err := circuit.New("conn", circuit.WithConsecutiveFailures(1), circuit.WithOpenTimeout(time.Hour))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	c := NewConn(connect(t, srv), tel.opts(WithBreaker(b))...)
-
-	_, err = c.Request("nobody", nil, waitFor)
-	require.ErrorIs(t, err, nats.ErrNoResponders)
-	_, err = c.Request("nobody", nil, waitFor)
-	require.ErrorIs(t, err, circuit.ErrOpen)
-	assert.Equal(t, circuit.StateOpen, b.State())
-	pointWith(t, tel.histPoints(t, semconv.MetricOperationDuration), semconv.ErrorTypeKey.String("circuit_open"))
-
-	// The breaker sees the operation's span: the call that tripped it carries
-	// the state-change event, the rejected one the rejection event.
-	var events [][]string
-	for _, s := range tel.spans() {
-		require.Equal(t, "request nobody", s.Name())
-		var names []string
-		for _, e := range s.Events() {
-			names = append(names, e.Name)
-		}
-		events = append(events, names)
-	}
-	assert.Equal(t, [][]string{{semconv.EventCircuitStateChange}, {semconv.EventCircuitRejected}}, events)
 }
 
 func TestConnNoSecretsRecorded(t *testing.T) {
@@ -819,40 +721,6 @@ func TestConnMoreVariants(t *testing.T) {
 	assert.ErrorIs(t, err, nats.ErrBadSubscription)
 	_, err = c.NextMsgWithContext(context.Background(), nil)
 	assert.ErrorIs(t, err, nats.ErrBadSubscription)
-}
-
-func TestConnGateRejectsRequests(t *testing.T) {
-	srv := runServer(t)
-	tel := newTelemetry(t)
-	g := &fakeGate{outcomes: make(chan error, 1)}
-	g.reject.Store(true)
-	c := NewConn(connect(t, srv), tel.opts(WithBreaker(g))...)
-	ctx := context.Background()
-	calls := map[string]func() (*nats.Msg, error){
-		"Request":               func() (*nats.Msg, error) { return c.Request("r", nil, time.Second) },
-		"RequestMsg":            func() (*nats.Msg, error) { return c.RequestMsg(&nats.Msg{Subject: "r"}, time.Second) },
-		"RequestWithContext":    func() (*nats.Msg, error) { return c.RequestWithContext(ctx, "r", nil) },
-		"RequestMsgWithContext": func() (*nats.Msg, error) { return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: "r"}) },
-	}
-	for name, call := range calls {
-		t.Run(name, func(t *testing.T) {
-			m, err := call()
-			assert.Nil(t, m)
-			assert.Same(t, errGate, err)
-		})
-	}
-	assert.ErrorIs(t, c.PublishMsg(&nats.Msg{Subject: "r"}), circuit.ErrOpen)
-	assert.Len(t, tel.spans(), 5)
-	for _, s := range tel.spans() {
-		assertAttrs(t, s.Attributes(), semconv.ErrorTypeKey.String("circuit_open"))
-	}
-
-	// Reading what a sync subscription already holds is never gated.
-	sub, err := c.SubscribeSync("held")
-	require.NoError(t, err)
-	require.NoError(t, c.Conn().Publish("held", nil))
-	_, err = c.NextMsg(sub, waitFor)
-	assert.NoError(t, err)
 }
 
 func TestNilConn(t *testing.T) {

@@ -6,13 +6,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/metrics"
 )
 
 // Connect runs one connect attempt, dial, through the operation pipeline
-// every wrapper uses: the gate set with [WithBreaker] is asked first (an
-// open breaker rejects the attempt without calling dial, with an error that
+// every wrapper uses: the connect breaker of the gate set with [WithGate]
+// is asked first (an open breaker rejects the attempt without calling dial, with an error that
 // matches circuit.ErrOpen, recorded as error.type=circuit_open), then dial
 // runs inside a CLIENT span "connect" (messaging.system=nats,
 // messaging.operation.name=connect, nats.connection.name from
@@ -47,7 +48,7 @@ func Connect(ctx context.Context, dial func(context.Context) (*nats.Conn, error)
 		ctx = context.Background()
 	}
 	p := newPipeline(nil, opts)
-	s := p.spec(specConfig{Op: semconv.OpConnect, Kind: trace.SpanKindClient})
+	s := p.spec(specConfig{Op: semconv.OpConnect, Kind: trace.SpanKindClient, Gate: semconv.CircuitConnect, Policy: circuit.PolicyDial})
 	if !s.active() {
 		return dial(ctx)
 	}
@@ -55,6 +56,7 @@ func Connect(ctx context.Context, dial func(context.Context) (*nats.Conn, error)
 	if err != nil {
 		return nil, err
 	}
+	defer c.finish(&err)
 	nc, err := dial(ctx)
 	if err == nil && c.recording() {
 		if host, port := serverAddress(nc); host != "" {
@@ -64,6 +66,5 @@ func Connect(ctx context.Context, dial func(context.Context) (*nats.Conn, error)
 			}
 		}
 	}
-	c.end(err)
 	return nc, err
 }

@@ -23,10 +23,11 @@ func TestConnect(t *testing.T) {
 	down.Stop()
 
 	tel := newTelemetry(t)
-	b, err := circuit.New("connect-test", circuit.WithConsecutiveFailures(1), circuit.WithOpenTimeout(time.Hour))
+	g, err := circuit.NewGate("connect-test", circuit.WithMeterProvider(tel.mp),
+		circuit.WithDialOptions(circuit.WithConsecutiveFailures(1), circuit.WithOpenTimeout(time.Hour), circuit.WithOpenBackoff(1, time.Hour)))
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	opts := tel.opts(WithBreaker(b), WithConnectionName("svc"))
+	t.Cleanup(func() { _ = g.Close() })
+	opts := tel.opts(WithGate(g), WithConnectionName("svc"))
 	ctx := context.Background()
 
 	// A good dial: span, metric, the connection returned as dialed.
@@ -69,7 +70,7 @@ func TestConnect(t *testing.T) {
 	require.Len(t, spans, 2)
 	assertFailed(t, spans[1], "no_servers")
 	assertNoAttr(t, spans[1].Attributes(), semconv.ServerAddressKey)
-	assert.Equal(t, circuit.StateOpen, b.State(), "the breaker saw the failure")
+	assert.Equal(t, circuit.StateOpen, g.State().Dial, "the connect breaker saw the failure")
 
 	// The open breaker rejects the next attempt without dialing.
 	_, err = Connect(ctx, failing, opts...)

@@ -40,24 +40,25 @@ func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstre
 			spanAttrs = append(spanAttrs, semconv.NATSConsumerKey.String(info.Name))
 		}
 	}
-	mk := func(op, opType string, kind trace.SpanKind, noGate bool) *opSpec {
+	// Receives, settles and processing are never gated: receives are long
+	// polls (an idle consumer is neither failing nor slow), settles are
+	// publishes nats.go buffers while it reconnects.
+	mk := func(op, opType string, kind trace.SpanKind) *opSpec {
 		return p.spec(specConfig{
 			Op: op, OpType: opType, Kind: kind, Dest: stream,
-			Attrs: attrs, SpanAttrs: spanAttrs, NoGate: noGate,
+			Attrs: attrs, SpanAttrs: spanAttrs,
 		})
 	}
 	cs := &consumerSpecs{
-		p:      p,
-		mgmt:   mgmt,
-		stream: stream,
-		// Receives are long polls: never gated (an idle consumer is not a
-		// failing or slow dependency).
-		receive:    mk(semconv.OpReceive, semconv.OpTypeReceive, trace.SpanKindClient, true),
-		process:    mk(semconv.OpProcess, semconv.OpTypeProcess, trace.SpanKindConsumer, true),
-		ack:        mk(semconv.OpAck, semconv.OpTypeSettle, trace.SpanKindClient, false),
-		nak:        mk(semconv.OpNak, semconv.OpTypeSettle, trace.SpanKindClient, false),
-		term:       mk(semconv.OpTerm, semconv.OpTypeSettle, trace.SpanKindClient, false),
-		inProgress: mk(semconv.OpInProgress, semconv.OpTypeSettle, trace.SpanKindClient, false),
+		p:          p,
+		mgmt:       mgmt,
+		stream:     stream,
+		receive:    mk(semconv.OpReceive, semconv.OpTypeReceive, trace.SpanKindClient),
+		process:    mk(semconv.OpProcess, semconv.OpTypeProcess, trace.SpanKindConsumer),
+		ack:        mk(semconv.OpAck, semconv.OpTypeSettle, trace.SpanKindClient),
+		nak:        mk(semconv.OpNak, semconv.OpTypeSettle, trace.SpanKindClient),
+		term:       mk(semconv.OpTerm, semconv.OpTypeSettle, trace.SpanKindClient),
+		inProgress: mk(semconv.OpInProgress, semconv.OpTypeSettle, trace.SpanKindClient),
 	}
 	cs.active = cs.receive.active() || cs.process.active() || cs.ack.active() ||
 		cs.nak.active() || cs.term.active() || cs.inProgress.active()
@@ -68,14 +69,16 @@ func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstre
 // "process <stream>", a child of the producer context in its header that
 // also links to it; messaging.process.duration and
 // messaging.client.consumed.messages are recorded when the handler returns.
+// The span ends in a defer: a panicking handler ends it with the panic
+// recorded, and the panic goes on as with raw nats.go.
 func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHandler {
 	return func(m jetstream.Msg) {
 		ctx, c := cs.p.beginProcess(context.Background(), cs.process, m.Headers())
+		defer c.finish(nil)
 		if c.recording() {
 			msgAttrs(&c, m)
 		}
 		h(cs.wrapMsg(m, ctx, nil))
-		c.end(nil)
 	}
 }
 
@@ -98,7 +101,7 @@ func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHa
 //   - Info: "js.consumer.info <stream>".
 //
 // Messages handed out are wrapped so that settling them is traced (see
-// jsMsg). Receives and processing are never gated by the breaker. It is safe
+// jsMsg). Receives, settles and processing are never gated. It is safe
 // for concurrent use.
 type consumer struct {
 	jetstream.Consumer
@@ -193,9 +196,10 @@ func (c *consumer) fetch(fn func() (jetstream.MessageBatch, error)) (jetstream.M
 			return nil, err
 		}
 	}
+	defer cl.endOnPanic() // until the forwarder owns the call
+	cl.setCount(0)        // no message yet; the forwarder counts the batch
 	up, err := fn()
 	if err != nil {
-		cl.setCount(0)
 		cl.end(err)
 		return nil, err
 	}
@@ -221,7 +225,9 @@ var _ jetstream.MessageBatch = (*messageBatch)(nil)
 func (b *messageBatch) Messages() <-chan jetstream.Msg { return b.out }
 
 func (b *messageBatch) forward(in <-chan jetstream.Msg, cs *consumerSpecs, ctx context.Context, cl call) {
-	defer close(b.out)
+	defer close(b.out) // after the span has ended
+	var err error
+	defer cl.finish(&err)
 	n := 0
 	for m := range in {
 		n++
@@ -230,7 +236,7 @@ func (b *messageBatch) forward(in <-chan jetstream.Msg, cs *consumerSpecs, ctx c
 	}
 	cl.setCount(n)
 	cl.setAttributes(semconv.MessagingBatchMessageCountKey.Int(n))
-	cl.end(b.MessageBatch.Error())
+	err = b.MessageBatch.Error()
 }
 
 // Next is a receive span linked to the message's producer span.
@@ -246,13 +252,13 @@ func (c *consumer) Next(opts ...jetstream.FetchOpt) (jetstream.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
+	var outcome error // what the span records
+	defer cl.finish(&outcome)
 	m, err := c.Consumer.Next(opts...)
 	if err != nil {
 		cl.setCount(0)
-		if errors.Is(err, nats.ErrTimeout) {
-			cl.end(nil) // no message within the wait: an empty receive
-		} else {
-			cl.end(err)
+		if !errors.Is(err, nats.ErrTimeout) { // a timeout: an empty receive
+			outcome = err
 		}
 		return m, err
 	}
@@ -260,7 +266,6 @@ func (c *consumer) Next(opts ...jetstream.FetchOpt) (jetstream.Msg, error) {
 	if cl.recording() {
 		msgAttrs(&cl, m)
 	}
-	cl.end(nil)
 	return c.cs.wrapMsg(m, ctx, nil), nil
 }
 
@@ -283,11 +288,13 @@ func (it *messagesContext) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error
 	if err != nil {
 		return m, err
 	}
-	ctx, c := it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers())
-	if c.recording() {
-		msgAttrs(&c, m)
+	pr := &processing{}
+	var ctx context.Context
+	ctx, pr.c = it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers())
+	defer pr.endOnPanic() // the span outlives Next, but not a panic in it
+	if pr.c.recording() {
+		msgAttrs(&pr.c, m)
 	}
-	pr := &processing{c: c}
 	it.mu.Lock()
 	it.cur = pr
 	it.mu.Unlock()
@@ -324,6 +331,15 @@ type processing struct {
 func (p *processing) finish() {
 	if p != nil {
 		p.once.Do(func() { p.c.end(nil) })
+	}
+}
+
+// endOnPanic, deferred directly, ends the span as panicked (once) when the
+// function panics, and the panic goes on; otherwise it does nothing.
+func (p *processing) endOnPanic() {
+	if r := recover(); r != nil {
+		p.once.Do(func() { p.c.endPanic(r) })
+		panic(r)
 	}
 }
 

@@ -3,7 +3,6 @@ package instrument_test
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
@@ -24,15 +23,17 @@ func ExampleConnect() {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	breaker, err := circuit.New("orders", circuit.WithConsecutiveFailures(1), circuit.WithOpenTimeout(time.Minute))
+	// The gate's connect breaker opens after 3 failed dials in a row.
+	gate, err := circuit.NewGate("orders", circuit.WithMeterProvider(mp),
+		circuit.WithDialOptions(circuit.WithConsecutiveFailures(3)))
 	if err != nil {
 		panic(err)
 	}
-	defer breaker.Close()
+	defer gate.Close()
 	opts := []instrument.Option{
 		instrument.WithTracerProvider(tp),
 		instrument.WithMeterProvider(mp),
-		instrument.WithBreaker(breaker),
+		instrument.WithGate(gate),
 		instrument.WithConnectionName("orders"),
 	}
 

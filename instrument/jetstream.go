@@ -112,6 +112,7 @@ func newJetStream(js jetstream.JetStream, p *pipeline) *jetStream {
 		mgmt:      &mgmtSpecs{p: p},
 		publish: p.family(specConfig{
 			Op: semconv.OpPublish, OpType: semconv.OpTypeSend, Kind: trace.SpanKindProducer,
+			Gate: gateJSPublish,
 		}),
 	}
 }
@@ -155,7 +156,7 @@ func (m *mgmtSpecs) spec(op, name string, key attribute.Key) *opSpec {
 	if v, ok := m.specs.Load(k); ok {
 		return v.(*opSpec)
 	}
-	sc := specConfig{Op: op, Kind: trace.SpanKindClient, Dest: name, NoDestAttrs: true}
+	sc := specConfig{Op: op, Kind: trace.SpanKindClient, Dest: name, NoDestAttrs: true, Gate: gateJS}
 	if key != "" && name != "" {
 		sc.Attrs = []attribute.KeyValue{key.String(name)}
 	}
@@ -204,9 +205,9 @@ func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, op
 	if err != nil {
 		return nil, err
 	}
+	defer c.finish(&err)
 	j.p.inject(ctx, msg)
 	ack, err := j.JetStream.PublishMsg(ctx, msg, opts...)
-	c.end(err)
 	return ack, err
 }
 
@@ -240,6 +241,7 @@ func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.P
 	if err != nil {
 		return nil, err
 	}
+	defer c.endOnPanic() // until the future owns the call
 	j.p.inject(ctx, msg)
 	up, err := j.JetStream.PublishMsgAsync(msg, opts...)
 	if err != nil {
@@ -271,30 +273,40 @@ func (f *pubAckFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
 // Err returns a channel that receives the error once, like the upstream one.
 func (f *pubAckFuture) Err() <-chan error { return f.err }
 
-// wait ends the call with the upstream outcome and forwards it. Both
+// wait ends the call with the upstream outcome and then forwards it. Both
 // channels are buffered, so it never blocks on a caller that does not read.
 func (f *pubAckFuture) wait(c call, closed <-chan struct{}) {
-	select {
-	case ack := <-f.PubAckFuture.Ok():
-		c.end(nil)
-		f.ok <- ack
-	case err := <-f.PubAckFuture.Err():
-		c.end(err)
+	resolved, ack, err := f.await(&c, closed)
+	switch {
+	case !resolved:
+	case err != nil:
 		f.err <- err
+	default:
+		f.ok <- ack
+	}
+}
+
+// await waits for the upstream outcome and ends c with it, in a defer.
+// resolved is false when the connection closed with the future pending:
+// nats.go never resolves it then; neither do we, but the span ends (with
+// nats.ErrConnectionClosed).
+func (f *pubAckFuture) await(c *call, closed <-chan struct{}) (resolved bool, ack *jetstream.PubAck, err error) {
+	defer c.finish(&err)
+	select {
+	case ack = <-f.PubAckFuture.Ok():
+		return true, ack, nil
+	case err = <-f.PubAckFuture.Err():
+		return true, nil, err
 	case <-closed:
-		// The outcome may have raced the close: prefer it if it is there.
-		select {
-		case ack := <-f.PubAckFuture.Ok():
-			c.end(nil)
-			f.ok <- ack
-		case err := <-f.PubAckFuture.Err():
-			c.end(err)
-			f.err <- err
-		default:
-			// nats.go never resolves futures pending when the connection
-			// closes; neither do we, but the span must end.
-			c.end(nats.ErrConnectionClosed)
-		}
+	}
+	// The outcome may have raced the close: prefer it if it is there.
+	select {
+	case ack = <-f.PubAckFuture.Ok():
+		return true, ack, nil
+	case err = <-f.PubAckFuture.Err():
+		return true, nil, err
+	default:
+		return false, nil, nats.ErrConnectionClosed
 	}
 }
 

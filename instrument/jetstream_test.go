@@ -20,7 +20,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/natstest"
 	"github.com/naq-io/naq/internal/semconv"
 )
@@ -439,47 +438,6 @@ func TestJetStreamHandlesWrapped(t *testing.T) {
 	require.NoError(t, err)
 	e.one("js.key_value.create cfg")
 	e.one("kv.put cfg")
-}
-
-// The breaker gate guards publishes, management, settle and KeyValue calls;
-// long-poll receives and message processing are never gated.
-func TestJetStreamGate(t *testing.T) {
-	g := &fakeGate{outcomes: make(chan error, 100)}
-	e := newJSEnv(t, WithBreaker(g))
-	e.stream("G", "g.>")
-	ctx := context.Background()
-	_, err := e.js.Publish(ctx, "g.ok", []byte("x"))
-	require.NoError(t, err)
-	assert.NoError(t, <-g.outcomes)
-	cons := e.consumer("G", "gc")
-	assert.NoError(t, <-g.outcomes, "consumer.create_or_update is gated")
-	_, kv := e.kv("gkv")
-
-	g.reject.Store(true)
-	_, err = e.js.Publish(ctx, "g.rejected", []byte("x"))
-	assert.Same(t, errGate, err)
-	_, err = e.js.Stream(ctx, "G")
-	assert.ErrorIs(t, err, circuit.ErrOpen)
-	_, err = kv.Get(ctx, "k")
-	assert.ErrorIs(t, err, circuit.ErrOpen)
-	f, err := e.js.PublishAsync("g.async", []byte("x"))
-	assert.Nil(t, f)
-	assert.ErrorIs(t, err, circuit.ErrOpen)
-
-	b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	require.NoError(t, err, "receives are not gated")
-	m := <-b.Messages()
-	require.NotNil(t, m)
-	assert.ErrorIs(t, m.Ack(), circuit.ErrOpen, "settling is gated")
-	for range b.Messages() {
-	}
-
-	for _, name := range []string{"publish g.rejected", "js.stream.info G", "kv.get gkv", "publish g.async", "ack G"} {
-		assertFailed(t, e.one(name), semconv.ErrorTypeCircuitOpen)
-	}
-	assertOK(t, e.one("receive G"))
-	assert.EqualValues(t, 5, histCount(e.collect(t), semconv.MetricOperationDuration, errAttr(semconv.ErrorTypeCircuitOpen)))
-	assert.Empty(t, g.outcomes, "rejected calls report no outcome")
 }
 
 // A filtered call goes straight to nats.go: no span, no metric, no header.

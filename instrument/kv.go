@@ -65,7 +65,7 @@ func newKeyValue(kv jetstream.KeyValue, p *pipeline) *keyValue {
 	bucket := kv.Bucket()
 	attrs := []attribute.KeyValue{semconv.NATSKVBucketKey.String(bucket)}
 	mk := func(op string) *opSpec {
-		return p.spec(specConfig{Op: op, Kind: trace.SpanKindClient, Dest: bucket, NoDestAttrs: true, Attrs: attrs})
+		return p.spec(specConfig{Op: op, Kind: trace.SpanKindClient, Dest: bucket, NoDestAttrs: true, Attrs: attrs, Gate: gateKV})
 	}
 	return &keyValue{
 		KeyValue: kv,
@@ -97,11 +97,11 @@ func kvDo[T any](ctx context.Context, kv *keyValue, s *opSpec, key string, fn fu
 		var zero T
 		return zero, err
 	}
+	defer c.finish(&err)
 	if kv.p.cfg.kvKeys && key != "" {
 		c.setAttributes(semconv.NATSKVKeyKey.String(key))
 	}
 	v, err := fn(ctx)
-	c.end(err)
 	return v, err
 }
 
@@ -274,27 +274,34 @@ func (w *keyWatcher) forward(in <-chan jetstream.KeyValueEntry, done <-chan stru
 	defer close(w.out)
 	stopped := false
 	for e := range in {
-		var c call
-		if e != nil { // nil marks the end of the initial values: no span
-			_, c = kv.p.beginProcess(context.Background(), kv.watch, nil)
-			if kv.p.cfg.kvKeys {
-				c.setAttributes(semconv.NATSKVKeyKey.String(e.Key()))
-			}
+		stopped = w.pass(e, done, kv, stopped)
+	}
+}
+
+// pass hands one update to the caller inside its process span, ended in a
+// defer; it returns whether the watcher is stopped (after Stop or the end of
+// done it no longer waits: e is passed on only if there is room).
+func (w *keyWatcher) pass(e jetstream.KeyValueEntry, done <-chan struct{}, kv *keyValue, stopped bool) bool {
+	if e != nil { // nil marks the end of the initial values: no span
+		_, c := kv.p.beginProcess(context.Background(), kv.watch, nil)
+		defer c.finish(nil)
+		if kv.p.cfg.kvKeys {
+			c.setAttributes(semconv.NATSKVKeyKey.String(e.Key()))
 		}
-		if stopped {
-			select {
-			case w.out <- e:
-			default:
-			}
-		} else {
-			select {
-			case w.out <- e:
-			case <-w.stop:
-				stopped = true
-			case <-done:
-				stopped = true
-			}
+	}
+	if stopped {
+		select {
+		case w.out <- e:
+		default:
 		}
-		c.end(nil)
+		return true
+	}
+	select {
+	case w.out <- e:
+		return false
+	case <-w.stop:
+		return true
+	case <-done:
+		return true
 	}
 }

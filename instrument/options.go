@@ -1,16 +1,13 @@
 package instrument
 
 import (
-	"context"
-	"reflect"
-	"time"
-
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/tracing"
 )
 
@@ -20,21 +17,6 @@ const ScopeName = "github.com/naq-io/naq/instrument"
 
 // Version is the version of the naq instrument package.
 const Version = "0.1.0"
-
-// Gate guards every gated call of a wrapper; a *circuit.Breaker satisfies it.
-//
-// Allow is called before the call, with a context carrying the call's span
-// (so a breaker adds its rejection and state-change events to that span).
-// When it returns an error the call is not made: the wrapper returns that
-// error unchanged (for a breaker it wraps circuit.ErrOpen) and records it
-// with error.type=circuit_open. Otherwise
-// done is called exactly once with the call's error (nil when the
-// [ErrorClassifier] says the error is an expected miss, not a failure) and
-// its duration, which feeds slow-call detection. Implementations must be
-// safe for concurrent use. Message processing (handlers) is never gated.
-type Gate interface {
-	Allow(ctx context.Context) (done func(err error, d time.Duration), err error)
-}
 
 // Filter decides whether a call is instrumented. op is the operation name
 // (messaging.operation.name, e.g. "publish", "request", "receive", "process",
@@ -76,7 +58,7 @@ type config struct {
 	maxTemplates int
 	filter       Filter
 	classifier   ErrorClassifier
-	gate         Gate
+	gate         *circuit.Gate
 	connName     string
 	kvKeys       bool
 	tracker      func(sub *nats.Subscription, destination string) (untrack func())
@@ -190,15 +172,26 @@ func WithErrorClassifier(f ErrorClassifier) Option {
 	})
 }
 
-// WithBreaker puts g (typically a *circuit.Breaker shared by everything that
-// uses one connection) in front of every gated call; see [Gate]. Default: no
-// gate. A nil g, including a typed nil pointer, is ignored.
-func WithBreaker(g Gate) Option {
+// WithGate puts g in front of the calls that wait for an answer: core
+// requests ("request" family, by subject template), JetStream publishes
+// ("js.publish", by subject template) and API calls ("js", by stream or
+// bucket name), KeyValue calls ("kv", by bucket) and connect attempts
+// ([Connect]: the gate's connect breaker). A rejected call is not made: it
+// returns the gate's *circuit.OpenError (errors.Is(err, circuit.ErrOpen))
+// and is recorded with error.type=circuit_open. Otherwise the call's
+// outcome and duration are reported to the destination's breaker (an
+// expected miss, per the [ErrorClassifier], as a success).
+//
+// Never gated: core publishes (nats.go buffers them while it reconnects),
+// receives (Fetch, Next, NextMsg: waiting is their job), settles (ack, nak,
+// term, in-progress) and message processing. Default: no gate. A nil g is
+// ignored. Share one gate between every wrapper of one connection, and let
+// it watch that connection (circuit.Gate.Watch).
+func WithGate(g *circuit.Gate) Option {
 	return optionFunc(func(c *config) {
-		if isNil(g) {
-			return
+		if g != nil {
+			c.gate = g
 		}
-		c.gate = g
 	})
 }
 
@@ -245,16 +238,4 @@ func WithSubscriptionTracker(track func(sub *nats.Subscription, destination stri
 			c.tracker = track
 		}
 	})
-}
-
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
-		return rv.IsNil()
-	}
-	return false
 }

@@ -54,8 +54,10 @@ package instrument
 // (Dest still names the span). Span attributes are set right after the span
 // starts and only when it records, so an unsampled span costs no attribute
 // copy; samplers see the span name and kind. server.address/port go on spans
-// only. Process specs (OpType process) are never gated; NoGate turns the
-// gate off for any other spec.
+// only. A spec is gated only when its Gate names a gate family (see the
+// gate* constants) and a circuit.Gate is set (WithGate): the pipeline asks
+// the gate for the guard of (family, Dest) once, when the spec is built.
+// Process specs are never gated.
 //
 // 3. Run a call:
 //
@@ -67,14 +69,27 @@ package instrument
 //
 //	ctx, c, err := p.begin(ctx, s) // err != nil: the gate rejected the call; it
 //	if err != nil {                // is already recorded (error.type=circuit_open)
-//	        return err             // and must be returned unchanged; do NOT call c.end
+//	        return err             // and must be returned unchanged; do NOT end c
 //	}
+//	defer c.finish(&err)           // ends c with err when the function returns
 //	p.inject(ctx, msg)             // publish: write trace context into msg.Header
 //	err = nc.PublishMsg(msg)
 //	c.setCount(n)                  // optional: batch size for the counter (0 = no count)
 //	c.link(msg.Header)             // optional: link to a producer (batch receive)
 //	c.setAttributes(kv...)         // optional: per-call span-only attributes
-//	c.end(err)                     // exactly once; may run on another goroutine
+//	return err
+//
+// A call is ended exactly once, in a defer, so that a panic still ends it:
+// c.finish(&err) is c.end(err) unless the function panics, in which case
+// it records the panic (span event "exception" with the panic's type,
+// message and stack, error.type=panic on the span and the metrics, a
+// failure for the gate's done, which frees a half-open probe slot at once)
+// and panics again with the same value. Where the recorded outcome is not
+// the returned error (an empty receive), defer c.finish(&outcome) with a
+// variable of its own. A call handed over to end elsewhere (an ack future,
+// a batch forwarder; c.end may run on another goroutine) is guarded until
+// then with defer c.endOnPanic(), which only acts on a panic; the new owner
+// ends it with a defer of its own.
 //
 // c.end classifies err with the ErrorClassifier, records the histogram (and
 // counter, with error.type on failure) with the same start/end timestamps as
@@ -86,8 +101,8 @@ package instrument
 // 4. Process spans (a delivered message, a KV watch update):
 //
 //	ctx, c := p.beginProcess(ctx, s, msg.Header) // ungated, never fails
+//	defer c.finish(nil)                          // or &err for the handler's error
 //	handler(ctx, msg)
-//	c.end(nil)                                   // or the handler's error
 //
 // The span is a child of the producer context extracted from the header and
 // also links to it. The returned ctx carries the process span (or, with
@@ -112,9 +127,11 @@ package instrument
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -130,9 +147,19 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/tracing"
+)
+
+// Gate families (specConfig.Gate): one destination breaker per family and
+// destination, shared by every wrapper built with the same circuit.Gate.
+const (
+	gateRequest   = "request"    // core requests, by subject template
+	gateJSPublish = "js.publish" // JetStream publishes, by subject template
+	gateJS        = "js"         // JetStream API calls, by stream/bucket name
+	gateKV        = "kv"         // KeyValue calls, by bucket
 )
 
 // histKind selects the duration histogram of a spec.
@@ -171,7 +198,13 @@ type specConfig struct {
 	SpanAttrs   []attribute.KeyValue
 	Hist        histKind
 	Count       countKind
-	NoGate      bool
+	// Gate names the family of the gate's destination breaker
+	// (circuit.Gate.Guard: "request", "js.publish", "js", "kv"); "" means
+	// the operation is never gated (core publishes, receives, settles,
+	// process spans). Policy is the gate's policy for it (default
+	// circuit.PolicyRequest).
+	Gate   string
+	Policy circuit.Policy
 }
 
 // opSpec is a declared operation with everything precomputed.
@@ -180,9 +213,9 @@ type opSpec struct {
 	name       string // span name
 	dest       string
 	kind       trace.SpanKind
-	off        bool // filtered, or nothing to record
-	filtered   bool // the Filter rejected it (off is true too)
-	gated      bool
+	off        bool           // filtered, or nothing to record
+	filtered   bool           // the Filter rejected it (off is true too)
+	guard      *circuit.Guard // nil: not gated
 
 	hist    metric.Float64Histogram // nil: none
 	counter metric.Int64Counter     // nil: none
@@ -322,22 +355,30 @@ func (p *pipeline) spec(sc specConfig) *opSpec {
 	if fd == "" {
 		fd = sc.Dest
 	}
-	s := p.build(sc)
 	if p.filtered(sc.Op, fd) {
+		s := p.build(sc, false)
 		s.off, s.filtered = true, true
+		return s
 	}
-	return s
+	return p.build(sc, true)
 }
 
-// build precomputes everything for sc (no filter applied).
-func (p *pipeline) build(sc specConfig) *opSpec {
+// build precomputes everything for sc (no filter applied); guarded says
+// whether to ask the gate for the guard of sc's destination.
+func (p *pipeline) build(sc specConfig, guarded bool) *opSpec {
 	s := &opSpec{
 		op:     sc.Op,
 		opType: sc.OpType,
 		name:   tracing.SpanName(sc.Op, sc.Dest),
 		dest:   sc.Dest,
 		kind:   sc.Kind,
-		gated:  p.cfg.gate != nil && !sc.NoGate && sc.OpType != semconv.OpTypeProcess,
+	}
+	if guarded && p.cfg.gate != nil && sc.Gate != "" && sc.OpType != semconv.OpTypeProcess {
+		pol := sc.Policy
+		if pol == 0 {
+			pol = circuit.PolicyRequest
+		}
+		s.guard = p.cfg.gate.Guard(sc.Gate, sc.Dest, pol)
 	}
 	common := make([]attribute.KeyValue, 0, 4+len(sc.Attrs))
 	common = append(common, semconv.MessagingOperationNameKey.String(sc.Op))
@@ -396,7 +437,7 @@ func (p *pipeline) build(sc specConfig) *opSpec {
 			s.counter = p.meters.ConsumedMessages
 		}
 	}
-	if !p.tracing && s.hist == nil && s.counter == nil && !s.gated {
+	if !p.tracing && s.hist == nil && s.counter == nil && s.guard == nil {
 		s.off = true // nothing to do: call straight through
 	}
 	return s
@@ -455,7 +496,7 @@ func (f *specFamily) slow(subject string) *opSpec {
 	} else {
 		sc := f.sc
 		sc.Dest = tmpl
-		v, _ := f.byTemplate.LoadOrStore(tmpl, f.p.build(sc))
+		v, _ := f.byTemplate.LoadOrStore(tmpl, f.p.build(sc, true))
 		s = v.(*opSpec)
 	}
 	if f.nSubjects.Load() < maxCachedSubjects {
@@ -493,10 +534,10 @@ func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call,
 	}
 	c := call{p: p, spec: s, ctx: ctx, n: 1}
 	c.startSpan(ctx, s)
-	if s.gated {
+	if s.guard != nil {
 		// The gate gets the call's context, so a breaker records its
 		// rejection and state-change span events on this call's span.
-		done, err := p.cfg.gate.Allow(c.ctx)
+		done, err := s.guard.Allow(c.ctx)
 		if err != nil {
 			c.reject()
 			return ctx, call{p: p, ctx: ctx}, err // end on it is a no-op
@@ -661,24 +702,114 @@ func (c *call) end(err error) {
 	}
 }
 
+// errPanicked is the outcome the gate's done gets for a call that panicked:
+// a failure.
+var errPanicked = errors.New("instrument: call panicked")
+
+// finish ends the call when the function that began it returns. Defer it
+// right after a successful begin or beginProcess:
+//
+//	defer c.finish(&err) // err: the outcome to record; nil errp: no error
+//
+// When that function panics, finish records the panic (see endPanic) and
+// panics again with the same value, so the panic goes on as if nothing had
+// stopped it. Otherwise it is end(*errp). It must be the deferred call
+// itself (recover works only there). On an inactive call it does nothing and
+// leaves a panic alone.
+func (c *call) finish(errp *error) {
+	if c.spec == nil {
+		return
+	}
+	if r := recover(); r != nil {
+		c.endPanic(r)
+		panic(r)
+	}
+	if errp != nil {
+		c.end(*errp)
+	} else {
+		c.end(nil)
+	}
+}
+
+// endOnPanic guards a call from begin until the wrapper hands it over to be
+// ended elsewhere (an ack future, a batch forwarder) or ends it itself:
+// deferred directly, it ends the call as panicked and panics again with the
+// same value when the function panics, and otherwise does nothing.
+func (c *call) endOnPanic() {
+	if c.spec == nil {
+		return
+	}
+	if r := recover(); r != nil {
+		c.endPanic(r)
+		panic(r)
+	}
+}
+
+// endPanic finishes a call whose function panicked with r, like end with a
+// failure of error.type "panic": the histogram and counter get
+// error.type=panic, the gate's done gets a failure (which frees a half-open
+// probe slot at once), and the span gets an exception event (type, message,
+// stack of r), error.type=panic and status Error before it ends. It does not
+// panic again itself: its callers do, with r. A panic while recording (a
+// telemetry provider's) goes to otel.Handle, so r is what continues.
+func (c *call) endPanic(r any) {
+	s := c.spec
+	if s == nil {
+		return
+	}
+	defer func() {
+		if r2 := recover(); r2 != nil {
+			otel.Handle(fmt.Errorf("instrument: recording a panic panicked: %v", r2))
+		}
+	}()
+	now := time.Now()
+	d := now.Sub(c.start)
+	if c.p.metering {
+		mo := s.errorOpts(semconv.ErrorTypePanic)
+		if s.hist != nil {
+			s.hist.Record(c.ctx, d.Seconds(), mo.rec...)
+		}
+		if s.counter != nil && c.n > 0 {
+			s.counter.Add(c.ctx, c.n, mo.add...)
+		}
+	}
+	if c.done != nil {
+		c.done(errPanicked, d)
+	}
+	if c.span == nil {
+		return
+	}
+	if !c.span.IsRecording() {
+		c.span.End()
+		return
+	}
+	c.span.AddEvent(semconv.EventException, trace.WithTimestamp(now), trace.WithAttributes(
+		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", r)),
+		semconv.ExceptionMessageKey.String(fmt.Sprint(r)),
+		semconv.ExceptionStacktraceKey.String(string(debug.Stack())),
+	))
+	c.span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypePanic))
+	c.span.SetStatus(codes.Error, semconv.ErrorTypePanic)
+	c.span.End(trace.WithTimestamp(now))
+}
+
 // do runs fn as one instrumented call of s and returns its result and error
-// unchanged. An inactive (nil or filtered) s calls fn straight through.
-func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) (T, error)) (T, error) {
+// unchanged. An inactive (nil or filtered) s calls fn straight through. The
+// call is finished in a defer: a panic of fn is recorded and goes on.
+func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) (T, error)) (v T, err error) {
 	if !s.active() {
 		return fn(ctx)
 	}
 	ctx, c, err := p.begin(ctx, s)
 	if err != nil {
-		var zero T
-		return zero, err
+		return v, err
 	}
-	v, err := fn(ctx)
-	c.end(err)
-	return v, err
+	defer c.finish(&err)
+	return fn(ctx)
 }
 
 // run is do for calls that return only an error.
-func run(ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) error) error {
+func run(ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) error) (err error) {
 	if !s.active() {
 		return fn(ctx)
 	}
@@ -686,7 +817,6 @@ func run(ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) e
 	if err != nil {
 		return err
 	}
-	err = fn(ctx)
-	c.end(err)
-	return err
+	defer c.finish(&err)
+	return fn(ctx)
 }

@@ -197,42 +197,6 @@ func TestBatchCountAndLinks(t *testing.T) {
 	assert.Equal(t, int64(2), tel.sumPoints(t, semconv.MetricConsumedMessages)[0].Value)
 }
 
-func TestProcessIsNeverGated(t *testing.T) {
-	tel := newTelemetry(t)
-	g := &fakeGate{outcomes: make(chan error, 1)}
-	g.reject.Store(true)
-	p := newPipeline(nil, tel.opts(WithBreaker(g)))
-	proc := p.spec(specConfig{Op: semconv.OpProcess, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer, Dest: "d"})
-	ctx, c := p.beginProcess(context.Background(), proc, nil)
-	assert.True(t, trace.SpanContextFromContext(ctx).IsValid())
-	c.end(nil)
-	assert.Len(t, tel.spans(), 1)
-
-	send := p.spec(specConfig{Op: semconv.OpPublish, OpType: semconv.OpTypeSend, Dest: "d"})
-	called := false
-	err := run(context.Background(), p, send, func(context.Context) error { called = true; return nil })
-	assert.ErrorIs(t, err, circuit.ErrOpen)
-	assert.False(t, called, "a rejected call is not made")
-	_, c, err = p.begin(context.Background(), send)
-	require.Error(t, err)
-	c.end(nil) // a mistaken end after rejection records nothing more
-	assert.Len(t, tel.spans(), 3)
-
-	ungated := p.spec(specConfig{Op: "x", Dest: "d", NoGate: true})
-	assert.NoError(t, run(context.Background(), p, ungated, func(context.Context) error { return nil }))
-}
-
-func TestGateSeesExpectedMissAsSuccess(t *testing.T) {
-	tel := newTelemetry(t)
-	g := &fakeGate{outcomes: make(chan error, 2)}
-	p := newPipeline(nil, tel.opts(WithBreaker(g)))
-	s := p.spec(specConfig{Op: semconv.OpKVGet, Dest: "b"})
-	_ = run(context.Background(), p, s, func(context.Context) error { return jetstream.ErrKeyNotFound })
-	assert.NoError(t, <-g.outcomes)
-	_ = run(context.Background(), p, s, func(context.Context) error { return nats.ErrTimeout })
-	assert.ErrorIs(t, <-g.outcomes, nats.ErrTimeout)
-}
-
 func TestInactiveSpecs(t *testing.T) {
 	p := newPipeline(nil, []Option{WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(metricnoop.NewMeterProvider())})
 	s := p.spec(specConfig{Op: "publish", OpType: "send", Dest: "d"})

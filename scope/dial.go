@@ -29,10 +29,10 @@ type DialEvent struct {
 }
 
 // dial is the single path every pooled connection attempt takes: the
-// circuit gate, the connect itself, telemetry and the dial observer all
+// gate's connect breaker, the connect itself, telemetry and the dial observer all
 // hang off it. With a retry policy, failed attempts are retried (never for
 // permanent errors: invalid config, authorization failures, open circuit).
-func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy, b *circuit.Breaker) (*nats.Conn, chan struct{}, error) {
+func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy, g *circuit.Gate) (*nats.Conn, chan struct{}, error) {
 	type result struct {
 		nc     *nats.Conn
 		closed chan struct{}
@@ -40,7 +40,7 @@ func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy, b *circ
 	attempt := 0
 	once := func(ctx context.Context) (result, error) {
 		attempt++
-		nc, closed, err := p.dialOnce(ctx, cfg, attempt, b)
+		nc, closed, err := p.dialOnce(ctx, cfg, attempt, g)
 		return result{nc, closed}, err
 	}
 	var (
@@ -55,7 +55,7 @@ func (p *Pool) dial(ctx context.Context, cfg Config, retry *RetryPolicy, b *circ
 	return r.nc, r.closed, err
 }
 
-func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int, b *circuit.Breaker) (*nats.Conn, chan struct{}, error) {
+func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int, g *circuit.Gate) (*nats.Conn, chan struct{}, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +87,7 @@ func (p *Pool) dialOnce(ctx context.Context, cfg Config, attempt int, b *circuit
 	}
 	opts = append(opts, p.tel.natsOptions(&cfg)...)
 
-	nc, d, err := p.tel.dial(ctx, b, &cfg, func() (*nats.Conn, error) {
+	nc, d, err := p.tel.dial(ctx, g, &cfg, func() (*nats.Conn, error) {
 		nc, err := nats.Connect(cfg.url(), opts...)
 		if err != nil {
 			return nil, &ConnectError{Servers: cfg.Redacted().Servers, Err: err, auth: isAuthError(err)}

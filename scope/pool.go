@@ -77,7 +77,7 @@ type pooledConn struct {
 	err     error
 	nc      *nats.Conn
 	closed  chan struct{}    // closed by nats.go's ClosedHandler
-	breaker *circuit.Breaker // nil when the pool has no breakers
+	gate    *circuit.Gate // nil when the pool has no gates
 	handle  *connHandles
 
 	// dialCtxEnded: the dial failed because the context of the caller that
@@ -238,14 +238,17 @@ func (p *Pool) get(ctx context.Context, cfg *Config, o *options) (*pooledConn, e
 		}
 	}
 	if pc.err == nil {
-		pc.breaker, pc.err = p.tel.breaker(key, &pc.cfg)
+		pc.gate, pc.err = p.tel.gate(key, &pc.cfg)
 	}
 	if pc.err == nil {
-		gate := pc.breaker
+		dialGate := pc.gate
 		if o != nil && o.noGate {
-			gate = nil // health checks measure the server, not the breaker
+			dialGate = nil // health checks measure the server, not the connect breaker
 		}
-		pc.nc, pc.closed, pc.err = p.dial(ctx, pc.cfg, retry, gate)
+		pc.nc, pc.closed, pc.err = p.dial(ctx, pc.cfg, retry, dialGate)
+		if pc.err == nil && pc.gate != nil {
+			pc.gate.Watch(pc.nc) // connection health for every handle of this connection
+		}
 	}
 	if pc.err != nil {
 		p.mu.Lock()
@@ -404,25 +407,26 @@ type Scope struct {
 func (s *Scope) Conn() *nats.Conn { return s.pc.nc }
 
 // Instrumented returns the pooled connection wrapped by instrument.NewConn
-// (publish, request and subscribe traced and metered, gated by the
-// connection's circuit breaker), created once per connection and shared.
+// (publish, request and subscribe traced and metered, requests gated by the
+// connection's gate), created once per connection and shared.
 func (s *Scope) Instrumented() *instrument.Conn {
 	h := s.pc.handle
 	h.connOnce.Do(func() { h.conn = s.pool.tel.wrapConn(s.pc) })
 	return h.conn
 }
 
-// Breaker returns the circuit breaker of the scope's connection config
-// (shared by its dials and instrumented handles), or nil when the pool was
-// created [WithoutCircuitBreaker].
-func (s *Scope) Breaker() *circuit.Breaker { return s.pc.breaker }
+// Gate returns the gate of the scope's connection config (its connect
+// breaker, the connection-health layer watching the current connection and
+// the destination breakers shared by its instrumented handles), or nil when
+// the pool was created [WithoutGate].
+func (s *Scope) Gate() *circuit.Gate { return s.pc.gate }
 
 // Config returns the effective configuration of the connection (secrets
 // included; print it, and it redacts itself).
 func (s *Scope) Config() Config { return s.pc.cfg.Clone() }
 
 // JetStream returns the instrumented JetStream handle of the pooled
-// connection (instrument.NewJetStream, gated by the connection's breaker),
+// connection (instrument.NewJetStream, gated by the connection's gate),
 // created once per connection and shared.
 func (s *Scope) JetStream() (jetstream.JetStream, error) {
 	h := s.pc.handle

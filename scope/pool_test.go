@@ -240,7 +240,7 @@ func TestWaiterOutlivesTheDialersContext(t *testing.T) {
 	srv := startServer(t)
 	srv.Stop()
 	var dials dialCounter
-	p := newPool(t, dials.option(), scope.WithoutCircuitBreaker())
+	p := newPool(t, dials.option(), scope.WithoutGate())
 	cfg := cfgFor(srv)
 	retry := scope.WithRetry(scope.RetryPolicy{MaxRetries: -1, InitialDelay: 10 * time.Millisecond, BackoffFactor: 1})
 

@@ -27,9 +27,9 @@ type telemetryOptions struct {
 	mp          metric.MeterProvider
 	prop        propagation.TextMapPropagator
 	recorder    *metrics.Recorder
-	instOpts    []instrument.Option
-	circuitOpts []circuit.Option
-	noBreaker   bool
+	instOpts []instrument.Option
+	gateOpts []circuit.GateOption
+	noGate   bool
 }
 
 // WithTracerProvider sets the TracerProvider for the pool's connect spans
@@ -73,18 +73,20 @@ func WithInstrumentOptions(opts ...instrument.Option) Option {
 	return optionFunc(func(o *options) { o.telemetry.instOpts = append(o.telemetry.instOpts, opts...) })
 }
 
-// WithCircuitOptions configures the circuit breaker a pool keeps per
-// connection config (thresholds, open timeout, classifier, ...; the pool's
-// MeterProvider is passed first). Invalid values make [NewPool] fail with an
-// error matching circuit.ErrInvalidOption. Applies to [NewPool].
-func WithCircuitOptions(opts ...circuit.Option) Option {
-	return optionFunc(func(o *options) { o.telemetry.circuitOpts = append(o.telemetry.circuitOpts, opts...) })
+// WithGateOptions configures the gate a pool keeps per connection config
+// (circuit.NewGate: the grace before calls fail fast while the connection
+// is down, the destination breakers' and the connect breaker's settings;
+// the pool's MeterProvider is passed first). Invalid values make [NewPool]
+// fail with an error matching circuit.ErrInvalidOption. Applies to
+// [NewPool].
+func WithGateOptions(opts ...circuit.GateOption) Option {
+	return optionFunc(func(o *options) { o.telemetry.gateOpts = append(o.telemetry.gateOpts, opts...) })
 }
 
-// WithoutCircuitBreaker disables the per-connection circuit breaker: dials
-// and instrumented calls are never gated. Applies to [NewPool].
-func WithoutCircuitBreaker() Option {
-	return optionFunc(func(o *options) { o.telemetry.noBreaker = true })
+// WithoutGate disables the per-connection gate: dials and instrumented
+// calls are never gated, exactly as with raw nats.go. Applies to [NewPool].
+func WithoutGate() Option {
+	return optionFunc(func(o *options) { o.telemetry.noGate = true })
 }
 
 // WithRecorder makes the pool report connection metrics to r (share one
@@ -98,18 +100,18 @@ func WithRecorder(r *metrics.Recorder) Option {
 	})
 }
 
-// poolTelemetry wires connection metrics, the circuit breakers and the
-// instrumented handles into a pool. It is the hook point of the dial path.
+// poolTelemetry wires connection metrics, the gates and the instrumented
+// handles into a pool. It is the hook point of the dial path.
 type poolTelemetry struct {
-	rec         *metrics.Recorder
-	mp          metric.MeterProvider
-	instOpts    []instrument.Option
-	circuitOpts []circuit.Option
-	noBreaker   bool
+	rec      *metrics.Recorder
+	mp       metric.MeterProvider
+	instOpts []instrument.Option
+	gateOpts []circuit.GateOption
+	noGate   bool
 
-	mu       sync.Mutex
-	breakers map[poolKey]*circuit.Breaker
-	names    map[string]int // breaker names in use, to keep them unique
+	mu    sync.Mutex
+	gates map[poolKey]*circuit.Gate
+	names map[string]int // gate names in use, to keep them unique
 }
 
 func newPoolTelemetry(o *telemetryOptions) (*poolTelemetry, error) {
@@ -129,55 +131,56 @@ func newPoolTelemetry(o *telemetryOptions) (*poolTelemetry, error) {
 		inst = append(inst, instrument.WithPropagators(o.prop))
 	}
 	t := &poolTelemetry{
-		rec:         rec,
-		mp:          mp,
-		instOpts:    inst,
-		circuitOpts: append([]circuit.Option{circuit.WithMeterProvider(mp)}, o.circuitOpts...),
-		noBreaker:   o.noBreaker,
-		breakers:    make(map[poolKey]*circuit.Breaker),
-		names:       make(map[string]int),
+		rec:      rec,
+		mp:       mp,
+		instOpts: inst,
+		gateOpts: append([]circuit.GateOption{circuit.WithMeterProvider(mp)}, o.gateOpts...),
+		noGate:   o.noGate,
+		gates:    make(map[poolKey]*circuit.Gate),
+		names:    make(map[string]int),
 	}
-	if !t.noBreaker && len(o.circuitOpts) > 0 {
-		// Reject invalid breaker options now rather than at the first dial.
-		b, err := circuit.New("scope-options-check", t.circuitOpts...)
+	if !t.noGate && len(o.gateOpts) > 0 {
+		// Reject invalid gate options now rather than at the first dial.
+		g, err := circuit.NewGate("scope-options-check", t.gateOpts...)
 		if err != nil {
 			return nil, err
 		}
-		_ = b.Close()
+		_ = g.Close()
 	}
 	return t, nil
 }
 
-// breaker returns the breaker of a connection config, creating it on
-// first use. It outlives the connections of that config, so failed dials
-// accumulate and an open breaker rejects the next dial. nil when disabled.
-func (t *poolTelemetry) breaker(key poolKey, cfg *Config) (*circuit.Breaker, error) {
-	if t.noBreaker {
+// gate returns the gate of a connection config, creating it on first use.
+// It outlives the connections of that config, so failed dials accumulate in
+// its connect breaker, and each new connection of the config is watched by
+// it. nil when disabled.
+func (t *poolTelemetry) gate(key poolKey, cfg *Config) (*circuit.Gate, error) {
+	if t.noGate {
 		return nil, nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if b, ok := t.breakers[key]; ok {
-		return b, nil
+	if g, ok := t.gates[key]; ok {
+		return g, nil
 	}
-	name := breakerName(cfg)
+	name := gateName(cfg)
 	if n := t.names[name]; n > 0 {
 		t.names[name] = n + 1
 		name += "#" + strconv.Itoa(n+1)
 	} else {
 		t.names[name] = 1
 	}
-	b, err := circuit.New(name, t.circuitOpts...)
+	g, err := circuit.NewGate(name, t.gateOpts...)
 	if err != nil {
 		return nil, err
 	}
-	t.breakers[key] = b
-	return b, nil
+	t.gates[key] = g
+	return g, nil
 }
 
-// breakerName is "<client name>@<host:port,...>": low-cardinality and free
+// gateName is "<client name>@<host:port,...>": low-cardinality and free
 // of credentials.
-func breakerName(cfg *Config) string {
+func gateName(cfg *Config) string {
 	hosts := make([]string, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
@@ -191,14 +194,14 @@ func breakerName(cfg *Config) string {
 	return name + "@" + strings.Join(hosts, ",")
 }
 
-// close closes every breaker (unregistering their gauges).
+// close closes every gate (unregistering their gauges).
 func (t *poolTelemetry) close() {
 	t.mu.Lock()
-	bs := t.breakers
-	t.breakers = make(map[poolKey]*circuit.Breaker)
+	gs := t.gates
+	t.gates = make(map[poolKey]*circuit.Gate)
 	t.mu.Unlock()
-	for _, b := range bs {
-		if err := b.Close(); err != nil {
+	for _, g := range gs {
+		if err := g.Close(); err != nil {
 			otel.Handle(err)
 		}
 	}
@@ -209,14 +212,16 @@ func (t *poolTelemetry) close() {
 func (t *poolTelemetry) natsOptions(*Config) []nats.Option { return t.rec.ConnOptions() }
 
 // dial runs one connect attempt through instrument's operation pipeline
-// (instrument.Connect): breaker gate, "connect" span, the connect itself,
+// (instrument.Connect): the gate's connect breaker, "connect" span, the connect itself,
 // messaging.client.operation.duration with operation name connect. Inside
 // it, the attempt is timed and counted in the connection metrics
 // (nats.client.connect.duration, connections opened/failed) and, on
 // success, the connection is observed (active gauge, events, subscription
-// metrics). A rejection by an open breaker returns an error matching
-// circuit.ErrOpen without connecting and is not a connect attempt.
-func (t *poolTelemetry) dial(ctx context.Context, b *circuit.Breaker, cfg *Config,
+// metrics) and watched by the gate (its connection-health layer). A
+// rejection by an open connect breaker returns an error matching
+// circuit.ErrOpen without connecting and is not a connect attempt. g may be
+// nil (no gate, or a health check's dial).
+func (t *poolTelemetry) dial(ctx context.Context, g *circuit.Gate, cfg *Config,
 	connect func() (*nats.Conn, error)) (*nats.Conn, time.Duration, error) {
 	var d time.Duration
 	nc, err := instrument.Connect(ctx, func(ctx context.Context) (*nats.Conn, error) {
@@ -225,7 +230,7 @@ func (t *poolTelemetry) dial(ctx context.Context, b *circuit.Breaker, cfg *Confi
 		d = time.Since(start)
 		t.rec.RecordDial(ctx, cfg.ClientName, d, err)
 		return nc, err
-	}, t.connectOptions(b, cfg)...)
+	}, t.connectOptions(g, cfg)...)
 	if err != nil {
 		return nil, d, err
 	}
@@ -236,14 +241,14 @@ func (t *poolTelemetry) dial(ctx context.Context, b *circuit.Breaker, cfg *Confi
 }
 
 // connectOptions are the instrument options of a connect attempt: the
-// pool's providers, the config's breaker and client name. The user's
+// pool's providers, the config's gate and client name. The user's
 // instrument options (WithInstrumentOptions) are for the handles: a Filter
-// there must not take the dial out from behind the breaker.
-func (t *poolTelemetry) connectOptions(b *circuit.Breaker, cfg *Config) []instrument.Option {
+// there must not take the dial out from behind the gate.
+func (t *poolTelemetry) connectOptions(g *circuit.Gate, cfg *Config) []instrument.Option {
 	opts := make([]instrument.Option, 0, 4)
 	opts = append(opts, t.instOpts[:2]...) // providers
-	if b != nil {
-		opts = append(opts, instrument.WithBreaker(b))
+	if g != nil {
+		opts = append(opts, instrument.WithGate(g))
 	}
 	if cfg.ClientName != "" {
 		opts = append(opts, instrument.WithConnectionName(cfg.ClientName))
@@ -255,8 +260,8 @@ func (t *poolTelemetry) connectOptions(b *circuit.Breaker, cfg *Config) []instru
 func (t *poolTelemetry) handleOptions(pc *pooledConn) []instrument.Option {
 	opts := make([]instrument.Option, 0, len(t.instOpts)+3)
 	opts = append(opts, t.instOpts[:2]...) // providers
-	if pc.breaker != nil {
-		opts = append(opts, instrument.WithBreaker(pc.breaker))
+	if pc.gate != nil {
+		opts = append(opts, instrument.WithGate(pc.gate))
 	}
 	if pc.cfg.ClientName != "" {
 		opts = append(opts, instrument.WithConnectionName(pc.cfg.ClientName))

@@ -194,7 +194,7 @@ func TestPooledHandlesAreInstrumented(t *testing.T) {
 	_, ok = tel.metric(t, "messaging.client.operation.duration")
 	assert.True(t, ok)
 	_, ok = tel.metric(t, "nats.client.circuit.state")
-	assert.True(t, ok, "the per-connection breaker reports its state")
+	assert.True(t, ok, "the per-connection gate reports its state")
 	snap := p.Recorder().Snapshot()
 	assert.EqualValues(t, 1, snap.Opened)
 	assert.EqualValues(t, 1, snap.Active)
@@ -202,16 +202,17 @@ func TestPooledHandlesAreInstrumented(t *testing.T) {
 	require.NoError(t, p.Close(ctx))
 	assert.EqualValues(t, 0, tel.sumInt(t, "nats.client.connections.active"), "back to zero after the pool drained")
 	_, ok = tel.metric(t, "nats.client.circuit.state")
-	assert.False(t, ok, "breaker gauges unregistered when the pool closed")
+	assert.False(t, ok, "gate gauges unregistered when the pool closed")
 }
 
-func TestBreakerRejectsDialsAndGatesHandles(t *testing.T) {
+func TestConnectBreakerRejectsDialsNotHandles(t *testing.T) {
 	srv := startServer(t)
 	srv.Stop()
 	tel := newTelemetry(t)
 	var dials dialCounter
 	popts := append(tel.options(), dials.option(),
-		scope.WithCircuitOptions(circuit.WithConsecutiveFailures(2), circuit.WithOpenTimeout(time.Hour)))
+		scope.WithGateOptions(circuit.WithDialOptions(circuit.WithConsecutiveFailures(2),
+			circuit.WithOpenTimeout(time.Hour), circuit.WithOpenBackoff(1, time.Hour))))
 	p := newPool(t, popts...)
 	ctx := context.Background()
 	cfg := cfgFor(srv)
@@ -236,39 +237,41 @@ func TestBreakerRejectsDialsAndGatesHandles(t *testing.T) {
 	assert.EqualValues(t, 1, tel.histCount(t, "messaging.client.operation.duration",
 		connectOp, attribute.String("error.type", "circuit_open")))
 
-	// Health checks bypass the breaker: they measure the server.
+	// Health checks bypass the connect breaker: they measure the server.
 	srv.Restart()
 	_, err = scope.Health(ctx, srv.URL(), scope.WithPool(p), scope.WithConfig(cfg))
 	require.NoError(t, err)
 
-	// The connection the health check opened is gated by the same breaker.
+	// The connect breaker guards dials only: the handles of the connection
+	// the health check opened work while it is still open.
 	s, err := p.Acquire(ctx, cfg)
 	require.NoError(t, err, "reusing a pooled connection needs no dial")
-	require.NotNil(t, s.Breaker())
-	assert.Equal(t, circuit.StateOpen, s.Breaker().State())
+	require.NotNil(t, s.Gate())
+	assert.Equal(t, circuit.StateOpen, s.Gate().State().Dial)
+	assert.Equal(t, circuit.StateClosed, s.Gate().State().Connection)
 	js, err := s.JetStream()
 	require.NoError(t, err)
 	_, err = js.AccountInfo(ctx)
-	assert.ErrorIs(t, err, circuit.ErrOpen, "instrumented handles fail fast while the breaker is open")
-	err = s.Instrumented().PublishContext(ctx, "x", nil)
-	assert.ErrorIs(t, err, circuit.ErrOpen)
-	require.NoError(t, s.Conn().Publish("x", nil), "the raw connection is not gated")
+	assert.NoError(t, err, "an open connect breaker does not gate a connection that is up")
+	require.NoError(t, s.Instrumented().PublishContext(ctx, "x", nil))
 	require.NoError(t, s.Close(ctx))
 }
 
-func TestWithoutCircuitBreaker(t *testing.T) {
+func TestWithoutGate(t *testing.T) {
 	srv := startServer(t)
-	p := newPool(t, scope.WithoutCircuitBreaker())
+	p := newPool(t, scope.WithoutGate())
 	s, err := p.Acquire(context.Background(), cfgFor(srv))
 	require.NoError(t, err)
-	assert.Nil(t, s.Breaker())
+	assert.Nil(t, s.Gate())
 	js, err := s.JetStream()
 	require.NoError(t, err)
 	_, err = js.AccountInfo(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, s.Close(context.Background()))
 
-	_, err = scope.NewPool(scope.WithCircuitOptions(circuit.WithConsecutiveFailures(-1)))
+	_, err = scope.NewPool(scope.WithGateOptions(circuit.WithDestinationOptions(circuit.WithConsecutiveFailures(-1))))
+	assert.ErrorIs(t, err, circuit.ErrInvalidOption)
+	_, err = scope.NewPool(scope.WithGateOptions(circuit.WithGrace(-time.Second)))
 	assert.ErrorIs(t, err, circuit.ErrInvalidOption)
 }
 

@@ -6,7 +6,7 @@ import (
 )
 
 // Chaos events alternate: a quick restart (reconnect within a second) and a
-// longer outage (calls fail, the breaker opens, then recovers).
+// longer outage (calls that wait for a reply fail fast, then recover).
 const (
 	chaosRestartDown = 500 * time.Millisecond
 	chaosOutageDown  = 4 * time.Second

@@ -36,7 +36,8 @@ type demoFlags struct {
 const demoLong = `Run a realistic workload through naq and watch it: an embedded NATS server
 with JetStream (unless a server is configured), every call going through naq's
 pooled scope and instrumentation, and requests, JetStream and KV calls gated
-by the connection's circuit breaker:
+by the connection's gate (fail fast while the connection is down, one breaker
+per destination):
 
   core      two publishers on demo.orders.<id> (templated to demo.orders.*),
             a queue group of two workers, a request-reply pricing service
@@ -45,8 +46,9 @@ by the connection's circuit breaker:
   kv        bucket demo_status: service status updates and a watcher
 
 Every --interval a summary shows ops/s, p50/p99 and errors per operation (from
-the same histograms /metrics exports), the connection state and the breaker
-state. /metrics, /healthz and /readyz are served on --metrics-addr.
+the same histograms /metrics exports), the connection state and the gate
+state. /metrics, /healthz and /readyz are served on --metrics-addr; /readyz
+follows the connection's health and lists open destination breakers.
 
 The embedded server is used when no server is configured: no --url, no
 --config or NAQ_CONFIG, no NAQ_NATS_URL or NATS_URL. Its store is a temporary
@@ -54,8 +56,9 @@ directory removed on exit. On a configured server the demo creates the stream
 DEMO_EVENTS and the KV bucket demo_status, and deletes both on exit.
 
 --chaos stops the embedded server on a schedule (--chaos-every): alternately a
-quick restart and a longer outage, so disconnects, reconnects and the breaker
-opening and closing can be seen in the summary, in /metrics and in Grafana.
+quick restart and a longer outage, so disconnects, reconnects and the gate
+failing calls fast, then letting them through on reconnect, can be seen in the
+summary, in /metrics and in Grafana.
 
 Traces: --traces=auto exports by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
 --traces=stdout prints a span count per span name at exit; --traces=otlp
@@ -71,7 +74,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Short: "Run an instrumented workload (embedded NATS server by default) with a live summary",
 		Long:  demoLong,
 		Example: `  naq demo                          # until Ctrl-C; metrics on http://127.0.0.1:9464/metrics
-  naq demo --duration 30s --chaos   # watch reconnects and the breaker
+  naq demo --duration 30s --chaos   # watch reconnects and the gate
   naq demo --traces=stdout --duration 10s
   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 naq demo`,
 		Args: cobra.NoArgs,
@@ -131,7 +134,7 @@ type demo struct {
 	tel      *telemetry.Telemetry
 	reader   *sdkmetric.ManualReader
 	spans    *telemetry.SpanSummary
-	breaker  atomic.Pointer[circuit.Breaker] // set once the pool dialled
+	gate     atomic.Pointer[circuit.Gate] // set once the pool dialled
 	recorder *metrics.Recorder
 	pool     *scope.Pool
 	cfg      scope.Config
@@ -343,14 +346,21 @@ func (d *demo) serveHTTP(addr string) error {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		if g := d.gate.Load(); g != nil {
+			for _, ds := range g.State().Destinations {
+				fmt.Fprintf(w, "breaker %s: %s\n", ds.Destination, ds.State)
+			}
+		}
 	})
 	d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = d.http.Serve(ln) }()
 	return nil
 }
 
-// notReady is "" when the connection is up and the breaker lets calls
-// through, else the reason.
+// notReady is "" when the connection is up, else the reason. Readiness
+// follows connection health only: an open destination breaker fails the
+// calls to that destination, not the process (the body lists them).
+
 func (d *demo) notReady() string {
 	var reasons []string
 	nc := d.nc.Load()
@@ -360,8 +370,8 @@ func (d *demo) notReady() string {
 	if st := nc.Status(); st != nats.CONNECTED {
 		reasons = append(reasons, "connection "+st.String())
 	}
-	if b := d.breaker.Load(); b != nil && b.State() == circuit.StateOpen {
-		reasons = append(reasons, "circuit breaker open")
+	if g := d.gate.Load(); g != nil && g.State().Connection == circuit.StateOpen {
+		reasons = append(reasons, "calls fail fast (the connection is down)")
 	}
 	return strings.Join(reasons, ", ")
 }

@@ -252,7 +252,7 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "http://"+addr+"/metrics")
 	assert.Contains(t, out, "ops/s")
 	assert.Contains(t, out, "publish    demo.orders.*", "subjects are templated in the summary")
-	assert.Contains(t, out, "breaker closed")
+	assert.Contains(t, out, "gate closed")
 	assert.Contains(t, out, "spans: ", "--traces=stdout prints the span summary")
 	assert.NotContains(t, out, "demo.orders.\n", "raw subjects never appear")
 	assert.Empty(t, d.errOut.String())
@@ -265,8 +265,9 @@ func TestDemo(t *testing.T) {
 }
 
 // TestDemoChaos restarts the embedded server during the demo, then stops
-// it for longer: reconnects, disconnects and the breaker opening reach
-// /metrics, and the demo still drains and exits 0.
+// it for longer: reconnects, disconnects and the gate failing calls fast
+// while the connection is down reach /metrics, and the demo still drains
+// and exits 0.
 func TestDemoChaos(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
@@ -281,7 +282,8 @@ func TestDemoChaos(t *testing.T) {
 	assert.Contains(t, out, "chaos: restart")
 	assert.Contains(t, out, "chaos: outage")
 	assert.Contains(t, out, "RECONNECTING")
-	assert.Regexp(t, `breaker naq-demo@127\.0\.0\.1:\d+: closed -> open`, out)
+	assert.Contains(t, out, "gate connection: closed -> open")
+	assert.Contains(t, out, "gate connection: open -> closed")
 }
 
 // TestDemoExternalServer: with --url the demo uses that server (no embedded

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/naq-io/naq/circuit"
 )
 
 // summaryLoop prints the live summary every interval until ctx ends.
@@ -39,7 +41,7 @@ func (d *demo) summaryLoop(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// stateLine describes the connection and the breaker.
+// stateLine describes the connection and the gate.
 func (d *demo) stateLine() string {
 	conn := "connection -"
 	if nc := d.nc.Load(); nc != nil {
@@ -55,11 +57,7 @@ func (d *demo) stateLine() string {
 			conn += " (" + plural(r, "reconnect") + ")"
 		}
 	}
-	br := "breaker -"
-	if b := d.breaker.Load(); b != nil {
-		br = "breaker " + b.State().String()
-	}
-	return conn + " | " + br
+	return conn + " | " + gateLine(d.gate.Load())
 }
 
 // finalSummary prints totals over the whole run, the connection metrics and
@@ -81,8 +79,8 @@ func (d *demo) finalSummary(f *demoFlags) {
 		fmt.Fprintf(&b, "connections: opened %d, failed %d, disconnects %d, reconnects %d, avg connect %s\n",
 			s.Opened, s.Failed, s.Disconnects, s.Reconnects, fmtDur(s.AvgConnectTime))
 	}
-	if br := d.breaker.Load(); br != nil {
-		fmt.Fprintf(&b, "breaker %s: %s at exit\n", br.Name(), br.State())
+	if g := d.gate.Load(); g != nil {
+		fmt.Fprintf(&b, "gate %s at exit: %s\n", g.Name(), gateLine(g))
 	}
 	if d.spans != nil {
 		b.WriteString("\n")
@@ -111,4 +109,21 @@ func plural(n uint64, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// gateLine describes a gate: its connection layer and the destinations
+// whose breaker is not closed.
+func gateLine(g *circuit.Gate) string {
+	if g == nil {
+		return "gate -"
+	}
+	st := g.State()
+	line := "gate " + st.Connection.String()
+	if st.Connection == circuit.StateOpen {
+		line += " (connection down " + fmtDur(st.Down) + ")"
+	}
+	for _, ds := range st.Destinations {
+		line += ", " + ds.Destination + " " + ds.State.String()
+	}
+	return line
 }

@@ -43,10 +43,10 @@ var statusKeys = []string{"svc.api", "svc.worker", "svc.billing"}
 func workloadLegend(rate int) string {
 	return fmt.Sprintf(`naq demo: workload, every call through naq's pooled scope and instrumentation:
   core       publish %s<id> (%d/s, templated to %s) -> queue group %q (2 workers, a short sleep each)
-             request %s (%d/s) -> service in queue group %q; breaker-guarded
+             request %s (%d/s) -> service in queue group %q; gated
   jetstream  publish %s (%d/s) -> stream %s -> consumer %q (Consume: process, ack)
-             and consumer %q (Fetch: receive waits up to 500ms per batch, ack); breaker-guarded
-  kv         bucket %s: put %d/s, get, and a watcher (kv.watch); breaker-guarded
+             and consumer %q (Fetch: receive waits up to 500ms per batch, ack); gated
+  kv         bucket %s: put %d/s, get, and a watcher (kv.watch); gated
   p50/p99 are estimated from the histogram buckets, as Prometheus' histogram_quantile does.
 `,
 		orderSubject, rate, orderTemplate, orderQueue,
@@ -95,7 +95,7 @@ func (w *workload) stop() error {
 // startWorkload acquires the pooled, instrumented connection and starts
 // every part of the workload. ctx ends the loops.
 //
-// The scope pool does the wiring: one circuit breaker per connection config
+// The scope pool does the wiring: one gate per connection config
 // gating dials and the instrumented handles, connection metrics through the
 // metrics recorder, spans and meters on the telemetry providers.
 func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
@@ -115,12 +115,9 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		scope.WithNATSOptions(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			d.event("connection error: %v", err)
 		})),
-		scope.WithCircuitOptions(
-			circuit.WithConsecutiveFailures(10),
-			circuit.WithOpenTimeout(2*time.Second),
-			circuit.WithOnStateChange(func(name string, from, to circuit.State) {
-				d.event("breaker %s: %s -> %s", name, from, to)
-			})),
+		scope.WithGateOptions(circuit.WithOnGateStateChange(func(_, dest string, from, to circuit.State) {
+			d.event("gate %s: %s -> %s", dest, from, to)
+		})),
 	)
 	if err != nil {
 		return nil, err
@@ -139,7 +136,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	}()
 
 	raw := s.Conn()
-	d.breaker.Store(s.Breaker())
+	d.gate.Store(s.Gate())
 	d.nc.Store(raw)
 	obs, found := d.recorder.Observer(raw)
 	if !found {
@@ -147,10 +144,10 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	}
 
 	// Request-reply, JetStream and KV go through the pool's instrumented
-	// handles, gated by the breaker. Core publishes are buffered by nats.go
-	// while it reconnects and never fail fast, so counting them would dilute
-	// an outage: publishers and subscribers use a wrapper of the same pooled
-	// connection without the breaker.
+	// handles, gated by the connection's gate. Publishers and subscribers
+	// use a wrapper of the same pooled connection of their own (core
+	// publishes are never gated anyway: nats.go buffers them while it
+	// reconnects).
 	rpc := s.Instrumented()
 	nc := instrument.NewConn(raw,
 		instrument.WithTracerProvider(tp),

@@ -46,6 +46,11 @@ const (
 	NATSCircuitNameKey    = attribute.Key("nats.circuit.name")
 	NATSCircuitFromKey    = attribute.Key("nats.circuit.from")
 	NATSCircuitToKey      = attribute.Key("nats.circuit.to")
+	// NATSCircuitDestinationKey is what a breaker of a gate guards:
+	// "<family> <destination template>" ("request svc.echo", "kv orders",
+	// "js.publish orders.*"), "connect" for connect attempts, or
+	// CircuitConnection for the gate's connection-health layer.
+	NATSCircuitDestinationKey = attribute.Key("nats.circuit.destination")
 )
 
 // System is the messaging.system attribute.
@@ -93,6 +98,36 @@ const (
 	ErrorTypeCircuitOpen = "circuit_open"
 	ErrorTypeTimeout     = "timeout"
 	ErrorTypeOther       = "_OTHER"
+	// ErrorTypePanic marks a call or handler that panicked: the pipeline
+	// records it (with an [EventException] span event) and the panic
+	// continues. ErrorType never returns it.
+	ErrorTypePanic = "panic"
+)
+
+// The exception span event (OpenTelemetry's, as span.RecordError writes it)
+// that records a panic of an instrumented call or handler: the Go type of
+// the panic value, its message and the goroutine's stack.
+const (
+	EventException = otelsemconv.ExceptionEventName
+
+	ExceptionTypeKey       = otelsemconv.ExceptionTypeKey
+	ExceptionMessageKey    = otelsemconv.ExceptionMessageKey
+	ExceptionStacktraceKey = otelsemconv.ExceptionStacktraceKey
+)
+
+// Trace propagation span event: added to a publish or request span when the
+// trace context was NOT injected into the message sent, so that the message
+// goes out exactly as raw nats.go would send it. NATSPropagationReasonKey
+// says why: [PropagationHeadersUnsupported] (the server does not support
+// headers) or [PropagationMaxPayload] (the header would push the message
+// past the connection's max_payload).
+const (
+	EventPropagationSkipped = "nats.propagation.skipped"
+
+	NATSPropagationReasonKey = attribute.Key("nats.propagation.reason")
+
+	PropagationHeadersUnsupported = "headers_unsupported"
+	PropagationMaxPayload         = "max_payload"
 )
 
 // Metric instrument names, units and descriptions: the names table.
@@ -148,4 +183,13 @@ const (
 	EventCircuitRejected    = "nats.circuit.rejected"
 
 	NATSCircuitReasonKey = attribute.Key("nats.circuit.reason")
+)
+
+// CircuitConnection is the nats.circuit.destination value of a gate's
+// connection-health layer: "open" while the connection has been down for
+// longer than the gate's grace. CircuitConnect is the value of the breaker
+// guarding connect attempts.
+const (
+	CircuitConnection = "connection"
+	CircuitConnect    = "connect"
 )
