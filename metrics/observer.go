@@ -27,6 +27,14 @@ import (
 // goroutine and decrements the active-connections gauge exactly once. The
 // chained handlers stay installed but only pass events through to the user's
 // handlers once stopped. An Observer is safe for concurrent use.
+//
+// Lock discipline: nats.go runs a sync or channel subscription's closed
+// handler, and with it the untrack func of [Observer.Track], while it holds
+// the connection's and the subscription's locks. So the Observer never calls
+// nats.go while holding its own mutex: collection and Track's sweep copy the
+// tracked subscriptions under it, release it, query nats.go, and re-lock only
+// to drop the subscriptions found invalid. Untrack only takes the mutex for a
+// map delete.
 type Observer struct {
 	r    *Recorder
 	nc   *nats.Conn
@@ -42,10 +50,28 @@ type Observer struct {
 	rttOK    atomic.Bool  // whether the most recent sample succeeded
 	reaping  atomic.Bool  // a stop was scheduled after seeing the conn closed
 
-	mu      sync.Mutex
-	stopped bool
-	subs    map[*nats.Subscription]attribute.Set
-	sweepAt int // len(subs) at which Track drops invalid subscriptions
+	// mu guards the fields below. It is never held across a call into
+	// nats.go, the OTel SDK or user code (see the type's doc).
+	mu       sync.Mutex
+	stopped  bool
+	subs     map[*nats.Subscription]*trackedSub
+	sweepAt  int  // len(subs) at which Track drops invalid subscriptions
+	sweeping bool // a Track is sweeping (outside mu)
+}
+
+// trackedSub is one [Observer.Track] registration: the measurement option
+// carrying its attribute set, built once. Entries are compared by pointer,
+// so a late delete never removes a newer registration of the same
+// subscription.
+type trackedSub struct {
+	opt metric.MeasurementOption
+}
+
+// subEntry is a (subscription, registration) pair copied out of
+// Observer.subs, to query nats.go without holding Observer.mu.
+type subEntry struct {
+	sub *nats.Subscription
+	ts  *trackedSub
 }
 
 // Observe starts observing a connection that was dialled without
@@ -90,7 +116,7 @@ func (r *Recorder) Observe(nc *nats.Conn, name string) (*Observer, error) {
 		mset:   metric.WithAttributeSet(set),
 		cancel: cancel,
 		done:   make(chan struct{}),
-		subs:   make(map[*nats.Subscription]attribute.Set),
+		subs:   make(map[*nats.Subscription]*trackedSub),
 	}
 	r.observers[nc] = o
 	r.mu.Unlock()
@@ -259,7 +285,9 @@ func (o *Observer) sampleOnce(ctx context.Context) {
 }
 
 // observe is the metric callback: it reads only local state (nats.go
-// statistics and status, subscription counters, the last RTT sample).
+// statistics and status, subscription counters, the last RTT sample). It
+// calls nats.go without holding o.mu: the tracked subscriptions are copied
+// under it first.
 func (o *Observer) observe(_ context.Context, ob metric.Observer) error {
 	if o.reapIfClosed() {
 		return nil
@@ -277,43 +305,78 @@ func (o *Observer) observe(_ context.Context, ob metric.Observer) error {
 	ob.ObserveInt64(in.SentBytes, clampInt64(st.OutBytes), o.mset)
 	ob.ObserveInt64(in.ReceivedBytes, clampInt64(st.InBytes), o.mset)
 
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for sub, set := range o.subs {
-		if !sub.IsValid() {
+	var invalid []subEntry
+	for _, e := range o.trackedSubs() {
+		if !e.sub.IsValid() {
 			// Unsubscribed, drained or closed: stop reporting it.
-			delete(o.subs, sub)
+			invalid = append(invalid, e)
 			continue
 		}
-		opt := metric.WithAttributeSet(set)
 		// nats.go counts no pending messages for channel subscriptions
 		// (Pending fails with nats.ErrTypeSubscription): only their
 		// dropped count is reported.
-		if msgs, _, err := sub.Pending(); err == nil {
-			ob.ObserveInt64(in.SubscriptionPending, int64(msgs), opt)
+		if msgs, _, err := e.sub.Pending(); err == nil {
+			ob.ObserveInt64(in.SubscriptionPending, int64(msgs), e.ts.opt)
 		}
-		if dropped, err := sub.Dropped(); err == nil {
-			ob.ObserveInt64(in.SubscriptionDropped, int64(dropped), opt)
+		if dropped, err := e.sub.Dropped(); err == nil {
+			ob.ObserveInt64(in.SubscriptionDropped, int64(dropped), e.ts.opt)
 		}
 	}
+	if len(invalid) > 0 {
+		o.mu.Lock()
+		o.dropLocked(invalid)
+		o.mu.Unlock()
+	}
 	return nil
+}
+
+// trackedSubs copies the tracked subscriptions under o.mu.
+func (o *Observer) trackedSubs() []subEntry {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.copyLocked()
+}
+
+func (o *Observer) copyLocked() []subEntry {
+	subs := make([]subEntry, 0, len(o.subs))
+	for sub, ts := range o.subs {
+		subs = append(subs, subEntry{sub, ts})
+	}
+	return subs
+}
+
+// dropLocked deletes the given entries that the map still holds (an entry
+// untracked or tracked again since it was copied is left alone). o.mu must
+// be held.
+func (o *Observer) dropLocked(entries []subEntry) {
+	for _, e := range entries {
+		if o.subs[e.sub] == e.ts {
+			delete(o.subs, e.sub)
+		}
+	}
 }
 
 // minSweep is the number of tracked subscriptions above which Track first
 // drops the ones no longer valid.
 const minSweep = 64
 
-// sweepLocked drops subscriptions that are no longer valid, so that the
-// set stays bounded by the live subscriptions even when metrics are never
-// collected. Track calls it when the set has doubled since the last sweep
-// (amortised O(1) per Track). o.mu must be held.
-func (o *Observer) sweepLocked() {
-	for sub := range o.subs {
-		if !sub.IsValid() {
-			delete(o.subs, sub)
+// sweep drops the subscriptions of subs (copied under o.mu by Track, which
+// set o.sweeping) that are no longer valid, so that the set stays bounded by
+// the live subscriptions even when metrics are never collected. Track calls
+// it when the set has doubled since the last sweep (amortised O(1) per
+// Track), one sweep at a time. It queries nats.go without holding o.mu.
+func (o *Observer) sweep(subs []subEntry) {
+	invalid := subs[:0]
+	for _, e := range subs {
+		if !e.sub.IsValid() {
+			invalid = append(invalid, e)
 		}
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dropLocked(invalid)
 	o.sweepAt = max(minSweep, 2*len(o.subs))
+	o.sweeping = false
 }
 
 func clampInt64(v uint64) int64 {
@@ -334,27 +397,37 @@ func clampInt64(v uint64) int64 {
 // closed; checked at every collection and, once many subscriptions are
 // tracked, by Track itself) or when the Observer stops. For a channel
 // subscription nats.go counts no pending messages: only dropped is
-// reported. A nil sub is ignored. untrack is idempotent. Its signature fits
-// instrument.WithSubscriptionTracker, which tracks every subscription an
-// instrumented connection makes.
+// reported. A nil sub is ignored. Tracking sub again replaces its
+// destination; only the latest untrack then stops it. untrack is idempotent,
+// never calls nats.go and holds the Observer's lock only for a map delete,
+// so it may run from the subscription's closed handler (which nats.go calls
+// under its own locks). Its signature fits instrument.WithSubscriptionTracker,
+// which tracks every subscription an instrumented connection makes.
 func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack func()) {
 	if sub == nil {
 		return func() {}
 	}
-	set := attribute.NewSet(append(o.set.ToSlice(),
+	ts := &trackedSub{opt: metric.WithAttributeSet(attribute.NewSet(append(o.set.ToSlice(),
 		semconv.MessagingDestinationNameKey.String(destination),
-		semconv.MessagingDestinationTemplateKey.String(destination))...)
+		semconv.MessagingDestinationTemplateKey.String(destination))...))}
+	var sweep []subEntry
 	o.mu.Lock()
 	if !o.stopped {
-		if len(o.subs) >= max(o.sweepAt, minSweep) {
-			o.sweepLocked()
+		o.subs[sub] = ts
+		if !o.sweeping && len(o.subs) > max(o.sweepAt, minSweep) {
+			o.sweeping = true
+			sweep = o.copyLocked()
 		}
-		o.subs[sub] = set
 	}
 	o.mu.Unlock()
+	if sweep != nil {
+		o.sweep(sweep)
+	}
 	return func() {
 		o.mu.Lock()
-		delete(o.subs, sub)
+		if o.subs[sub] == ts {
+			delete(o.subs, sub)
+		}
 		o.mu.Unlock()
 	}
 }
