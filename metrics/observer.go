@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/naq-io/naq/internal/connevents"
 	"github.com/naq-io/naq/internal/semconv"
 )
 
@@ -166,48 +167,12 @@ func (r *Recorder) rttInterval(nc *nats.Conn) time.Duration {
 
 // chain wraps the handlers currently installed on the connection.
 func (o *Observer) chain() {
-	nc := o.nc
-	prevDisc := nc.DisconnectErrHandler()
-	prevDiscOld := nc.Opts.DisconnectedCB
-	nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
-		// A deliberate Close also fires this handler, with a nil error on
-		// a closed connection: that is not a lost connection.
-		if err != nil || !c.IsClosed() {
-			o.event(evDisconnect, err)
-		}
-		if prevDisc != nil {
-			prevDisc(c, err)
-		} else if prevDiscOld != nil {
-			prevDiscOld(c)
-		}
-	})
-	prevRec := nc.ReconnectHandler()
-	nc.SetReconnectHandler(func(c *nats.Conn) {
-		o.event(evReconnect, nil)
-		if prevRec != nil {
-			prevRec(c)
-		}
-	})
-	prevErr := nc.ErrorHandler()
-	nc.SetErrorHandler(func(c *nats.Conn, s *nats.Subscription, err error) {
-		o.event(evAsyncError, err)
-		if prevErr != nil {
-			prevErr(c, s, err)
-		}
-	})
-	prevDisco := nc.DiscoveredServersHandler()
-	nc.SetDiscoveredServersHandler(func(c *nats.Conn) {
-		o.event(evDiscovered, nil)
-		if prevDisco != nil {
-			prevDisco(c)
-		}
-	})
-	prevClosed := nc.ClosedHandler()
-	nc.SetClosedHandler(func(c *nats.Conn) {
-		o.stop()
-		if prevClosed != nil {
-			prevClosed(c)
-		}
+	connevents.Chain(o.nc, connevents.Handlers{
+		Disconnected: func(_ *nats.Conn, err error) { o.event(evDisconnect, err) },
+		Reconnected:  func(*nats.Conn) { o.event(evReconnect, nil) },
+		AsyncError:   func(_ *nats.Conn, _ *nats.Subscription, err error) { o.event(evAsyncError, err) },
+		Discovered:   func(*nats.Conn) { o.event(evDiscovered, nil) },
+		Closed:       func(*nats.Conn) { o.stop() },
 	})
 }
 
