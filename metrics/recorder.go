@@ -144,19 +144,19 @@ func (r *Recorder) RecordDial(ctx context.Context, name string, d time.Duration,
 	r.recordConnect(ctx, name, d, err)
 }
 
-// recordConnect is the single place a connect attempt is counted.
+// recordConnect is the single place a connect attempt is counted. The
+// snapshot counters move under r.mu; the OTel instruments are recorded
+// after it is released (naq calls no provider code under a lock of its own).
 func (r *Recorder) recordConnect(ctx context.Context, name string, d time.Duration, err error) {
 	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	set := r.attrSetLocked(name)
-	// The snapshot counters and the OTel instruments move under one lock, so
-	// a reader never sees one updated without the other.
 	if err != nil {
 		errType := ErrorType(err)
 		r.stats.failed++
 		r.stats.lastError = errType
 		r.stats.lastErrorTime = time.Now()
+		r.mu.Unlock()
 		withErr := metric.WithAttributes(append(set.ToSlice(), semconv.ErrorTypeKey.String(errType))...)
 		r.inst.Failed.Add(ctx, 1, withErr)
 		r.inst.ConnectDuration.Record(ctx, d.Seconds(), withErr)
@@ -171,6 +171,7 @@ func (r *Recorder) recordConnect(ctx context.Context, name string, d time.Durati
 	if d > r.stats.connectMax {
 		r.stats.connectMax = d
 	}
+	r.mu.Unlock()
 	as := metric.WithAttributeSet(set)
 	r.inst.Opened.Add(ctx, 1, as)
 	r.inst.ConnectDuration.Record(ctx, d.Seconds(), as)
@@ -188,18 +189,24 @@ const (
 	evReconnectErr
 )
 
-// recordEvent is the single place a connection event is counted.
+// recordEvent is the single place a connection event is counted. It runs
+// on nats.go's callback goroutine: the snapshot counters move under r.mu,
+// the OTel counters are added after it is released.
 func (r *Recorder) recordEvent(ev event, set attribute.Set, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	ctx := context.Background()
 	switch ev {
 	case evDisconnect:
+		defer r.inst.Disconnects.Add(ctx, 1, metric.WithAttributeSet(set))
+	case evReconnect:
+		defer r.inst.Reconnects.Add(ctx, 1, metric.WithAttributeSet(set))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch ev {
+	case evDisconnect:
 		r.stats.disconnects++
-		r.inst.Disconnects.Add(ctx, 1, metric.WithAttributeSet(set))
 	case evReconnect:
 		r.stats.reconnects++
-		r.inst.Reconnects.Add(ctx, 1, metric.WithAttributeSet(set))
 	case evAsyncError:
 		r.stats.asyncErrors++
 	case evLameDuck:
@@ -218,8 +225,8 @@ func (r *Recorder) recordEvent(ev event, set attribute.Set, err error) {
 // addActive is the single place the active gauge moves.
 func (r *Recorder) addActive(set attribute.Set, delta int64) {
 	r.activeMu.Lock()
-	defer r.activeMu.Unlock()
 	r.active += delta
+	r.activeMu.Unlock()
 	r.inst.Active.Add(context.Background(), delta, metric.WithAttributeSet(set))
 }
 
