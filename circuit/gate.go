@@ -381,13 +381,14 @@ func (g *Gate) rejectDown(ctx context.Context, dest string) error {
 // handlers set on nc now (the user's handlers still run, after the gate's)
 // and takes nc's current status. Watching a new connection (a pool that
 // dials again with the same gate) replaces the old one: events of the old
-// connection are ignored from then on. Handlers set on nc after Watch
-// replace the chain; set them before. A nil nc is ignored.
+// connection are ignored from then on. Watching the connection already
+// watched does nothing, so every wrapper given the gate may call it (the
+// instrument wrappers do). Handlers set on nc after Watch replace the
+// chain; set them before. A nil nc is ignored.
 func (g *Gate) Watch(nc *nats.Conn) {
-	if nc == nil {
+	if nc == nil || g.watched.Swap(nc) == nc {
 		return
 	}
-	g.watched.Store(nc)
 	connevents.Chain(nc, connevents.Handlers{
 		Disconnected: func(c *nats.Conn, _ error) {
 			if g.watched.Load() == c {

@@ -185,8 +185,9 @@ func WithErrorClassifier(f ErrorClassifier) Option {
 // Never gated: core publishes (nats.go buffers them while it reconnects),
 // receives (Fetch, Next, NextMsg: waiting is their job), settles (ack, nak,
 // term, in-progress) and message processing. Default: no gate. A nil g is
-// ignored. Share one gate between every wrapper of one connection, and let
-// it watch that connection (circuit.Gate.Watch).
+// ignored. Share one gate between every wrapper of one connection: the
+// wrappers make it watch their connection's status events
+// (circuit.Gate.Watch), which drives its connection-health layer.
 func WithGate(g *circuit.Gate) Option {
 	return optionFunc(func(c *config) {
 		if g != nil {

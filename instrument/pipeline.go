@@ -265,6 +265,9 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	}
 	p.namer = tracing.LimitTemplates(cfg.namer, cfg.maxTemplates)
 
+	if p.cfg.gate != nil && nc != nil {
+		p.cfg.gate.Watch(nc) // no-op when the gate already watches nc
+	}
 	if p.cfg.connName == "" && nc != nil {
 		p.cfg.connName = nc.Opts.Name
 	}

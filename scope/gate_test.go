@@ -100,9 +100,10 @@ func TestGateCollateral(t *testing.T) {
 		okCalls++
 	}
 	assert.Equal(t, 100, okCalls)
-	_, err = s.Health(ctx)
+	hr, err := s.Health(ctx)
 	assert.NoError(t, err, "readiness follows connection health, not destination breakers")
 	st := s.Gate().State()
+	assert.Equal(t, st.Destinations, hr.OpenBreakers, "open breakers are reported as detail")
 	assert.Equal(t, circuit.StateClosed, st.Connection)
 	for _, d := range st.Destinations {
 		assert.Equal(t, "request svc.a", d.Destination, "only A's own breaker may open")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-io/naq/circuit"
 )
 
 // HealthReport is the result of a successful health check.
@@ -25,6 +27,10 @@ type HealthReport struct {
 	JetStream bool
 	// RTT is the round-trip time of one flush (PING/PONG).
 	RTT time.Duration
+	// OpenBreakers lists the destinations of the connection's gate whose
+	// breaker is open or half-open, as detail: they fail the calls to those
+	// destinations, not the health check. Empty without a gate.
+	OpenBreakers []circuit.DestinationState
 }
 
 // Health opens a scope (see [Open]; a pooled connection is reused),
@@ -48,7 +54,10 @@ func healthWith(ctx context.Context, url string, o *options) (r HealthReport, er
 
 // Health checks the scope's connection: it must be connected, answer a
 // flush within flush_timeout (the RTT), and JetStream is probed with an
-// account-info request (not enabled is reported, not an error).
+// account-info request (not enabled is reported, not an error). Readiness
+// follows the connection's health only: destination breakers of the gate
+// that are open are reported in [HealthReport.OpenBreakers] without failing
+// the check.
 func (s *Scope) Health(ctx context.Context) (HealthReport, error) {
 	nc := s.Conn()
 	if st := nc.Status(); st != nats.CONNECTED {
@@ -67,6 +76,9 @@ func (s *Scope) Health(ctx context.Context) (HealthReport, error) {
 		ServerVersion: nc.ConnectedServerVersion(),
 		ConnectedURL:  nc.ConnectedUrlRedacted(),
 		RTT:           time.Since(start),
+	}
+	if g := s.Gate(); g != nil {
+		r.OpenBreakers = g.State().Destinations
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
