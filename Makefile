@@ -4,7 +4,7 @@ PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: help test vet fmt lint bench bench-compare demo build up down tidy
+.PHONY: help test vet fmt lint bench bench-compare demo build up down tidy fuzz
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -12,6 +12,26 @@ help: ## list targets
 test: vet ## vet, then every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(MAKE) fuzz
+
+# Every Fuzz* target in the tree, one `go test -fuzz` per target (go test
+# fuzzes one target per package per run). A failure with a written failing
+# input, or any other error, fails; a bare "context deadline exceeded" with no
+# failing input is Go 1.26's -fuzztime shutdown race (go.dev/issue/75804,
+# fixed in Go 1.27), which loaded CI machines hit: it is reported, not fatal.
+FUZZTIME ?= 3s
+fuzz: ## run each fuzz target for FUZZTIME (default 3s); seed corpora also run in `test`
+	@for dir in $$(git ls-files -co --exclude-standard '*_test.go' | xargs -r grep -l '^func Fuzz' | xargs -r -n1 dirname | sort -u); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+	    echo "fuzz ./$$dir $$name ($(FUZZTIME))"; \
+	    if out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$dir 2>&1); then \
+	      echo "$$out" | tail -n 1; continue; \
+	    fi; \
+	    echo "$$out"; \
+	    if echo "$$out" | grep -q 'Failing input written' || ! echo "$$out" | grep -qx '    context deadline exceeded'; then exit 1; fi; \
+	    echo "fuzz: $$name: bare 'context deadline exceeded', no failing input: Go's -fuzztime race, not a finding"; \
+	  done; \
+	done
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

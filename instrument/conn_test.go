@@ -59,7 +59,7 @@ func TestConnPublish(t *testing.T) {
 		{"PublishMsgContext", func() error {
 			return c.PublishMsgContext(context.Background(), &nats.Msg{Subject: "orders.1004", Data: []byte("d")})
 		}},
-		{"PublishRequest", func() error { return c.PublishRequest("orders.1005", "reply.here", []byte("e")) }},
+		{"PublishRequest", func() error { return c.PublishRequest("orders.1005", "reply.Wz5kQm8xTv3nLp7R", []byte("e")) }},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestConnPublish(t *testing.T) {
 	assert.False(t, hasAddr, "server.address is a span attribute only")
 	sp := pointWith(t, tel.sumPoints(t, semconv.MetricSentMessages), want...)
 	assert.Equal(t, int64(len(tests)), sp.Value)
-	assertNoSecrets(t, tel, "reply.here", "_INBOX")
+	assertNoSecrets(t, tel, "reply.Wz5kQm8xTv3nLp7R", "_INBOX")
 }
 
 func TestConnPublishContextIsChildOfCallerSpan(t *testing.T) {
@@ -547,16 +547,19 @@ func TestConnCardinalityIsBounded(t *testing.T) {
 }
 
 func TestConnNoSecretsRecorded(t *testing.T) {
-	const password = "s3cr3t-pa55"
-	srv := natstest.RunServer(t, func(o *natsserver.Options) { o.Username, o.Password = "alice", password })
+	// Long markers that cannot occur by chance in a port or id (see
+	// oteltest.AssertNoSecrets).
+	const user, password = "alice-Mx7pQr2wZk9vNt3B", "pw-Jk4rXw8nZq2vLt6M"
+	srv := natstest.RunServer(t, func(o *natsserver.Options) { o.Username, o.Password = user, password })
 	tel := newTelemetry(t)
-	url := strings.Replace(srv.URL(), "nats://", "nats://alice:"+password+"@", 1)
+	url := strings.Replace(srv.URL(), "nats://", "nats://"+user+":"+password+"@", 1)
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	c := NewConn(nc, tel.opts()...)
 
-	const payload = "card-number-4111111111111111"
+	const cardPart = "Tz6wQm3xVk8pLr2N" // a fragment must not leak either
+	const payload = "card-number-4111111111111111-" + cardPart
 	_, err = c.Subscribe("pay.*", func(m *nats.Msg) { _ = m.Respond([]byte(payload)) })
 	require.NoError(t, err)
 	require.NoError(t, c.Flush())
@@ -566,7 +569,7 @@ func TestConnNoSecretsRecorded(t *testing.T) {
 	_, err = c.Request("nobody.x", []byte(payload), waitFor)
 	require.ErrorIs(t, err, nats.ErrNoResponders)
 	tel.waitSpans(t, 5)
-	assertNoSecrets(t, tel, payload, password, "alice", "_INBOX.", "4111")
+	assertNoSecrets(t, tel, payload, password, user, "_INBOX.", cardPart)
 }
 
 func TestWrapperKeepsUnwrappedMethods(t *testing.T) {

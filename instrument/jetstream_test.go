@@ -499,9 +499,11 @@ func TestJetStreamNoopProviders(t *testing.T) {
 // Nothing secret reaches a span or a metric: payloads, KV values, the
 // password, ack subjects and reply inboxes.
 func TestJetStreamNoSecretsRecorded(t *testing.T) {
-	const password = "s3cr3t-pa55"
-	srv := natstest.RunServer(t, func(o *natsserver.Options) { o.Username, o.Password = "alice", password })
-	url := strings.Replace(srv.URL(), "nats://", "nats://alice:"+password+"@", 1)
+	// Long markers that cannot occur by chance in a port or id (see
+	// oteltest.AssertNoSecrets).
+	const user, password = "alice-Mx7pQr2wZk9vNt3B", "pw-Jk4rXw8nZq2vLt6M"
+	srv := natstest.RunServer(t, func(o *natsserver.Options) { o.Username, o.Password = user, password })
+	url := strings.Replace(srv.URL(), "nats://", "nats://"+user+":"+password+"@", 1)
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -511,8 +513,9 @@ func TestJetStreamNoSecretsRecorded(t *testing.T) {
 	js := NewJetStream(raw, tel.opts(WithKVKeys(true))...)
 	ctx := context.Background()
 
-	const payload = "card-number-4111111111111111"
-	const value = "kv-value-hunter2"
+	const cardPart, valuePart = "Tz6wQm3xVk8pLr2N", "Hn7rZq2wXk9mPv4T" // fragments must not leak either
+	const payload = "card-number-4111111111111111-" + cardPart
+	const value = "kv-value-" + valuePart
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "PAY", Subjects: []string{"pay.>"}})
 	require.NoError(t, err)
 	_, err = js.Publish(ctx, "pay.charge", []byte(payload))
@@ -543,7 +546,7 @@ func TestJetStreamNoSecretsRecorded(t *testing.T) {
 	require.NoError(t, w.Stop())
 	for range w.Updates() {
 	}
-	assertNoSecrets(t, tel, payload, "4111", value, "hunter2", password, "alice", "$JS.ACK", "_INBOX.")
+	assertNoSecrets(t, tel, payload, cardPart, value, valuePart, password, user, "$JS.ACK", "_INBOX.")
 }
 
 func TestJetStreamObjectStoreManagement(t *testing.T) {

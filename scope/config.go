@@ -310,9 +310,24 @@ type yamlNATS struct {
 }
 
 // redactURL masks the password of a URL's user info (nats://u:p@h → u:xxxxx).
+// When url.Parse cannot find the user info although the string holds an '@'
+// (an unescaped '%', '#' or '/' in a password, or "user:pw@host" without a
+// scheme), everything from after the scheme to the last '@' is masked, since
+// nobody can tell where the credentials end.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil || (u.User == nil && strings.Contains(u.Opaque, "@")) {
+		at := strings.LastIndex(s, "@")
+		if at < 0 {
+			return s
+		}
+		start := 0
+		if i := strings.Index(s, "://"); i >= 0 && i < at {
+			start = i + len("://")
+		}
+		return s[:start] + Redacted + s[at:]
+	}
+	if u.User == nil {
 		return s
 	}
 	if _, has := u.User.Password(); has {
@@ -390,8 +405,12 @@ func validateServer(s string) error {
 	shown := strconv.Quote(redactURL(s))
 	u, err := url.Parse(s)
 	if err != nil {
-		return &ConfigError{Field: "servers", Value: shown,
-			Allowed: "a URL such as nats://host:4222", Err: err}
+		ce := &ConfigError{Field: "servers", Value: shown,
+			Allowed: "a URL such as nats://host:4222 (percent-encode special characters in a user or password)"}
+		if !strings.Contains(s, "@") {
+			ce.Err = err // the *url.Error quotes the whole URL: only without credentials
+		}
+		return ce
 	}
 	if !allowedSchemes[u.Scheme] {
 		return &ConfigError{Field: "servers", Value: shown,

@@ -298,7 +298,10 @@ func (tel *telemetry) assertNoSecrets(t *testing.T, forbidden ...string) {
 // Credentials never reach telemetry: not from a token or a user/password
 // config, not from a failed dial, not from the pooled handles' operations.
 func TestNoCredentialsInTelemetry(t *testing.T) {
-	const token, password = "tok-s3cr3t-8842", "pw-s3cr3t-7731"
+	// Long markers that cannot occur by chance in a port or id (see
+	// oteltest.AssertNoSecrets); stem is the part both share.
+	const stem = "Qz7vKw9LmTxR4pNs"
+	const token, password = "tok-" + stem + "-8842", "pw-" + stem + "-7731"
 	for _, tc := range []struct {
 		name      string
 		server    func(*server.Options)
@@ -306,10 +309,10 @@ func TestNoCredentialsInTelemetry(t *testing.T) {
 		forbidden []string
 	}{
 		{"token", func(o *server.Options) { o.Authorization = token },
-			scope.WithToken(token), scope.WithToken(token + "-wrong"), []string{token, "s3cr3t"}},
+			scope.WithToken(token), scope.WithToken(token + "-wrong"), []string{token, stem}},
 		{"user/password", func(o *server.Options) { o.Username, o.Password = "alice", password },
 			scope.WithUserPassword("alice", password), scope.WithUserPassword("alice", password+"-wrong"),
-			[]string{password, "s3cr3t"}},
+			[]string{password, stem}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startServer(t, tc.server)

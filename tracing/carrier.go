@@ -24,7 +24,10 @@ type HeaderCarrier nats.Header
 var _ propagation.TextMapCarrier = HeaderCarrier(nil)
 
 // Get returns the first value of key, matching the key case-insensitively.
-// An exact-case match is preferred. It returns "" when the key is absent.
+// An exact-case match is preferred; when several other spellings of the key
+// hold values ("Traceparent" and "TRACEPARENT"), the one that sorts first in
+// byte order wins, so the result never depends on map iteration order. It
+// returns "" when the key is absent.
 func (c HeaderCarrier) Get(key string) string {
 	if v, ok := c[key]; ok {
 		if len(v) > 0 {
@@ -32,12 +35,13 @@ func (c HeaderCarrier) Get(key string) string {
 		}
 		return ""
 	}
+	found, best, val := false, "", ""
 	for k, v := range c {
-		if len(v) > 0 && strings.EqualFold(k, key) {
-			return v[0]
+		if len(v) > 0 && (!found || k < best) && strings.EqualFold(k, key) {
+			found, best, val = true, k, v[0]
 		}
 	}
-	return ""
+	return val
 }
 
 // Set stores value under the lower-cased key, removing any copy of the key

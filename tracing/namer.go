@@ -160,7 +160,10 @@ func LimitTemplates(namer SubjectNamer, max int) SubjectNamer {
 	if max < 1 {
 		max = DefaultMaxTemplates
 	}
-	l := &limiter{namer: namer, max: max, seen: make(map[string]struct{}, max)}
+	// Size the map for the default cap at most: max is an upper bound, not
+	// an expected count, and a large one ("unlimited") must not allocate
+	// up front.
+	l := &limiter{namer: namer, max: max, seen: make(map[string]struct{}, min(max, DefaultMaxTemplates))}
 	return l.name
 }
 

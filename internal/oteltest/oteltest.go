@@ -3,6 +3,7 @@
 package oteltest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,8 +20,25 @@ import (
 // attributes or link attributes, or in the attributes of any metric data
 // point of rm. It also fails when there is no span or no data point to
 // scan: an empty scan proves nothing.
+//
+// A forbidden string must not be able to turn up by chance in the random
+// parts of telemetry (ports, connection and server ids, trace and span ids,
+// addresses, timestamps), or the test flakes: "4111" once matched a random
+// port about once in 2,000 runs. AssertNoSecrets stops the test (t.Fatal)
+// before scanning when a forbidden string could (see [ChanceMatchable]): use
+// a marker of 16 or more characters with letters beyond a–f, such as
+// "pw-Qz7vKw9LmTxR4pNs", or a structural token holding a character random
+// values never carry, such as "_INBOX." or "$JS.ACK".
 func AssertNoSecrets(t testing.TB, spans []sdktrace.ReadOnlySpan, rm metricdata.ResourceMetrics, forbidden ...string) {
 	t.Helper()
+	for _, f := range forbidden {
+		if why := ChanceMatchable(f); why != "" {
+			t.Fatalf("oteltest.AssertNoSecrets: forbidden string %q %s, so it can occur by chance in a port, id, "+
+				"trace id or timestamp and make the test flaky; use a marker of at least %d characters with "+
+				"letters beyond a-f (e.g. %q) or a structural token such as \"_INBOX.\"",
+				f, why, MinMarkerLen, "pw-Qz7vKw9LmTxR4pNs")
+		}
+	}
 	check := func(where, s string) {
 		ls := strings.ToLower(s)
 		for _, f := range forbidden {
@@ -56,6 +74,45 @@ func AssertNoSecrets(t testing.TB, spans []sdktrace.ReadOnlySpan, rm metricdata.
 	}
 	require.NotEmpty(t, spans, "no spans recorded to scan")
 	require.NotZero(t, points, "no metric data points recorded to scan")
+}
+
+// MinMarkerLen is the shortest forbidden string [AssertNoSecrets] accepts
+// when it is made only of characters random telemetry values hold.
+const MinMarkerLen = 16
+
+// ChanceMatchable explains why forbidden could appear by chance in the
+// random parts of telemetry, or returns "" when it cannot. Random values
+// (NUIDs, hex trace and span ids, UUIDs, ports, IP addresses, timestamps,
+// durations) are made of letters, digits and '-', '.', ':', '+', '/', ' ';
+// a string of those characters only is chance-matchable when it is shorter
+// than [MinMarkerLen] or has no letter beyond the hex digits a–f. A string
+// that holds any other character ('_', '$', '>', ...) is structural and
+// cannot be produced by randomness, but it must still be at least 4
+// characters long.
+func ChanceMatchable(forbidden string) string {
+	if len(forbidden) < 4 {
+		return "is shorter than 4 characters"
+	}
+	structural, nonHexLetter := false, false
+	for _, r := range forbidden {
+		switch {
+		case (r >= 'g' && r <= 'z') || (r >= 'G' && r <= 'Z'):
+			nonHexLetter = true
+		case (r >= '0' && r <= '9') || (r >= 'a' && r <= 'f') || (r >= 'A' && r <= 'F'):
+		case strings.ContainsRune("-.:+/ ", r):
+		default:
+			structural = true
+		}
+	}
+	switch {
+	case structural:
+		return ""
+	case !nonHexLetter:
+		return "is made only of digits, hex letters and separators"
+	case len(forbidden) < MinMarkerLen:
+		return fmt.Sprintf("is shorter than %d characters", MinMarkerLen)
+	}
+	return ""
 }
 
 // PointAttributes returns the attribute set of every data point of m
