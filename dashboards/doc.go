@@ -2,7 +2,7 @@
 // them; it has no Go API.
 //
 //   - grafana/dashboards: the "naq / NATS client overview" dashboard and the
-//     "naq / NATS connection and circuit breaker" drill-down (Grafana JSON).
+//     "naq / NATS connection and gate" drill-down (Grafana JSON).
 //   - grafana/provisioning: the Prometheus (uid "prometheus") and Jaeger (uid
 //     "jaeger") datasources and the dashboard provider used by the compose
 //     stack.

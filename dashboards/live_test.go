@@ -75,7 +75,8 @@ var liveVars = []struct{ from, to string }{
 	{"${job}", liveJob}, {"$job", liveJob},
 	{"${connection}", ".*"}, {"$connection", ".*"},
 	{"${operation}", ".*"}, {"$operation", ".*"},
-	{"${breaker}", ".*"}, {"$breaker", ".*"},
+	{"${gate}", ".*"}, {"$gate", ".*"},
+	{"${destination}", ".*"}, {"$destination", ".*"},
 }
 
 func substitute(expr string) string {

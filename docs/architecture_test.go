@@ -18,9 +18,9 @@ const module = "github.com/naq-io/naq/"
 // the naq packages each non-test file of a package may import.
 var allowedImports = map[string][]string{
 	"tracing":    {"internal/semconv"},
-	"metrics":    {"internal/semconv"},
-	"circuit":    {"internal/semconv"},
-	"instrument": {"internal/semconv", "tracing", "metrics"},
+	"metrics":    {"internal/semconv", "internal/connevents"},
+	"circuit":    {"internal/semconv", "internal/connevents"},
+	"instrument": {"internal/semconv", "tracing", "metrics", "circuit"},
 	"scope":      {"internal/semconv", "metrics", "circuit", "instrument", "tracing"},
 	"telemetry":  {"internal/semconv"},
 }

@@ -93,17 +93,25 @@ var semconvKeys = map[string]string{
 	"NATSCircuitFromKey":              string(semconv.NATSCircuitFromKey),
 	"NATSCircuitToKey":                string(semconv.NATSCircuitToKey),
 	"NATSCircuitReasonKey":            string(semconv.NATSCircuitReasonKey),
+	"NATSCircuitDestinationKey":       string(semconv.NATSCircuitDestinationKey),
+	"ExceptionTypeKey":                string(semconv.ExceptionTypeKey),
+	"ExceptionMessageKey":             string(semconv.ExceptionMessageKey),
+	"ExceptionStacktraceKey":          string(semconv.ExceptionStacktraceKey),
+	"NATSPropagationReasonKey":        string(semconv.NATSPropagationReasonKey),
 }
 
 var semconvEvents = map[string]string{
 	"EventCircuitStateChange": semconv.EventCircuitStateChange,
 	"EventCircuitRejected":    semconv.EventCircuitRejected,
+	"EventException":          semconv.EventException,
+	"EventPropagationSkipped": semconv.EventPropagationSkipped,
 }
 
 var semconvErrorTypes = map[string]string{
 	"ErrorTypeCircuitOpen": semconv.ErrorTypeCircuitOpen,
 	"ErrorTypeTimeout":     semconv.ErrorTypeTimeout,
 	"ErrorTypeOther":       semconv.ErrorTypeOther,
+	"ErrorTypePanic":       semconv.ErrorTypePanic,
 }
 
 // semconvConsts parses internal/semconv and returns its exported constant

@@ -64,7 +64,8 @@ func TestPromQLMetricNames(t *testing.T) {
 	labels := map[string]bool{ // label names that look like metric names
 		"messaging_system": true, "messaging_operation_name": true, "messaging_operation_type": true,
 		"messaging_destination_name": true, "messaging_destination_template": true,
-		"nats_connection_name": true, "nats_circuit_name": true, "nats_circuit_from": true, "nats_circuit_to": true,
+		"nats_connection_name": true, "nats_circuit_name": true, "nats_circuit_destination": true,
+		"nats_circuit_from": true, "nats_circuit_to": true,
 		"messaging_consumer_group_name": true, "messaging_nats_stream": true, "messaging_nats_kv_bucket": true,
 	}
 	for _, q := range queries {

@@ -19,19 +19,32 @@
 //   - [NewJetStream] and [NewKeyValue] for JetStream and KeyValue; they
 //     return the upstream interfaces, and the handles they hand out are
 //     wrapped too.
-//   - [Connect] for a connect attempt: the same pipeline (breaker gate, a
-//     "connect" span, messaging.client.operation.duration with operation
-//     name connect) around a dial function.
+//   - [Connect] for a connect attempt: the same pipeline (the gate's connect
+//     breaker, a "connect" span, messaging.client.operation.duration with
+//     operation name connect) around a dial function.
 //
-// Every wrapped call runs through one pipeline: an optional breaker [Gate]
-// ([WithBreaker]), a span named "<operation> <destination>" with the
-// messaging.* attributes, trace-context injection into published headers,
-// the nats.go call itself, the messaging.client.operation.duration
-// histogram and message counters with precomputed attribute sets, the gate's
-// outcome report, and the span end (the metric duration equals the span
-// duration). Values and errors are returned exactly as nats.go returned them,
-// so errors.Is(err, nats.ErrNoResponders) keeps working. A telemetry failure
-// goes to otel.Handle, never to the caller.
+// Every wrapped call runs through one pipeline: a span named
+// "<operation> <destination>" with the messaging.* attributes, the
+// connection's gate when one is set ([WithGate]), trace-context injection
+// into published headers, the nats.go call itself, the
+// messaging.client.operation.duration histogram and message counters with
+// precomputed attribute sets, the outcome report to the gate, and the span
+// end (the metric duration equals the span duration), all finished in a
+// defer so that a panic is recorded and goes on. Values and errors are
+// returned exactly as nats.go returned them, so errors.Is(err,
+// nats.ErrNoResponders) keeps working. A telemetry failure goes to
+// otel.Handle, never to the caller.
+//
+// The gate (a *circuit.Gate shared by every wrapper of one connection; the
+// wrappers make it watch their connection) guards the calls that wait for
+// an answer, each with the breaker of its own destination: core requests
+// ("request <subject template>"), JetStream publishes ("js.publish <subject
+// template>"), JetStream API calls ("js <stream or bucket>"), KeyValue calls
+// ("kv <bucket>") and connect attempts (the connect breaker). They fail fast
+// with circuit.ErrOpen (error.type circuit_open) while the connection has
+// been down for longer than the gate's grace or while their destination's
+// breaker is open. Core publishes (nats.go buffers them while it
+// reconnects), receives, settles and message processing are never gated.
 //
 // Destinations are subject templates from a [tracing.SubjectNamer]
 // ([WithSubjectNamer]); reply inboxes, payloads, KeyValue values and

@@ -80,7 +80,7 @@
 // drains the default pool (a fresh one replaces it). [DefaultPool] returns
 // it.
 //
-// # Instrumented handles, breakers and connection metrics
+// # Instrumented handles, the gate and connection metrics
 //
 // The handles a pool hands out go through naq's instrument pipeline:
 // [Scope.JetStream] is instrument.NewJetStream over jetstream.New,
@@ -90,34 +90,56 @@
 // tracked by the connection's metrics.Observer
 // (instrument.WithSubscriptionTracker): nats.client.subscription.pending and
 // .dropped per subject template, until they are unsubscribed, drained or
-// the connection closes. The pool keeps one *circuit.Breaker per connection config
-// ([Scope.Breaker]): it is consulted before every dial (an open breaker
-// rejects the dial with an error matching circuit.ErrOpen, which also stops
-// [WithRetry]) and is the instrument Gate of that connection's handles.
-// Health checks bypass it. Every dial is timed and counted by a
-// metrics.Recorder ([Pool.Recorder], [WithRecorder]) which then observes the
-// connection (nats.client.* metrics); the attempt itself runs through
-// instrument.Connect, the one operation pipeline (breaker gate, a "connect"
-// span, messaging.client.operation.duration with operation name connect).
-// [WithTracerProvider], [WithMeterProvider], [WithPropagators],
-// [WithInstrumentOptions], [WithCircuitOptions] and [WithoutCircuitBreaker]
-// configure this per pool; the defaults are the otel globals at [NewPool].
+// the connection closes.
+//
+// The pool keeps one *circuit.Gate per connection config ([Scope.Gate]),
+// named "<client name>@<host:port,...>". It outlives the config's
+// connections and guards them in layers:
+//
+//   - its connect breaker is consulted before every dial (an open connect
+//     breaker rejects the dial with an error matching circuit.ErrOpen, which
+//     also stops [WithRetry]); a connection that is up is not gated by it;
+//   - it watches every connection the pool dials for the config
+//     (circuit.Gate.Watch): once a connection has been down for longer than
+//     the grace (250 ms by default), requests, JetStream publishes and API
+//     calls and KeyValue calls of its handles fail fast with circuit.ErrOpen
+//     until nats.go reconnects;
+//   - the handles get one breaker per destination (request subject template,
+//     JetStream publish subject template, stream or bucket): it opens on the
+//     timeouts and server errors of that destination only, never on caller
+//     mistakes, expected misses or no responders.
+//
+// Core publishes, receives, settles and message processing are never gated.
+// Health checks dial without the connect breaker. Every dial is timed and
+// counted by a metrics.Recorder ([Pool.Recorder], [WithRecorder]) which then
+// observes the connection (nats.client.* metrics); the attempt itself runs
+// through instrument.Connect, the one operation pipeline (the connect
+// breaker, a "connect" span, messaging.client.operation.duration with
+// operation name connect). [WithTracerProvider], [WithMeterProvider],
+// [WithPropagators], [WithInstrumentOptions], [WithGateOptions] (any
+// circuit.GateOption: the grace, destination and connect breaker settings,
+// a state-change callback) and [WithoutGate] configure this per pool; the
+// defaults are the otel globals at [NewPool] and circuit's gate defaults.
 //
 // # Health, readiness, retry, limits
 //
 // [Health] connects (or reuses a pooled connection) and returns a
 // [HealthReport]: RTT, server id, name and version, whether JetStream is
-// enabled, the connected URL (credentials redacted). [WaitReady] polls
-// [Health] with backoff until it succeeds or ctx ends; its error
-// ([*NotReadyError], errors.Is [ErrNotReady]) wraps the last cause.
+// enabled, the connected URL (credentials redacted), and the gate's open
+// destination breakers as detail. Readiness follows connection health: the
+// check fails when the connection is not connected, never because a
+// destination breaker is open. [WaitReady] polls [Health] with backoff
+// until it succeeds or ctx ends; its error ([*NotReadyError], errors.Is
+// [ErrNotReady]) wraps the last cause.
 //
 // [Retry] and [RetryValue] run a function with the seed's knobs (max
 // retries, initial delay, backoff factor) plus jitter and a max delay
 // ([RetryPolicy], [DefaultRetryPolicy]), built on
 // github.com/cenkalti/backoff/v5. They stop when ctx ends and at once on a
 // permanent error ([IsPermanent]: invalid config, authorization failures,
-// circuit.ErrOpen, backoff.Permanent, context errors). [WithRetry] applies a
-// policy to connection dialing in [Pool.Acquire] / [Open].
+// a call the gate refused (circuit.ErrOpen), backoff.Permanent, context
+// errors). [WithRetry] applies a policy to connection dialing in
+// [Pool.Acquire] / [Open].
 //
 // [Limiter] caps concurrent scopes ([NewLimiter], [Limiter.Acquire] waits
 // until a slot is free or ctx ends, then returns [*LimitError],
@@ -126,9 +148,8 @@
 // [HealthChecker.Start], [HealthChecker.Stop], [HealthChecker.Last]).
 //
 // Every connection attempt goes through one dial path (instrument.Connect:
-// breaker gate, connect span, connect; connection metrics), also observable
-// with [WithDialObserver]
-// ([DialEvent]).
+// the gate's connect breaker, connect span, connect; connection metrics),
+// also observable with [WithDialObserver] ([DialEvent]).
 //
 // All exported types are safe for concurrent use unless stated otherwise.
 package scope
