@@ -2,7 +2,7 @@ package circuit
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +90,7 @@ const (
 
 // errPanicked is reported to the breaker when the function run by [Do]
 // panics; the panic is then re-raised.
-var errPanicked = errors.New("circuit: call panicked")
+var errPanicked = fmt.Errorf("circuit: %w", semconv.ErrPanicked)
 
 // New returns a closed breaker named name (used in errors, telemetry and
 // state-change callbacks; it must not be empty). Without options it uses the

@@ -65,11 +65,13 @@ func DestinationDefaults() []Option {
 
 // DialDefaults are the settings the connect breaker of a [Gate] starts
 // from, before [WithDialOptions]: it opens after 5 failed dials in a row
-// ([DefaultClassifier]), stays open 1 s at first and twice as long on each
-// trip that follows (up to 10 s), and closes after one successful dial.
+// ([DefaultClassifier]; no failure-rate condition), stays open 1 s at first
+// and twice as long on each trip that follows (up to 10 s), and closes after
+// one successful dial.
 func DialDefaults() []Option {
 	return []Option{
 		WithConsecutiveFailures(5),
+		WithoutFailureRate(),
 		WithOpenTimeout(time.Second),
 		WithOpenBackoff(2, 10*time.Second),
 		WithProbeTimeout(time.Minute),
@@ -565,7 +567,7 @@ func (g *Gate) Close() error {
 // that waited for their deadline (the caller's context deadline, nats.go's
 // timeout, a missed heartbeat) and failures the server reports as its own
 // (JetStream API errors with a 5xx code, JetStream unavailable, server
-// shutdown).
+// shutdown), and calls that panicked.
 //
 // Not failures: caller mistakes and choices (invalid subjects, names, keys
 // and payload sizes, 4xx JetStream API errors, the caller's cancellation),
@@ -575,7 +577,7 @@ func (g *Gate) Close() error {
 // (the connection-health layer's business).
 func DestinationClassifier(err error) bool {
 	switch semconv.Classify(err) {
-	case semconv.ClassTimeout, semconv.ClassServer:
+	case semconv.ClassTimeout, semconv.ClassServer, semconv.ClassPanic:
 		return true
 	}
 	return false

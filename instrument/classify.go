@@ -1,41 +1,20 @@
 package instrument
 
-import (
-	"errors"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/naq-io/naq/internal/semconv"
-)
+import "github.com/naq-io/naq/internal/semconv"
 
 // DefaultErrorClassifier is the default [ErrorClassifier]. It treats the
-// expected misses of KeyValue and stream reads as successes:
-// jetstream.ErrKeyNotFound, jetstream.ErrKeyDeleted, jetstream.ErrNoKeysFound,
-// jetstream.ErrMsgNotFound, jetstream.ErrNoMessages and their legacy nats.go
-// equivalents. Every other non-nil error is a failure.
+// expected misses of a healthy system as successes and every other error as
+// a failure, by naq's one error classification (the same that decides
+// error.type and what the gate's breakers count): jetstream.ErrKeyNotFound,
+// ErrKeyDeleted, ErrNoKeysFound, ErrMsgNotFound, ErrNoMessages,
+// ErrObjectNotFound, ErrNoObjectsFound and their legacy nats.go
+// equivalents.
 func DefaultErrorClassifier(err error) bool {
-	if err == nil {
+	switch semconv.Classify(err) {
+	case semconv.ClassNone, semconv.ClassMiss:
 		return false
 	}
-	for _, miss := range expectedMisses {
-		if errors.Is(err, miss) {
-			return false
-		}
-	}
 	return true
-}
-
-var expectedMisses = []error{
-	jetstream.ErrKeyNotFound,
-	jetstream.ErrKeyDeleted,
-	jetstream.ErrNoKeysFound,
-	jetstream.ErrMsgNotFound,
-	jetstream.ErrNoMessages,
-	nats.ErrKeyNotFound,
-	nats.ErrKeyDeleted,
-	nats.ErrNoKeysFound,
-	nats.ErrMsgNotFound,
 }
 
 // errorType returns the error.type of a failed call: the one naq

@@ -127,7 +127,6 @@ package instrument
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -160,6 +159,7 @@ const (
 	gateJSPublish = "js.publish" // JetStream publishes, by subject template
 	gateJS        = "js"         // JetStream API calls, by stream/bucket name
 	gateKV        = "kv"         // KeyValue calls, by bucket
+	gateObj       = "obj"        // ObjectStore calls, by bucket
 )
 
 // histKind selects the duration histogram of a spec.
@@ -707,7 +707,7 @@ func (c *call) end(err error) {
 
 // errPanicked is the outcome the gate's done gets for a call that panicked:
 // a failure.
-var errPanicked = errors.New("instrument: call panicked")
+var errPanicked = fmt.Errorf("instrument: %w", semconv.ErrPanicked)
 
 // finish ends the call when the function that began it returns. Defer it
 // right after a successful begin or beginProcess:

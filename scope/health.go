@@ -36,7 +36,7 @@ type HealthReport struct {
 // Health opens a scope (see [Open]; a pooled connection is reused),
 // measures the round trip and reports the server and whether JetStream is
 // enabled. Each step is bounded by flush_timeout and ctx. A dial made for a
-// health check bypasses the connection's circuit breaker (it measures the
+// health check bypasses the gate's connect breaker (it measures the
 // server, not the breaker) and does not feed it.
 func Health(ctx context.Context, url string, opts ...Option) (HealthReport, error) {
 	return healthWith(ctx, url, newOptions(opts))

@@ -36,7 +36,7 @@ type options struct {
 
 	// health checker
 	onCheck func(HealthResult)
-	noGate  bool // dial without consulting (or feeding) the circuit breaker
+	noGate  bool // dial without consulting (or feeding) the gate's connect breaker
 
 	telemetry telemetryOptions
 }

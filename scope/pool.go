@@ -71,14 +71,14 @@ func keyOf(c *Config) poolKey {
 
 // pooledConn is one shared connection.
 type pooledConn struct {
-	key     poolKey
-	cfg     Config
-	ready   chan struct{} // closed once the dial finished (nc or err set)
-	err     error
-	nc      *nats.Conn
-	closed  chan struct{}    // closed by nats.go's ClosedHandler
-	gate    *circuit.Gate // nil when the pool has no gates
-	handle  *connHandles
+	key    poolKey
+	cfg    Config
+	ready  chan struct{} // closed once the dial finished (nc or err set)
+	err    error
+	nc     *nats.Conn
+	closed chan struct{} // closed by nats.go's ClosedHandler
+	gate   *circuit.Gate // nil when the pool has no gates
+	handle *connHandles
 
 	// dialCtxEnded: the dial failed because the context of the caller that
 	// dialed ended (set before ready closes); waiters then dial again.

@@ -106,8 +106,8 @@ func Do[T any](ctx context.Context, url string, fn func(context.Context, *nats.C
 }
 
 // RunConn is [Run] with the instrumented connection ([Scope.Instrumented]):
-// core publish, request and subscribe are traced, metered and gated by the
-// connection's circuit breaker. *instrument.Conn embeds *nats.Conn.
+// core publish, request and subscribe are traced and metered, and requests
+// are gated by the connection's gate. *instrument.Conn embeds *nats.Conn.
 func RunConn(ctx context.Context, url string, fn func(context.Context, *instrument.Conn) error, opts ...Option) error {
 	_, err := DoConn(ctx, url, func(ctx context.Context, c *instrument.Conn) (struct{}, error) {
 		return struct{}{}, fn(ctx, c)

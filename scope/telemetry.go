@@ -23,10 +23,10 @@ import (
 
 // telemetryOptions carries the telemetry options given to [NewPool].
 type telemetryOptions struct {
-	tp          trace.TracerProvider
-	mp          metric.MeterProvider
-	prop        propagation.TextMapPropagator
-	recorder    *metrics.Recorder
+	tp       trace.TracerProvider
+	mp       metric.MeterProvider
+	prop     propagation.TextMapPropagator
+	recorder *metrics.Recorder
 	instOpts []instrument.Option
 	gateOpts []circuit.GateOption
 	noGate   bool
@@ -44,7 +44,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 }
 
 // WithMeterProvider sets the MeterProvider for the pool's connection
-// metrics (nats.client.*), circuit breakers and instrumented handles.
+// metrics (nats.client.*), gates and instrumented handles.
 // Default: the global MeterProvider when the pool is created. nil is
 // ignored. Applies to [NewPool].
 func WithMeterProvider(mp metric.MeterProvider) Option {
@@ -68,7 +68,7 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 
 // WithInstrumentOptions adds instrument options (subject namer, filter,
 // error classifier, KV keys, ...) for the handles a pool hands out; they
-// apply after the pool's providers and breaker. Applies to [NewPool].
+// apply after the pool's providers and gate. Applies to [NewPool].
 func WithInstrumentOptions(opts ...instrument.Option) Option {
 	return optionFunc(func(o *options) { o.telemetry.instOpts = append(o.telemetry.instOpts, opts...) })
 }

@@ -360,7 +360,6 @@ func (d *demo) serveHTTP(addr string) error {
 // notReady is "" when the connection is up, else the reason. Readiness
 // follows connection health only: an open destination breaker fails the
 // calls to that destination, not the process (the body lists them).
-
 func (d *demo) notReady() string {
 	var reasons []string
 	nc := d.nc.Load()

@@ -14,8 +14,9 @@ import (
 // Class is what an error says about the system that returned it. It is the
 // one classification naq shares between span status (instrument's default
 // ErrorClassifier: everything but [ClassMiss] is an error), the gate's
-// destination breakers (only [ClassTimeout] and [ClassServer] count) and the
-// dial breaker (everything but [ClassMiss] and [ClassCaller] counts).
+// destination breakers (only [ClassTimeout], [ClassServer] and [ClassPanic]
+// count) and the dial breaker (everything but [ClassMiss] and [ClassCaller]
+// counts).
 type Class uint8
 
 // The classes, from the most benign to the least known.
@@ -45,11 +46,18 @@ const (
 	// API error with a 5xx code (or none), JetStream not enabled, a server
 	// shutting down.
 	ClassServer
+	// ClassPanic is a call that panicked ([ErrPanicked]): whatever it
+	// guarded did not complete, so every breaker counts it as a failure.
+	ClassPanic
 	// ClassOther is every other error.
 	ClassOther
 )
 
-var classNames = [...]string{"none", "miss", "caller", "no_responders", "connection", "timeout", "server", "other"}
+var classNames = [...]string{"none", "miss", "caller", "no_responders", "connection", "timeout", "server", "panic", "other"}
+
+// ErrPanicked is wrapped by the outcome a breaker is given for a call that
+// panicked (the panic itself goes on unwinding).
+var ErrPanicked = errors.New("call panicked")
 
 // String returns the class name ("miss", "caller", ...).
 func (c Class) String() string {
@@ -65,6 +73,7 @@ var classified = []struct {
 	err   error
 	class Class
 }{
+	{ErrPanicked, ClassPanic},
 	{context.Canceled, ClassCaller},
 	{context.DeadlineExceeded, ClassTimeout},
 	{nats.ErrTimeout, ClassTimeout},
