@@ -75,26 +75,22 @@ func (m *jsMsg) TermWithReason(reason string) error {
 // settle runs one settle call of s through the pipeline. ctx is the
 // caller's (DoubleAck) or nil. A final settle ends the message's process
 // span (Messages) afterwards.
-func (m *jsMsg) settle(ctx context.Context, s *opSpec, final bool, fn func(context.Context) error) error {
-	var err error
-	if !s.active() {
-		err = fn(ctx)
-	} else {
-		sctx, c, gerr := m.cs.p.begin(m.parent(ctx), s)
-		if gerr != nil {
-			err = gerr
-		} else {
-			if c.recording() {
-				msgAttrs(&c, m.Msg)
-			}
-			err = fn(sctx)
-			c.end(err)
-		}
-	}
+func (m *jsMsg) settle(ctx context.Context, s *opSpec, final bool, fn func(context.Context) error) (err error) {
 	if final {
-		m.proc.finish()
+		defer m.proc.finish() // after the settle span, panic or not
 	}
-	return err
+	if !s.active() {
+		return fn(ctx)
+	}
+	sctx, c, err := m.cs.p.begin(m.parent(ctx), s)
+	if err != nil {
+		return err
+	}
+	defer c.finish(&err)
+	if c.recording() {
+		msgAttrs(&c, m.Msg)
+	}
+	return fn(sctx)
 }
 
 // parent returns the context that parents a settle span: ctx when it
