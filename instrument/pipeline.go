@@ -130,6 +130,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -786,14 +787,26 @@ func (c *call) endPanic(r any) {
 		c.span.End()
 		return
 	}
-	c.span.AddEvent(semconv.EventException, trace.WithTimestamp(now), trace.WithAttributes(
-		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", r)),
-		semconv.ExceptionMessageKey.String(fmt.Sprint(r)),
-		semconv.ExceptionStacktraceKey.String(string(debug.Stack())),
-	))
+	c.span.AddEvent(semconv.EventException, trace.WithTimestamp(now), trace.WithAttributes(exceptionAttrs(r)...))
 	c.span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypePanic))
 	c.span.SetStatus(codes.Error, semconv.ErrorTypePanic)
 	c.span.End(trace.WithTimestamp(now))
+}
+
+// exceptionAttrs describes a panic value: its Go type and the panicking
+// goroutine's stack, and its message only for Go runtime errors (an index
+// out of range, a nil dereference), whose text is about code. Any other
+// panic value may carry data (a payload, a key, a credential) and is named
+// by its type alone.
+func exceptionAttrs(r any) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", r)),
+		semconv.ExceptionStacktraceKey.String(string(debug.Stack())),
+	}
+	if re, ok := r.(runtime.Error); ok {
+		attrs = append(attrs, semconv.ExceptionMessageKey.String(re.Error()))
+	}
+	return attrs
 }
 
 // do runs fn as one instrumented call of s and returns its result and error
