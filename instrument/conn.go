@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/textproto"
 	"sync"
 	"time"
 
@@ -24,11 +25,16 @@ type rawConn = nats.Conn
 // metered, the others (Flush, Drain, Close, Stats, ...) are the plain
 // nats.go ones. Create it with [NewConn]. A Conn is safe for concurrent use.
 //
-// Publishes become PRODUCER spans "publish <template>" and inject the trace
-// context into the message header; requests become CLIENT spans
-// "request <template>"; every delivered message handled by a subscription
-// callback runs inside a CONSUMER span "process <template>" that is a child
-// of the producer's span and links to it. Reply inboxes are never recorded.
+// Publishes become PRODUCER spans "publish <template>" and requests CLIENT
+// spans "request <template>"; both send the message with the trace context
+// in its header (a copy: a caller's *nats.Msg is never modified), except
+// when the server does not support headers or the header would push the
+// message past the connection's max_payload: the message then goes out
+// exactly as raw nats.go sends it, and the span gets a
+// nats.propagation.skipped event. Every delivered message handled by a
+// subscription callback runs inside a CONSUMER span "process <template>"
+// that is a child of the producer's span and links to it. Reply inboxes are
+// never recorded.
 type Conn struct {
 	*rawConn
 	p       *pipeline
@@ -89,11 +95,9 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 		return err
 	}
 	defer call.finish(&err)
-	if needsInject(ctx) {
-		msg := getMsg(subj, data)
-		c.p.inject(ctx, msg)
-		err = c.rawConn.PublishMsg(msg)
-		putMsg(msg)
+	if m := c.p.withTrace(ctx, c.rawConn, subj, "", nil, data, true); m != nil {
+		err = c.rawConn.PublishMsg(m)
+		putMsg(m)
 	} else {
 		err = c.rawConn.Publish(subj, data)
 	}
@@ -121,7 +125,7 @@ func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
 		return err
 	}
 	defer call.finish(&err)
-	out, pooled := c.p.traced(ctx, msg)
+	out, pooled := c.p.tracedOn(ctx, c.rawConn, msg)
 	err = c.rawConn.PublishMsg(out)
 	if pooled {
 		putMsg(out)
@@ -131,9 +135,31 @@ func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
 
 // PublishRequest publishes data on subj with reply as the reply subject,
 // like [nats.Conn.PublishRequest], as a publish span. The reply subject is
-// never recorded.
+// never recorded. As in nats.go, an empty or invalid reply subject is
+// nats.ErrBadSubject.
 func (c *Conn) PublishRequest(subj, reply string, data []byte) error {
-	return c.PublishMsgContext(context.Background(), &nats.Msg{Subject: subj, Reply: reply, Data: data})
+	s := c.publish.spec(subj)
+	if !s.active() {
+		return c.rawConn.PublishRequest(subj, reply, data)
+	}
+	ctx, call, err := c.p.begin(context.Background(), s)
+	if err != nil {
+		return err
+	}
+	defer call.finish(&err)
+	// PublishMsg validates the reply only when it is not empty, while
+	// PublishRequest always does: an empty reply goes to nats.go as is.
+	var m *nats.Msg
+	if reply != "" {
+		m = c.p.withTrace(ctx, c.rawConn, subj, reply, nil, data, true)
+	}
+	if m != nil {
+		err = c.rawConn.PublishMsg(m)
+		putMsg(m)
+	} else {
+		err = c.rawConn.PublishRequest(subj, reply, data)
+	}
+	return err
 }
 
 // Request sends a request and waits up to timeout for the reply, like
@@ -151,11 +177,9 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	}
 	defer call.finish(&err)
 	var reply *nats.Msg
-	if needsInject(ctx) {
-		msg := getMsg(subj, data)
-		c.p.inject(ctx, msg)
-		reply, err = c.rawConn.RequestMsg(msg, timeout)
-		putMsg(msg)
+	if m := c.p.withTrace(ctx, c.rawConn, subj, "", nil, data, true); m != nil {
+		reply, err = c.rawConn.RequestMsg(m, timeout)
+		putMsg(m)
 	} else {
 		reply, err = c.rawConn.Request(subj, data, timeout)
 	}
@@ -177,7 +201,7 @@ func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, erro
 		return nil, err
 	}
 	defer call.finish(&err)
-	out, pooled := c.p.traced(ctx, msg)
+	out, pooled := c.p.tracedOn(ctx, c.rawConn, msg)
 	reply, err := c.rawConn.RequestMsg(out, timeout)
 	if pooled {
 		putMsg(out)
@@ -198,11 +222,9 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 	}
 	defer call.finish(&err)
 	var reply *nats.Msg
-	if needsInject(sctx) {
-		msg := getMsg(subj, data)
-		c.p.inject(sctx, msg)
-		reply, err = c.rawConn.RequestMsgWithContext(ctx, msg)
-		putMsg(msg)
+	if m := c.p.withTrace(sctx, c.rawConn, subj, "", nil, data, true); m != nil {
+		reply, err = c.rawConn.RequestMsgWithContext(ctx, m)
+		putMsg(m)
 	} else {
 		reply, err = c.rawConn.RequestWithContext(ctx, subj, data)
 	}
@@ -224,7 +246,7 @@ func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.
 		return nil, err
 	}
 	defer call.finish(&err)
-	out, pooled := c.p.traced(sctx, msg)
+	out, pooled := c.p.tracedOn(sctx, c.rawConn, msg)
 	reply, err := c.rawConn.RequestMsgWithContext(ctx, out)
 	if pooled {
 		putMsg(out)
@@ -600,39 +622,146 @@ func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.
 }
 
 // msgPool recycles the messages the wrapper builds to carry a trace header
-// for Publish, Request and RequestWithContext (data-only calls). nats.go
-// encodes a message before PublishMsg/RequestMsg return and keeps no
-// reference to it, so the message and its header map can be reused.
+// for the core publishes and requests. nats.go encodes a message before
+// PublishMsg/RequestMsg return and keeps no reference to it, so the message
+// and its header map can be reused (see putMsg for what is reset).
 var msgPool = sync.Pool{New: func() any { return &nats.Msg{Header: make(nats.Header, 2)} }}
 
+// getMsg returns a pooled message with subject and data set, every other
+// field zero and an empty, non-nil header.
 func getMsg(subj string, data []byte) *nats.Msg {
 	m := msgPool.Get().(*nats.Msg)
 	m.Subject, m.Data = subj, data
+	if m.Header == nil {
+		m.Header = make(nats.Header, 2)
+	}
 	return m
 }
 
+// putMsg returns m to the pool with EVERY field reset (subject, reply, data,
+// subscription and nats.go's internal fields; the header map is kept but
+// emptied), so no later publish that reuses it can send a stale reply
+// subject or header, and the pool keeps no reference to caller data.
 func putMsg(m *nats.Msg) {
-	if len(m.Header) > 8 {
-		return // an unusually large header: let it go
+	h := m.Header
+	*m = nats.Msg{}
+	if len(h) > 8 {
+		return // an unusually large header: let the message go
 	}
-	clear(m.Header)
-	m.Subject, m.Data = "", nil
+	clear(h)
+	m.Header = h
 	msgPool.Put(m)
 }
 
-// traced returns the message to send for msg: msg itself when ctx has
-// nothing to propagate, else a pooled copy (subject, reply, data, headers)
-// carrying the trace context, which the caller returns with putMsg once
-// nats.go is done with it. msg is never modified.
-func (p *pipeline) traced(ctx context.Context, msg *nats.Msg) (*nats.Msg, bool) {
-	if !needsInject(ctx) {
-		return msg, false
+// tracedOn returns the message to send for the caller's msg on nc: msg
+// itself when there is nothing to propagate or propagation is skipped (see
+// withTrace), else a pooled copy (subject, reply, data, headers) carrying
+// the trace context, which the caller returns with putMsg once nats.go is
+// done with it. msg is never modified.
+func (p *pipeline) tracedOn(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, bool) {
+	if m := p.withTrace(ctx, nc, msg.Subject, msg.Reply, msg.Header, msg.Data, true); m != nil {
+		return m, true
 	}
-	m := getMsg(msg.Subject, msg.Data)
-	m.Reply = msg.Reply
-	for k, v := range msg.Header {
-		m.Header[k] = v // value slices are shared read-only; Set replaces, never appends
+	return msg, false
+}
+
+// traced is tracedOn without a connection to check: the copy always gets
+// the trace context when there is one, even when the server does not
+// support headers or the header pushes the message past max_payload (and
+// nats.go then fails the call). Wrappers that know their *nats.Conn use
+// tracedOn.
+func (p *pipeline) traced(ctx context.Context, msg *nats.Msg) (*nats.Msg, bool) {
+	return p.tracedOn(ctx, nil, msg)
+}
+
+// withTrace builds the message to send in place of (subject, reply, hdr,
+// data) with the trace context of ctx injected: a pooled message (return it
+// with putMsg) when pooled, else a new one. hdr is copied (its value slices
+// are shared read-only: the carrier's Set replaces, never appends), so the
+// caller's header is never written.
+//
+// It returns nil, and the caller must send its message as raw nats.go would,
+// when there is nothing to propagate, and when the trace header must be
+// skipped so that the call does exactly what raw nats.go does; a recording
+// span of ctx then gets a nats.propagation.skipped event saying why (with
+// a nil nc there is nothing to check and nothing is skipped):
+//
+//   - headers_unsupported: the server does not support headers (nats.go
+//     would fail any message with a header with ErrHeadersNotSupported);
+//   - max_payload: the message fits nc's max_payload without the header but
+//     not with it (nats.go would fail it with ErrMaxPayload). The size is
+//     computed exactly as nats.go encodes headers. A message that does not
+//     fit even without the header fails in nats.go as it would raw, with no
+//     event.
+func (p *pipeline) withTrace(ctx context.Context, nc *nats.Conn, subj, reply string, hdr nats.Header, data []byte, pooled bool) *nats.Msg {
+	if !needsInject(ctx) {
+		return nil
+	}
+	if nc != nil && !nc.HeadersSupported() {
+		propagationSkipped(ctx, skipHeadersUnsupported)
+		return nil
+	}
+	var m *nats.Msg
+	if pooled {
+		m = getMsg(subj, data)
+	} else {
+		m = &nats.Msg{Subject: subj, Data: data, Header: make(nats.Header, len(hdr)+2)}
+	}
+	m.Reply = reply
+	for k, v := range hdr {
+		m.Header[k] = v
 	}
 	p.inject(ctx, m)
-	return m, true
+	if len(m.Header) == 0 { // the propagators wrote nothing
+		if pooled {
+			putMsg(m)
+		}
+		return nil
+	}
+	if nc == nil {
+		return m
+	}
+	if limit := nc.MaxPayload(); int64(len(data)+headerSize(m.Header)) > limit {
+		if int64(len(data)+headerSize(hdr)) <= limit {
+			propagationSkipped(ctx, skipMaxPayload)
+		}
+		if pooled {
+			putMsg(m)
+		}
+		return nil
+	}
+	return m
+}
+
+// headerSize is the size of h as nats.go encodes it on the wire (and counts
+// it against max_payload): "NATS/1.0\r\n", then "key: value\r\n" per value
+// (values trimmed of surrounding white space), then "\r\n"; 0 for an empty
+// header, which nats.go does not send.
+func headerSize(h nats.Header) int {
+	if len(h) == 0 {
+		return 0
+	}
+	n := len("NATS/1.0\r\n") + len("\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(textproto.TrimString(v)) + len(": \r\n")
+		}
+	}
+	return n
+}
+
+// Span event options of the propagation skips, built once.
+var (
+	skipHeadersUnsupported = []trace.EventOption{trace.WithAttributes(
+		semconv.NATSPropagationReasonKey.String(semconv.PropagationHeadersUnsupported))}
+	skipMaxPayload = []trace.EventOption{trace.WithAttributes(
+		semconv.NATSPropagationReasonKey.String(semconv.PropagationMaxPayload))}
+)
+
+// propagationSkipped adds the nats.propagation.skipped event to the span of
+// ctx when it records.
+func propagationSkipped(ctx context.Context, opts []trace.EventOption) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(semconv.EventPropagationSkipped, opts...)
+	}
 }

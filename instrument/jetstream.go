@@ -2,6 +2,9 @@ package instrument
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,9 +64,12 @@ var (
 // the one operation pipeline; it returns the upstream interface.
 //
 //   - Publish and PublishMsg start a PRODUCER span "publish <subject
-//     template>", inject its trace context into the message header
-//     (allocating the header when nil; PublishMsg writes into the caller's
-//     msg.Header) and count messaging.client.sent.messages.
+//     template>", send a copy of the message whose header carries the
+//     span's trace context (the caller's msg is never given it) and count
+//     messaging.client.sent.messages. The trace header is left out, with a
+//     nats.propagation.skipped span event, when the server does not
+//     support headers or when it would push the message past max_payload:
+//     the message then goes out exactly as raw nats.go sends it.
 //   - PublishAsync and PublishMsgAsync do the same, and the span and meters
 //     end when the returned future resolves or fails (see PubAckFuture
 //     below).
@@ -76,7 +82,8 @@ var (
 //
 // Methods not listed (ListStreams, StreamNames, KeyValueStores, Conn,
 // Options, PublishAsyncPending, CleanupPublisher, and anything nats.go adds
-// later) call js directly, untraced.
+// later) call js directly, untraced. PublishAsyncComplete waits for the
+// wrapper's futures too (see below).
 //
 // The future returned by PublishAsync and PublishMsgAsync is the
 // wrapper's own: its Ok and Err channels receive the upstream future's
@@ -87,7 +94,10 @@ var (
 // goroutine per wrapper, started with the first asynchronous publish, ends
 // every pending span with error.type=connection_closed and stops when the
 // connection closes. Use jetstream.WithPublishAsyncTimeout to bound the wait
-// for acks that never come.
+// for acks that never come. The future's Msg is the caller's message (for
+// PublishAsync, one built from subject and payload), as with nats.go, and
+// the channel of PublishAsyncComplete closes only once every future the
+// wrapper returned has its outcome on its channel.
 //
 // A nil js returns nil. Wrapping a wrapper does not instrument twice: with
 // no options it returns it as is, with options it re-wraps the original. The
@@ -129,6 +139,12 @@ type jetStream struct {
 
 	closedOnce sync.Once
 	closed     chan struct{} // closed when the connection closes
+
+	// Futures whose upstream outcome is not yet on the wrapper future's
+	// channels (see PublishAsyncComplete).
+	fwdMu   sync.Mutex
+	fwdN    int
+	fwdIdle chan struct{} // closed when fwdN drops to 0; nil while nobody waits
 }
 
 var _ jetstream.JetStream = (*jetStream)(nil)
@@ -181,16 +197,17 @@ func streamOp[T any](ctx context.Context, m *mgmtSpecs, op, stream string, fn fu
 // Publish publishes payload to subject as a PRODUCER span.
 func (j *jetStream) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	s := j.publish.spec(subject)
-	if !s.active() {
+	if !s.active() || ctx == nil { // nil: nats.go's own behaviour, untouched
 		return j.JetStream.Publish(ctx, subject, payload, opts...)
 	}
 	return j.publishMsg(ctx, s, &nats.Msg{Subject: subject, Data: payload}, opts)
 }
 
-// PublishMsg publishes msg as a PRODUCER span, injecting the trace context
-// into msg.Header (allocated when nil).
+// PublishMsg publishes msg as a PRODUCER span. The message sent carries
+// msg's headers plus the trace context; the trace context is never written
+// into msg (see publishMsg for the headers nats.go's options add).
 func (j *jetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if msg == nil {
+	if msg == nil || ctx == nil {
 		return j.JetStream.PublishMsg(ctx, msg, opts...)
 	}
 	s := j.publish.spec(msg.Subject)
@@ -200,15 +217,73 @@ func (j *jetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 	return j.publishMsg(ctx, s, msg, opts)
 }
 
+// publishMsg publishes msg through the pipeline. When there is trace
+// context to propagate it sends a copy of msg carrying it (msg itself is
+// never given the trace header, so one message published from several
+// goroutines is not written concurrently); see sent for what is done after
+// nats.go returns.
 func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	ctx, c, err := j.p.begin(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	defer c.finish(&err)
-	j.p.inject(ctx, msg)
-	ack, err := j.JetStream.PublishMsg(ctx, msg, opts...)
+	var ack *jetstream.PubAck
+	if out := j.p.withTrace(ctx, j.JetStream.Conn(), msg.Subject, msg.Reply, msg.Header, msg.Data, false); out != nil {
+		ack, err = j.JetStream.PublishMsg(ctx, out, opts...)
+		if j.retryRaw(ctx, err, opts) {
+			ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
+		} else {
+			j.sent(msg, out, opts)
+		}
+	} else {
+		ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
+	}
 	return ack, err
+}
+
+// retryRaw reports whether a publish of the traced copy must be sent again
+// as the caller's own message: nats.go refused the copy with ErrMaxPayload
+// (before sending anything) although withTrace found it fitting, because
+// the headers nats.go's publish options add (message id, expectations, TTL,
+// schedules) pushed it over; without the trace header it may fit, as it
+// would raw. The span gets the nats.propagation.skipped event.
+func (j *jetStream) retryRaw(ctx context.Context, err error, opts []jetstream.PublishOpt) bool {
+	if len(opts) == 0 || !errors.Is(err, nats.ErrMaxPayload) {
+		return false
+	}
+	propagationSkipped(ctx, skipMaxPayload)
+	return true
+}
+
+// sent gives the caller's msg the side effects raw nats.go would have had
+// on it after publishing out, the traced copy of msg: with publish options
+// nats.go allocates a nil header and sets the option headers (Nats-Msg-Id,
+// Nats-Expected-*, Nats-TTL, schedules) on the message it is given, so a
+// caller that reuses msg sees (and sends again) the same headers as with
+// raw nats.go. Only keys nats.go added or changed are copied back, never
+// the keys the propagators write. Without options nats.go writes nothing
+// and neither does sent.
+func (j *jetStream) sent(msg, out *nats.Msg, opts []jetstream.PublishOpt) {
+	if len(opts) == 0 {
+		return
+	}
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	var fields []string
+	for k, v := range out.Header {
+		if cur, ok := msg.Header[k]; ok && slices.Equal(cur, v) {
+			continue
+		}
+		if fields == nil {
+			fields = j.p.cfg.propagators.Fields()
+		}
+		if slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) {
+			continue
+		}
+		msg.Header[k] = v
+	}
 }
 
 // PublishAsync publishes payload to subject without waiting for the ack;
@@ -221,9 +296,10 @@ func (j *jetStream) PublishAsync(subject string, payload []byte, opts ...jetstre
 	return j.publishMsgAsync(s, &nats.Msg{Subject: subject, Data: payload}, opts)
 }
 
-// PublishMsgAsync publishes msg without waiting for the ack, injecting the
-// trace context into msg.Header; the PRODUCER span ends when the returned
-// future resolves or fails.
+// PublishMsgAsync publishes msg without waiting for the ack; the PRODUCER
+// span ends when the returned future resolves or fails. The message sent
+// carries msg's headers plus the trace context; the trace context is never
+// written into msg, and the future's Msg returns msg, as nats.go's does.
 func (j *jetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
 	if msg == nil {
 		return j.JetStream.PublishMsgAsync(msg, opts...)
@@ -235,6 +311,9 @@ func (j *jetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt)
 	return j.publishMsgAsync(s, msg, opts)
 }
 
+// publishMsgAsync is publishMsg for the async publishes. The copy carrying
+// the trace context is not pooled: nats.go keeps it in its ack future (and
+// publishes it again on a no-responders retry).
 func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
 	closed := j.connClosed() // before begin: nothing to end if this fails
 	ctx, c, err := j.p.begin(context.Background(), s)
@@ -242,27 +321,99 @@ func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.P
 		return nil, err
 	}
 	defer c.endOnPanic() // until the future owns the call
-	j.p.inject(ctx, msg)
-	up, err := j.JetStream.PublishMsgAsync(msg, opts...)
+	var up jetstream.PubAckFuture
+	if out := j.p.withTrace(ctx, j.JetStream.Conn(), msg.Subject, msg.Reply, msg.Header, msg.Data, false); out != nil {
+		up, err = j.JetStream.PublishMsgAsync(out, opts...)
+		if j.retryRaw(ctx, err, opts) {
+			up, err = j.JetStream.PublishMsgAsync(msg, opts...)
+		} else {
+			j.sent(msg, out, opts)
+		}
+	} else {
+		up, err = j.JetStream.PublishMsgAsync(msg, opts...)
+	}
 	if err != nil {
 		c.end(err)
 		return nil, err
 	}
 	f := &pubAckFuture{
 		PubAckFuture: up,
+		msg:          msg,
 		ok:           make(chan *jetstream.PubAck, 1),
 		err:          make(chan error, 1),
 	}
-	go f.wait(c, closed)
+	j.fwdAdd()
+	go func() {
+		defer j.fwdDone()
+		f.wait(c, closed)
+	}()
 	return f, nil
+}
+
+// PublishAsyncComplete returns a channel that is closed once every pending
+// async publish has its outcome, like nats.go's, and, for the futures this
+// wrapper returned, once that outcome is on their Ok or Err channel: a
+// caller that checks its futures without blocking after the channel closed
+// finds them resolved, as with raw nats.go. Like nats.go's, the channel is
+// never closed when the connection closes with acks still pending.
+func (j *jetStream) PublishAsyncComplete() <-chan struct{} {
+	up := j.JetStream.PublishAsyncComplete()
+	closed := j.connClosed()
+	out := make(chan struct{})
+	go func() {
+		select {
+		case <-up:
+		case <-closed:
+			select {
+			case <-up:
+			default:
+				return // nats.go never closes up now; neither do we
+			}
+		}
+		<-j.fwdWait() // forwarders always end: outcome or connection close
+		close(out)
+	}()
+	return out
+}
+
+func (j *jetStream) fwdAdd() {
+	j.fwdMu.Lock()
+	j.fwdN++
+	j.fwdMu.Unlock()
+}
+
+func (j *jetStream) fwdDone() {
+	j.fwdMu.Lock()
+	j.fwdN--
+	if j.fwdN == 0 && j.fwdIdle != nil {
+		close(j.fwdIdle)
+		j.fwdIdle = nil
+	}
+	j.fwdMu.Unlock()
+}
+
+// fwdWait returns a channel closed once no forwarder is running.
+func (j *jetStream) fwdWait() <-chan struct{} {
+	j.fwdMu.Lock()
+	defer j.fwdMu.Unlock()
+	if j.fwdN == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	if j.fwdIdle == nil {
+		j.fwdIdle = make(chan struct{})
+	}
+	return j.fwdIdle
 }
 
 // pubAckFuture is the future returned by the async publishes: it hands the
 // upstream result over after the span has ended.
 type pubAckFuture struct {
-	jetstream.PubAckFuture // Msg
-	ok                     chan *jetstream.PubAck
-	err                    chan error
+	jetstream.PubAckFuture
+	msg *nats.Msg // the caller's message (nats.go's future holds the traced copy)
+	ok  chan *jetstream.PubAck
+	err chan error
 }
 
 var _ jetstream.PubAckFuture = (*pubAckFuture)(nil)
@@ -272,6 +423,11 @@ func (f *pubAckFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
 
 // Err returns a channel that receives the error once, like the upstream one.
 func (f *pubAckFuture) Err() <-chan error { return f.err }
+
+// Msg returns the message the caller published (for PublishAsync, one
+// built from subject and payload), as nats.go's future does: with the
+// headers nats.go's publish options added, without the trace context.
+func (f *pubAckFuture) Msg() *nats.Msg { return f.msg }
 
 // wait ends the call with the upstream outcome and then forwards it. Both
 // channels are buffered, so it never blocks on a caller that does not read.

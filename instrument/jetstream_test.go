@@ -202,18 +202,27 @@ func TestJetStreamPublishMsg(t *testing.T) {
 	e.stream("ORDERS", "orders.>")
 	ctx := context.Background()
 
-	// A nil header is allocated; an existing one keeps its entries.
+	// The message stored carries the trace context and the caller's
+	// headers; the caller's message is left as it was.
 	msg := &nats.Msg{Subject: "orders.42", Data: []byte("x")}
 	_, err := e.js.PublishMsg(ctx, msg)
 	require.NoError(t, err)
-	require.NotNil(t, msg.Header)
-	assert.NotEmpty(t, msg.Header.Get("traceparent"))
+	assert.Nil(t, msg.Header, "the caller's message is not modified")
 
 	msg2 := &nats.Msg{Subject: "orders.43", Data: []byte("y"), Header: nats.Header{"App": []string{"v"}}}
 	_, err = e.js.PublishMsg(ctx, msg2)
 	require.NoError(t, err)
-	assert.Equal(t, "v", msg2.Header.Get("App"))
-	assert.NotEmpty(t, msg2.Header.Get("traceparent"))
+	assert.Equal(t, nats.Header{"App": []string{"v"}}, msg2.Header, "the caller's message is not modified")
+
+	st, err := e.raw.Stream(ctx, "ORDERS")
+	require.NoError(t, err)
+	stored, err := st.GetMsg(ctx, 1)
+	require.NoError(t, err)
+	assert.NotEmpty(t, stored.Header.Get("traceparent"))
+	stored, err = st.GetMsg(ctx, 2)
+	require.NoError(t, err)
+	assert.NotEmpty(t, stored.Header.Get("traceparent"))
+	assert.Equal(t, "v", stored.Header.Get("App"))
 
 	// orders.42 and orders.43 share one template.
 	spans := e.named("publish orders.*")
@@ -253,10 +262,14 @@ func TestJetStreamPublishAsync(t *testing.T) {
 		require.NoError(t, err)
 		futs = append(futs, f)
 	}
-	f, err := e.js.PublishMsgAsync(&nats.Msg{Subject: "orders.async", Data: []byte("m")})
+	msg := &nats.Msg{Subject: "orders.async", Data: []byte("m")}
+	f, err := e.js.PublishMsgAsync(msg)
 	require.NoError(t, err)
 	futs = append(futs, f)
-	assert.NotEmpty(t, f.Msg().Header.Get("traceparent"))
+	// As with nats.go, the future's message is the caller's, which is left
+	// without the trace context (a copy carrying it was sent).
+	assert.Same(t, msg, f.Msg())
+	assert.Nil(t, msg.Header)
 
 	for _, f := range futs {
 		select {
@@ -284,6 +297,13 @@ func TestJetStreamPublishAsync(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("PublishAsyncComplete")
 	}
+
+	st, err := e.raw.Stream(context.Background(), "ORDERS")
+	require.NoError(t, err)
+	stored, err := st.GetMsg(context.Background(), n+1)
+	require.NoError(t, err)
+	assert.Equal(t, "m", string(stored.Data))
+	assert.NotEmpty(t, stored.Header.Get("traceparent"))
 }
 
 func TestJetStreamPublishAsyncError(t *testing.T) {

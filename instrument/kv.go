@@ -87,9 +87,10 @@ func newKeyValue(kv jetstream.KeyValue, p *pipeline) *keyValue {
 }
 
 // kvDo runs one KeyValue call of s through the pipeline, recording key when
-// keys are opted in.
+// keys are opted in. A nil ctx goes to nats.go untouched (the pipeline would
+// replace it with context.Background and change what nats.go does with it).
 func kvDo[T any](ctx context.Context, kv *keyValue, s *opSpec, key string, fn func(context.Context) (T, error)) (T, error) {
-	if !s.active() {
+	if !s.active() || ctx == nil {
 		return fn(ctx)
 	}
 	ctx, c, err := kv.p.begin(ctx, s)

@@ -26,6 +26,11 @@ type Option func(*server.Options)
 // WithoutJetStream starts the server without JetStream.
 func WithoutJetStream() Option { return func(o *server.Options) { o.JetStream = false } }
 
+// WithoutHeaders starts the server with message headers disabled
+// (NoHeaderSupport): clients see HeadersSupported() == false and nats.go
+// rejects any message carrying a header with nats.ErrHeadersNotSupported.
+func WithoutHeaders() Option { return func(o *server.Options) { o.NoHeaderSupport = true } }
+
 // Server is an embedded nats-server that can be stopped and restarted on the
 // same port with the same JetStream store. It is safe for concurrent use.
 type Server struct {
