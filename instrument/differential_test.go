@@ -1100,8 +1100,6 @@ func jsCases() []diffCase {
 			r.err(s.js.DeleteStream(ctx, diffStream))
 		}},
 		{name: "js.stream/nil-context", setup: resetStream,
-			skip: "known difference: the pipeline's do/run (instrument/pipeline.go) replace a nil ctx with context.Background, " +
-				"so management calls succeed where raw nats.go panics on the nil context",
 			run: func(_ *testing.T, s *diffSide, r rec) {
 				var nilCtx context.Context
 				st, err := s.js.Stream(nilCtx, diffStream)

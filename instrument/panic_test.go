@@ -298,6 +298,7 @@ func TestPanicCoreSubscriptionHandlers(t *testing.T) {
 	raw := connect(t, srv)
 	sub, err := raw.SubscribeSync("orders.*")
 	require.NoError(t, err)
+	require.NoError(t, raw.Flush(), "the subscription reaches the server before the publish")
 	producer := NewConn(connect(t, srv), newTelemetry(t).opts()...)
 	require.NoError(t, producer.Publish("orders.1", []byte("x")))
 	m, err := sub.NextMsg(5 * time.Second)

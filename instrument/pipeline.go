@@ -810,10 +810,12 @@ func exceptionAttrs(r any) []attribute.KeyValue {
 }
 
 // do runs fn as one instrumented call of s and returns its result and error
-// unchanged. An inactive (nil or filtered) s calls fn straight through. The
+// unchanged. An inactive (nil or filtered) s, or a nil ctx (which nats.go
+// itself rejects or panics on, and must see unchanged), calls fn straight
+// through. The
 // call is finished in a defer: a panic of fn is recorded and goes on.
 func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) (T, error)) (v T, err error) {
-	if !s.active() {
+	if ctx == nil || !s.active() {
 		return fn(ctx)
 	}
 	ctx, c, err := p.begin(ctx, s)
@@ -826,7 +828,7 @@ func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Cont
 
 // run is do for calls that return only an error.
 func run(ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) error) (err error) {
-	if !s.active() {
+	if ctx == nil || !s.active() {
 		return fn(ctx)
 	}
 	ctx, c, err := p.begin(ctx, s)
