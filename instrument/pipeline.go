@@ -118,12 +118,16 @@ package instrument
 // subject; needsInject(ctx) tells whether inject would write anything (use it
 // to keep a header-less nats.go call when there is nothing to propagate);
 // c.recording() tells whether per-call span attributes are worth computing.
-// For a *nats.Msg owned by the caller use out, pooled := p.traced(ctx, msg)
-// (conn.go) instead of p.inject: it sends a pooled copy carrying the trace
-// context and leaves the caller's message untouched, so a message shared by
-// goroutines is never written concurrently; putMsg(out) when pooled, after
-// nats.go returns. Not for jetstream PublishMsgAsync, which keeps the message
-// in its ack future: copy without the pool there.
+// For a *nats.Msg owned by the caller use out, pooled := p.tracedOn(ctx, nc,
+// msg) (conn.go) instead of p.inject: it sends a pooled copy carrying the
+// trace context and leaves the caller's message untouched, so a message
+// shared by goroutines is never written concurrently; putMsg(out) when
+// pooled, after nats.go returns. It leaves the trace context out (a
+// nats.propagation.skipped span event says why) when nc's server does not
+// support headers or the header would push the message past max_payload,
+// so the call behaves exactly as raw nats.go (withTrace decides). Not for
+// jetstream PublishMsgAsync, which keeps the message in its ack future:
+// copy without the pool there.
 
 import (
 	"context"
