@@ -33,6 +33,10 @@ const (
 	ServerPortKey                   = otelsemconv.ServerPortKey
 	ServiceNameKey                  = otelsemconv.ServiceNameKey
 	ServiceVersionKey               = otelsemconv.ServiceVersionKey
+	// MessagingMessageBodySizeKey is the size in bytes of what a call moved:
+	// the object an ObjectStore put stored or a get returned (span
+	// attribute only, never a metric label).
+	MessagingMessageBodySizeKey = otelsemconv.MessagingMessageBodySizeKey
 
 	// NATS-specific keys (no semconv equivalent yet).
 	NATSStreamKey         = attribute.Key("messaging.nats.stream")
@@ -41,6 +45,7 @@ const (
 	NATSStreamSequenceKey = attribute.Key("messaging.nats.message.stream_sequence")
 	NATSKVBucketKey       = attribute.Key("messaging.nats.kv.bucket")
 	NATSKVKeyKey          = attribute.Key("messaging.nats.kv.key") // opt-in only
+	NATSObjBucketKey      = attribute.Key("messaging.nats.obj.bucket")
 	NATSConnectionKey     = attribute.Key("nats.connection.name")
 	NATSCircuitStateKey   = attribute.Key("state")
 	NATSCircuitNameKey    = attribute.Key("nats.circuit.name")
@@ -87,6 +92,19 @@ const (
 	OpKVHistory = "kv.history"
 	OpKVWatch   = "kv.watch"
 	OpKVStatus  = "kv.status"
+
+	// ObjectStore operations, span "<op> <bucket>". Object names are never
+	// recorded.
+	OpObjPut        = "obj.put"         // Put, PutBytes, PutString, PutFile
+	OpObjGet        = "obj.get"         // Get, GetBytes, GetString, GetFile
+	OpObjInfo       = "obj.info"        // GetInfo
+	OpObjUpdateMeta = "obj.update_meta" // UpdateMeta
+	OpObjDelete     = "obj.delete"      // Delete
+	OpObjLink       = "obj.link"        // AddLink, AddBucketLink
+	OpObjSeal       = "obj.seal"        // Seal
+	OpObjList       = "obj.list"        // List
+	OpObjWatch      = "obj.watch"       // Watch, and each update it delivers
+	OpObjStatus     = "obj.status"      // Status
 )
 
 // JSOp returns the operation name of a JetStream management call, "js.<op>".
