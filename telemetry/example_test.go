@@ -6,6 +6,12 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/telemetry"
 )
 
@@ -52,4 +58,98 @@ func ExampleSpanSummary() {
 		fmt.Println(st.Name, st.Count, st.Errors)
 	}
 	// Output: publish orders.* 2 0
+}
+
+// ExampleViews gives an application's own MeterProvider naq's names,
+// units and buckets: the same views telemetry.Setup installs.
+func ExampleViews() {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(
+		sdkmetric.WithReader(reader),
+		sdkmetric.WithView(telemetry.Views()...),
+	)
+	defer mp.Shutdown(ctx)
+
+	// naq's wrappers create their instruments on mp, e.g.
+	// instrument.NewConn(nc, instrument.WithMeterProvider(mp)).
+	metrics.NewMessaging(mp).OperationDuration.Record(ctx, 0.0003)
+
+	var rm metricdata.ResourceMetrics
+	_ = reader.Collect(ctx, &rm)
+	m := rm.ScopeMetrics[0].Metrics[0]
+	fmt.Println(m.Name, m.Unit, m.Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds[:3])
+	// Output: messaging.client.operation.duration s [5e-05 0.0001 0.00025]
+}
+
+// ExampleWithPrometheusRegisterer serves naq's metrics from the
+// application's existing client_golang registry and /metrics handler.
+func ExampleWithPrometheusRegisterer() {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry() // the application's registry
+	tel, err := telemetry.Setup(ctx, telemetry.WithPrometheusRegisterer(reg))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tel.Shutdown(ctx)
+
+	mux := http.NewServeMux() // the application's mux
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	fmt.Println(tel.MetricsExporters())
+	// Output: [prometheus]
+}
+
+// ExampleNewPrometheusReader adds naq's metrics to an existing registry
+// from an application's own MeterProvider.
+func ExampleNewPrometheusReader() {
+	reg := prometheus.NewRegistry() // the application's registry
+	reader, err := telemetry.NewPrometheusReader(reg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(telemetry.Views()...))
+	defer mp.Shutdown(context.Background())
+
+	metrics.NewConnection(mp).Opened.Add(context.Background(), 1)
+	fams, _ := reg.Gather()
+	for _, f := range fams {
+		if f.GetName() == "nats_client_connections_opened_total" {
+			fmt.Println(f.GetName(), f.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	// Output: nats_client_connections_opened_total 1
+}
+
+// ExampleNewSpanPrinter prints every span as it ends, one line each.
+func ExampleNewSpanPrinter() {
+	ctx := context.Background()
+	tel, err := telemetry.Setup(ctx, telemetry.WithoutOTLP(),
+		telemetry.WithSpanProcessor(telemetry.NewSpanPrinter(os.Stdout)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tel.Shutdown(ctx)
+
+	_, sp := tel.TracerProvider().Tracer("example").Start(ctx, "publish orders.*")
+	sp.End() // prints "15:04:05.000 publish orders.* kind=internal duration=… trace_id=… span_id=… parent_id=-"
+}
+
+// ExampleSetup_otlpMetrics pushes metrics by OTLP next to /metrics, as
+// OTEL_METRICS_EXPORTER=prometheus,otlp would.
+func ExampleSetup_otlpMetrics() {
+	os.Unsetenv("OTEL_METRICS_EXPORTER")
+	os.Unsetenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
+	os.Unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	ctx := context.Background()
+	tel, err := telemetry.Setup(ctx, telemetry.WithOTLPMetricsEndpoint("http://collector:4318"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tel.Shutdown(ctx)
+	fmt.Println(tel.MetricsExporters())
+	// Output: [prometheus otlp/http/protobuf]
 }

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -20,7 +21,8 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// otlpMode says whether OTLP export was forced on or off by an option.
+// otlpMode says whether an exporter was forced on or off by an option, or
+// is left to the environment.
 type otlpMode int
 
 const (
@@ -40,7 +42,11 @@ type config struct {
 	processors     []sdktrace.SpanProcessor
 	readers        []sdkmetric.Reader
 	global         bool
-	noPrometheus   bool
+
+	prometheus   otlpMode // from OTEL_METRICS_EXPORTER, or forced
+	promReg      prometheus.Registerer
+	otlpMetrics  otlpMode
+	metricsEndpt string
 }
 
 // WithServiceName sets the default service.name resource attribute.
@@ -91,10 +97,11 @@ func WithOTLPEndpoint(url string) Option {
 	})
 }
 
-// WithOTLPProtocol selects the OTLP transport, "grpc" or "http/protobuf",
-// overriding OTEL_EXPORTER_OTLP_TRACES_PROTOCOL and
-// OTEL_EXPORTER_OTLP_PROTOCOL. An empty value is ignored; another value makes
-// [Setup] fail with [ErrInvalidOption] when OTLP is on.
+// WithOTLPProtocol selects the OTLP transport of traces and metrics, "grpc"
+// or "http/protobuf", overriding OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+// OTEL_EXPORTER_OTLP_METRICS_PROTOCOL and OTEL_EXPORTER_OTLP_PROTOCOL. An
+// empty value is ignored; another value makes [Setup] fail with
+// [ErrInvalidOption] when OTLP is on.
 func WithOTLPProtocol(protocol string) Option {
 	return optionFunc(func(c *config) {
 		if protocol != "" {
@@ -125,6 +132,60 @@ func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 	})
 }
 
+// WithOTLPMetrics turns OTLP metric export on whatever
+// OTEL_METRICS_EXPORTER says, next to Prometheus unless that is off. The
+// exporter reads its endpoint from OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else
+// OTEL_EXPORTER_OTLP_ENDPOINT, else its default (localhost:4318 for HTTP,
+// localhost:4317 for gRPC), and pushes every OTEL_METRIC_EXPORT_INTERVAL
+// (default 60 s).
+func WithOTLPMetrics() Option {
+	return optionFunc(func(c *config) { c.otlpMetrics = otlpOn })
+}
+
+// WithoutOTLPMetrics turns OTLP metric export off whatever the environment
+// says.
+func WithoutOTLPMetrics() Option {
+	return optionFunc(func(c *config) { c.otlpMetrics = otlpOff })
+}
+
+// WithOTLPMetricsEndpoint turns OTLP metric export on and sends to url,
+// e.g. "http://collector:4318" (HTTP, the path /v1/metrics is added) or
+// "http://collector:4317" (gRPC). It overrides the endpoint environment
+// variables. An empty url is ignored.
+func WithOTLPMetricsEndpoint(url string) Option {
+	return optionFunc(func(c *config) {
+		if url != "" {
+			c.otlpMetrics = otlpOn
+			c.metricsEndpt = url
+		}
+	})
+}
+
+// WithPrometheus keeps the Prometheus exporter (and
+// [Telemetry.MetricsHandler]) on even when OTEL_METRICS_EXPORTER leaves
+// "prometheus" out, for a program that always serves /metrics.
+func WithPrometheus() Option {
+	return optionFunc(func(c *config) { c.prometheus = otlpOn })
+}
+
+// WithPrometheusRegisterer registers the Prometheus exporter into reg, an
+// application's existing client_golang registry, instead of a private one,
+// so the application's own /metrics handler serves naq's metrics next to
+// its own. It keeps Prometheus on like [WithPrometheus].
+// [Telemetry.MetricsHandler] then serves reg when reg is also a
+// prometheus.Gatherer (a *prometheus.Registry, or
+// prometheus.DefaultRegisterer), and answers 404 otherwise. Register naq
+// into one registry only once: a second exporter in the same registry
+// would export every series twice. A nil reg is ignored.
+func WithPrometheusRegisterer(reg prometheus.Registerer) Option {
+	return optionFunc(func(c *config) {
+		if reg != nil {
+			c.prometheus = otlpOn
+			c.promReg = reg
+		}
+	})
+}
+
 // WithMetricReader adds a metric reader next to the Prometheus one, for
 // instance an sdkmetric.ManualReader to compute a live summary. A nil
 // reader is ignored. The reader is shut down by [Telemetry.Shutdown].
@@ -136,10 +197,10 @@ func WithMetricReader(r sdkmetric.Reader) Option {
 	})
 }
 
-// WithoutPrometheus does not create the Prometheus exporter;
-// [Telemetry.MetricsHandler] then answers 404.
+// WithoutPrometheus does not create the Prometheus exporter, whatever
+// OTEL_METRICS_EXPORTER says; [Telemetry.MetricsHandler] then answers 404.
 func WithoutPrometheus() Option {
-	return optionFunc(func(c *config) { c.noPrometheus = true })
+	return optionFunc(func(c *config) { c.prometheus = otlpOff })
 }
 
 // WithGlobal installs the tracer provider, meter provider and propagator as

@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -55,23 +54,26 @@ const (
 	envProtocol       = "OTEL_EXPORTER_OTLP_PROTOCOL"
 	envTracesProtocol = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 	envTracesExporter = "OTEL_TRACES_EXPORTER"
-)
 
-// naqScopePrefix selects naq's own instruments for the unit view.
-const naqScopePrefix = "github.com/naq-io/naq"
+	envMetricsEndpoint = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+	envMetricsProtocol = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+	envMetricsExporter = "OTEL_METRICS_EXPORTER"
+)
 
 // Telemetry is the result of [Setup]: the providers, the /metrics handler
 // and their shutdown. Its methods are safe for concurrent use.
 type Telemetry struct {
-	tp         trace.TracerProvider
-	sdkTP      *sdktrace.TracerProvider
-	mp         *sdkmetric.MeterProvider
-	prop       propagation.TextMapPropagator
-	handler    http.Handler
-	res        *resource.Resource
-	exporter   string
-	shutdownMu sync.Mutex
-	shutdown   bool
+	tp       trace.TracerProvider
+	sdkTP    *sdktrace.TracerProvider
+	mp       *sdkmetric.MeterProvider
+	prop     propagation.TextMapPropagator
+	handler  http.Handler
+	res      *resource.Resource
+	exporter string
+	// metricsExporters names where metrics go, in order.
+	metricsExporters []string
+	shutdownMu       sync.Mutex
+	shutdown         bool
 }
 
 // Setup builds the SDK providers from opts and the OTEL_* environment (see
@@ -95,11 +97,18 @@ func Setup(ctx context.Context, opts ...Option) (*Telemetry, error) {
 		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 	}
 
-	// Traces.
+	// Exporter choices first: a bad option or variable fails before
+	// anything starts.
 	otlpOn, err := otlpEnabled(&cfg)
 	if err != nil {
 		return nil, err
 	}
+	promOn, otlpMetricsOn, err := metricsExporters(&cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	// Traces.
 	var tpOpts []sdktrace.TracerProviderOption
 	tpOpts = append(tpOpts, sdktrace.WithResource(res))
 	if cfg.sampler != nil {
@@ -123,30 +132,45 @@ func Setup(ctx context.Context, opts ...Option) (*Telemetry, error) {
 		t.tp = tracenoop.NewTracerProvider()
 	}
 
-	// Metrics.
-	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithView(dimensionlessView)}
-	if cfg.noPrometheus {
-		t.handler = http.NotFoundHandler()
-	} else {
-		reg := prometheus.NewRegistry()
-		exp, err := otelprom.New(
-			otelprom.WithRegisterer(reg),
-			otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
-		)
+	// Metrics: OTLP (nothing registered anywhere yet if it fails), then
+	// Prometheus.
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithView(Views()...)}
+	var otlpMetrics sdkmetric.Exporter
+	if otlpMetricsOn {
+		exp, name, err := newOTLPMetrics(ctx, &cfg)
 		if err != nil {
-			if t.sdkTP != nil {
-				_ = t.sdkTP.Shutdown(ctx)
+			t.shutdownTraces(ctx)
+			return nil, err
+		}
+		otlpMetrics = exp
+		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		t.metricsExporters = append(t.metricsExporters, name)
+	}
+	t.handler = http.NotFoundHandler()
+	if promOn {
+		reg := cfg.promReg
+		if reg == nil {
+			reg = prometheus.NewRegistry()
+		}
+		exp, err := NewPrometheusReader(reg)
+		if err != nil {
+			t.shutdownTraces(ctx)
+			if otlpMetrics != nil {
+				_ = otlpMetrics.Shutdown(ctx)
 			}
 			return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
 		}
 		mpOpts = append(mpOpts, sdkmetric.WithReader(exp))
+		t.metricsExporters = append([]string{"prometheus"}, t.metricsExporters...)
 		// OpenMetrics (when the scraper asks for it, as Prometheus does)
 		// carries exemplars: the trace id of a sampled span recorded with a
 		// histogram value, so a latency spike links to its trace.
-		t.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-			ErrorHandling:     promhttp.ContinueOnError,
-			EnableOpenMetrics: true,
-		})
+		if g, ok := reg.(prometheus.Gatherer); ok {
+			t.handler = promhttp.HandlerFor(g, promhttp.HandlerOpts{
+				ErrorHandling:     promhttp.ContinueOnError,
+				EnableOpenMetrics: true,
+			})
+		}
 	}
 	for _, r := range cfg.readers {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
@@ -159,17 +183,6 @@ func Setup(ctx context.Context, opts ...Option) (*Telemetry, error) {
 		otel.SetTextMapPropagator(t.prop)
 	}
 	return t, nil
-}
-
-// dimensionlessView drops the unit "1" from naq's own instruments. The
-// Prometheus translator appends "_ratio" to gauges with unit "1", which
-// would turn nats.client.connected into nats_client_connected_ratio instead
-// of the nats_client_connected of the names table.
-func dimensionlessView(i sdkmetric.Instrument) (sdkmetric.Stream, bool) {
-	if i.Unit != semconv.UnitDimless || !strings.HasPrefix(i.Scope.Name, naqScopePrefix) {
-		return sdkmetric.Stream{}, false
-	}
-	return sdkmetric.Stream{Name: i.Name, Description: i.Description}, true
 }
 
 func newResource(ctx context.Context, cfg *config) (*resource.Resource, error) {
@@ -214,13 +227,13 @@ func otlpEnabled(cfg *config) (bool, error) {
 	return os.Getenv(envEndpoint) != "" || os.Getenv(envTracesEndpoint) != "", nil
 }
 
-// protocol resolves the OTLP transport: option, then the traces-specific
-// variable, then the general one, then http/protobuf.
-func protocol(cfg *config) (string, error) {
+// protocol resolves the OTLP transport: option, then the signal-specific
+// variable (signalEnv), then the general one, then http/protobuf.
+func protocol(cfg *config, signalEnv string) (string, error) {
 	p := cfg.otlpProtocol
 	src := "WithOTLPProtocol"
 	if p == "" {
-		p, src = os.Getenv(envTracesProtocol), envTracesProtocol
+		p, src = os.Getenv(signalEnv), signalEnv
 	}
 	if p == "" {
 		p, src = os.Getenv(envProtocol), envProtocol
@@ -235,7 +248,7 @@ func protocol(cfg *config) (string, error) {
 }
 
 func newOTLP(ctx context.Context, cfg *config) (sdktrace.SpanExporter, string, error) {
-	p, err := protocol(cfg)
+	p, err := protocol(cfg, envTracesProtocol)
 	if err != nil {
 		return nil, "", err
 	}
@@ -283,12 +296,28 @@ func (t *Telemetry) MetricsHandler() http.Handler { return t.handler }
 // Resource returns the resource attached to every span and metric.
 func (t *Telemetry) Resource() *resource.Resource { return t.res }
 
+// MetricsExporters names where metrics go, in this order: "prometheus"
+// (the /metrics handler, or the registry of [WithPrometheusRegisterer]),
+// then "otlp/grpc" or "otlp/http/protobuf". Readers added with
+// [WithMetricReader] are not listed. An empty list means the meter provider
+// only feeds those readers.
+func (t *Telemetry) MetricsExporters() []string { return slices.Clone(t.metricsExporters) }
+
 // TracesExporter names where spans are exported: "otlp/grpc",
 // "otlp/http/protobuf" or "none" (span processors added with
 // [WithSpanProcessor] are not counted).
 func (t *Telemetry) TracesExporter() string { return t.exporter }
 
-// ForceFlush exports pending spans and collects metrics for push readers.
+// shutdownTraces stops the tracer provider when Setup fails after creating
+// it, so nothing is left running.
+func (t *Telemetry) shutdownTraces(ctx context.Context) {
+	if t.sdkTP != nil {
+		_ = t.sdkTP.Shutdown(ctx)
+	}
+}
+
+// ForceFlush exports pending spans and pushes metrics to OTLP (and any
+// other push reader).
 func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	var err error
 	if t.sdkTP != nil {

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -43,6 +44,9 @@ func clearOTelEnv(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
 		"OTEL_TRACES_EXPORTER", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
 		"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+		"OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_METRIC_EXPORT_INTERVAL",
+		"OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
 	} {
 		t.Setenv(k, "")
 	}
@@ -521,4 +525,97 @@ func TestSpanSummary(t *testing.T) {
 	assert.Equal(t, int64(b.Len()), n)
 	assert.Contains(t, b.String(), "spans: 4 in 2 names")
 	assert.NotContains(t, b.String(), "boom", "the summary must not carry status messages")
+}
+
+// TestSpanPrinter: one line per span, with the ids to find the trace, the
+// error.type of a failure and link/event counts, and nothing else of the
+// span (no other attribute, no status description, no event content).
+func TestSpanPrinter(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	pid, _ := trace.SpanIDFromHex("53995c3f42cd8ad8")
+	end := time.Date(2026, 3, 1, 14, 3, 7, 412_000_000, time.Local)
+	sc := func(id trace.SpanID) trace.SpanContext {
+		return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: id, TraceFlags: trace.FlagsSampled})
+	}
+	tests := []struct {
+		name string
+		stub tracetest.SpanStub
+		want string
+	}{
+		{
+			name: "root producer",
+			stub: tracetest.SpanStub{
+				Name: "publish demo.orders.*", SpanKind: trace.SpanKindProducer, SpanContext: sc(sid),
+				StartTime: end.Add(-84 * time.Microsecond), EndTime: end,
+				Attributes: []attribute.KeyValue{semconv.System, attribute.String("messaging.destination.name", "demo.orders.42")},
+			},
+			want: "14:03:07.412 publish demo.orders.* kind=producer duration=84µs status=unset trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 parent_id=-\n",
+		},
+		{
+			name: "failed child with links and events",
+			stub: tracetest.SpanStub{
+				Name: "receive DEMO_EVENTS", SpanKind: trace.SpanKindClient, SpanContext: sc(sid), Parent: sc(pid),
+				StartTime: end.Add(-1500 * time.Millisecond), EndTime: end,
+				Status:     sdktrace.Status{Code: codes.Error, Description: "nats: timeout on demo.secret.subject"},
+				Attributes: []attribute.KeyValue{semconv.ErrorTypeKey.String("timeout")},
+				Links:      []sdktrace.Link{{SpanContext: sc(pid)}, {SpanContext: sc(pid)}},
+				Events:     []sdktrace.Event{{Name: "exception", Attributes: []attribute.KeyValue{attribute.String("exception.message", "secret")}}},
+			},
+			want: "14:03:07.412 receive DEMO_EVENTS kind=client duration=1.50s status=error trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 parent_id=53995c3f42cd8ad8 error.type=timeout links=2 events=1\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			p := telemetry.NewSpanPrinter(&b)
+			p.OnEnd(tt.stub.Snapshot())
+			assert.Equal(t, tt.want, b.String())
+			assert.Equal(t, tt.want, telemetry.FormatSpan(tt.stub.Snapshot()))
+			assert.NotContains(t, b.String(), "secret")
+		})
+	}
+
+	t.Run("through Setup, concurrent", func(t *testing.T) {
+		clearOTelEnv(t)
+		var buf lockedBuilder
+		tel := setup(t, telemetry.WithSpanProcessor(telemetry.NewSpanPrinter(&buf)))
+		tr := tel.TracerProvider().Tracer("test")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 25 {
+					_, sp := tr.Start(context.Background(), "kv.put status")
+					sp.End()
+				}
+			})
+		}
+		wg.Wait()
+		lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+		require.Len(t, lines, 200)
+		for _, l := range lines {
+			assert.Regexp(t, `^\d\d:\d\d:\d\d\.\d{3} kv\.put status kind=internal duration=\S+ status=unset trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16} parent_id=-$`, l)
+		}
+	})
+	t.Run("nil writer", func(t *testing.T) {
+		p := telemetry.NewSpanPrinter(nil)
+		p.OnEnd(tests[0].stub.Snapshot())
+	})
+}
+
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -61,8 +61,15 @@ failing calls fast, then letting them through on reconnect, can be seen in the
 summary, in /metrics and in Grafana.
 
 Traces: --traces=auto exports by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
---traces=stdout prints a span count per span name at exit; --traces=otlp
-forces OTLP (default endpoint localhost:4318); --traces=none turns them off.
+--traces=stdout prints a span count per span name at exit; --traces=stdout-spans
+also prints every span as it ends, one line each (name, kind, duration,
+status, trace and span ids, error.type; use a low --rate such as 2 to read
+them); --traces=otlp forces OTLP (default endpoint localhost:4318);
+--traces=none turns them off.
+
+Metrics: /metrics always; OTEL_METRICS_EXPORTER=prometheus,otlp (or
+OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) also pushes them by OTLP, e.g. to an
+OpenTelemetry Collector.
 
 Ctrl-C (SIGINT) or SIGTERM stops the workload, drains the connection,
 flushes telemetry and exits 0.`
@@ -76,6 +83,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Example: `  naq demo                          # until Ctrl-C; metrics on http://127.0.0.1:9464/metrics
   naq demo --duration 30s --chaos   # watch reconnects and the gate
   naq demo --traces=stdout --duration 10s
+  naq demo --traces=stdout-spans --rate 2 --duration 5s
   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 naq demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -86,7 +94,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fl.DurationVar(&f.interval, "interval", 5*time.Second, "how often to print the live summary")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address serving /metrics, /healthz and /readyz (port 0: any free port)")
-	fl.StringVar(&f.traces, "traces", "auto", "traces: auto (OTLP if OTEL_EXPORTER_OTLP_ENDPOINT is set), otlp, stdout (span summary at exit), none")
+	fl.StringVar(&f.traces, "traces", "auto", "traces: auto (OTLP if OTEL_EXPORTER_OTLP_ENDPOINT is set), otlp, stdout (span summary at exit), stdout-spans (every span as it ends, and the summary), none")
 	fl.BoolVar(&f.chaos, "chaos", false, "restart and pause the embedded server on a schedule")
 	fl.DurationVar(&f.chaosEvery, "chaos-every", 15*time.Second, "time between chaos events")
 	fl.IntVar(&f.rate, "rate", 200, "core publishes per second (other operations scale with it)")
@@ -118,9 +126,9 @@ func (f *demoFlags) validate() error {
 		return fmt.Errorf("demo: --rate=%d: must be between 1 and 100000", f.rate)
 	}
 	switch f.traces {
-	case "auto", "otlp", "stdout", "none":
+	case "auto", "otlp", "stdout", "stdout-spans", "none":
 	default:
-		return fmt.Errorf("demo: --traces=%q: allowed are auto, otlp, stdout, none", f.traces)
+		return fmt.Errorf("demo: --traces=%q: allowed are auto, otlp, stdout, stdout-spans, none", f.traces)
 	}
 	return nil
 }
@@ -220,6 +228,9 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 	}
 
 	d.printf("naq demo: metrics on http://%s/metrics, health on /healthz and /readyz\n", d.httpAddr)
+	if push := d.metricsPush(); push != "" {
+		d.printf("naq demo: metrics also pushed by %s\n", push)
+	}
 	d.printf("naq demo: traces: %s\n", d.tracesWhere(f))
 	d.printf("%s", workloadLegend(f.rate))
 	if f.duration > 0 {
@@ -286,6 +297,8 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 
 func (d *demo) tracesWhere(f *demoFlags) string {
 	switch {
+	case f.traces == "stdout-spans":
+		return "every span as it ends and a span summary at exit (--traces=stdout-spans)"
 	case d.spans != nil:
 		return "span summary at exit (--traces=stdout)"
 	case d.tel.TracesExporter() != "none":
@@ -303,6 +316,24 @@ func (d *demo) tracesWhere(f *demoFlags) string {
 	return "off (set OTEL_EXPORTER_OTLP_ENDPOINT to export, or --traces=stdout)"
 }
 
+// metricsPush names the OTLP metric export ("otlp/grpc to <endpoint>"), or
+// "" when metrics are only served on /metrics.
+func (d *demo) metricsPush() string {
+	for _, e := range d.tel.MetricsExporters() {
+		if strings.HasPrefix(e, "otlp/") {
+			ep := os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+			if ep == "" {
+				ep = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+			}
+			if ep == "" {
+				ep = "default endpoint"
+			}
+			return e + " to " + ep
+		}
+	}
+	return ""
+}
+
 func (d *demo) setupTelemetry(ctx context.Context, f *demoFlags) error {
 	d.reader = sdkmetric.NewManualReader()
 	opts := []telemetry.Option{
@@ -313,11 +344,17 @@ func (d *demo) setupTelemetry(ctx context.Context, f *demoFlags) error {
 	case "stdout":
 		d.spans = telemetry.NewSpanSummary()
 		opts = append(opts, telemetry.WithSpanProcessor(d.spans), telemetry.WithoutOTLP())
+	case "stdout-spans":
+		d.spans = telemetry.NewSpanSummary()
+		opts = append(opts, telemetry.WithSpanProcessor(d.spans),
+			telemetry.WithSpanProcessor(telemetry.NewSpanPrinter(demoWriter{d})), telemetry.WithoutOTLP())
 	case "otlp":
 		opts = append(opts, telemetry.WithOTLP())
 	case "none":
 		opts = append(opts, telemetry.WithoutOTLP())
 	}
+	// The demo always serves /metrics, whatever OTEL_METRICS_EXPORTER says.
+	opts = append(opts, telemetry.WithPrometheus())
 	tel, err := telemetry.Setup(ctx, opts...)
 	if err != nil {
 		if errors.Is(err, telemetry.ErrInvalidOption) {
@@ -327,6 +364,16 @@ func (d *demo) setupTelemetry(ctx context.Context, f *demoFlags) error {
 	}
 	d.tel = tel
 	return nil
+}
+
+// demoWriter writes through the demo's terminal lock, so span lines never
+// split a summary block.
+type demoWriter struct{ d *demo }
+
+func (w demoWriter) Write(p []byte) (int, error) {
+	w.d.outMu.Lock()
+	defer w.d.outMu.Unlock()
+	return w.d.out.Write(p)
 }
 
 func (d *demo) serveHTTP(addr string) error {
