@@ -536,15 +536,15 @@ func TestOverviewCoverage(t *testing.T) {
 	}
 }
 
-var anchorRE = regexp.MustCompile(`^docs/troubleshooting\.md#([a-z0-9]+(-[a-z0-9]+)*)$`)
-
-// ruleAnchors returns the troubleshooting anchors the alert rules link to.
+// ruleAnchors returns the troubleshooting anchors the alert rules link to
+// (runbook URLs of the form <runbook base>#<anchor>).
 func ruleAnchors(t *testing.T) []string {
+	base := runbookBase(t)
 	seen := map[string]bool{}
 	for _, g := range loadRules(t).Groups {
 		for _, r := range g.Rules {
-			if m := anchorRE.FindStringSubmatch(r.Annotations["runbook_url"]); m != nil {
-				seen[m[1]] = true
+			if a, ok := runbookAnchor(base, r.Annotations["runbook_url"]); ok {
+				seen[a] = true
 			}
 		}
 	}
@@ -570,8 +570,9 @@ func TestAlertRulesLint(t *testing.T) {
 			for _, a := range []string{"summary", "description", "runbook_url"} {
 				assert(t, strings.TrimSpace(r.Annotations[a]) != "", "%s: annotation %s is missing", where, a)
 			}
-			assert(t, anchorRE.MatchString(r.Annotations["runbook_url"]),
-				"%s: runbook_url %q must be docs/troubleshooting.md#<anchor>", where, r.Annotations["runbook_url"])
+			_, ok := runbookAnchor(runbookBase(t), r.Annotations["runbook_url"])
+			assert(t, ok, "%s: runbook_url %q must be %s#<anchor> (the runbook base of alerts.yml)",
+				where, r.Annotations["runbook_url"], runbookBase(t))
 			checkExpr(t, where, r.Expr, true)
 		}
 	}
