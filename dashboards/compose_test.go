@@ -42,25 +42,49 @@ func TestComposeConfig(t *testing.T) {
 		} `yaml:"services"`
 	}
 	readYAML(t, repoPath("docker-compose.yaml"), &compose)
-	for _, s := range []string{"nats", "jaeger", "prometheus", "grafana", "demo"} {
+	for _, s := range []string{"nats", "otel-collector", "jaeger", "prometheus", "grafana", "demo"} {
 		require.Contains(t, compose.Services, s)
 	}
-	nats := compose.Services["nats"]
-	assert(t, contains(nats.Command, "-js") && contains(nats.Command, "-m"), "nats must run with JetStream (-js) and monitoring (-m): %v", nats.Command)
-	assert(t, contains(nats.Ports, "8222:8222") && contains(nats.Ports, "4222:4222"), "nats ports: %v", nats.Ports)
-	jaeger := compose.Services["jaeger"]
-	for _, p := range []string{"16686:16686", "4317:4317", "4318:4318"} {
-		assert(t, contains(jaeger.Ports, p), "jaeger must publish %s", p)
+
+	// What operators run today: no end-of-life image.
+	images := map[string]*regexp.Regexp{
+		"nats":           regexp.MustCompile(`^nats:2\.(1[1-9]|[2-9]\d)[.-]`), // 2.11+: message tracing
+		"otel-collector": regexp.MustCompile(`^otel/opentelemetry-collector-contrib:0\.\d+\.\d+$`),
+		"jaeger":         regexp.MustCompile(`^jaegertracing/jaeger:2\.\d+\.\d+$`), // v2, not the v1 all-in-one
+		"prometheus":     regexp.MustCompile(`^prom/prometheus:v3\.\d+\.\d+$`),
+		"grafana":        regexp.MustCompile(`^grafana/grafana:1[2-9]\.\d+\.\d+$`),
+	}
+	for svc, re := range images {
+		assert(t, re.MatchString(compose.Services[svc].Image), "%s image %q, want %s", svc, compose.Services[svc].Image, re)
 	}
 
+	nats := compose.Services["nats"]
+	assert(t, contains(nats.Command, "-c") && contains(nats.Command, "/etc/nats/nats.conf"), "nats must run from its config file: %v", nats.Command)
+	assert(t, contains(nats.Volumes, "./dashboards/nats/nats.conf:/etc/nats/nats.conf:ro"), "nats volumes: %v", nats.Volumes)
+	assert(t, contains(nats.Ports, "8222:8222") && contains(nats.Ports, "4222:4222"), "nats ports: %v", nats.Ports)
+	jaeger := compose.Services["jaeger"]
+	assert(t, contains(jaeger.Ports, "16686:16686"), "jaeger must publish its UI on 16686")
+
+	// The collector takes OTLP on the published ports, with its config file.
+	col := compose.Services["otel-collector"]
+	assert(t, contains(col.Volumes, "./dashboards/otel-collector/config.yaml:/etc/otelcol-contrib/config.yaml:ro"), "otel-collector volumes: %v", col.Volumes)
+	assert(t, contains(col.Command, "--config=/etc/otelcol-contrib/config.yaml"), "otel-collector command: %v", col.Command)
+	for _, p := range []string{"4317:4317", "4318:4318"} {
+		assert(t, contains(col.Ports, p), "otel-collector must publish %s", p)
+	}
+
+	// The demo sends traces and metrics to the collector.
 	demo := compose.Services["demo"]
 	assert(t, demo.Build["dockerfile"] == "Dockerfile", "demo must build from ./Dockerfile")
 	assert(t, demo.Environment["NAQ_NATS_URL"] == "nats://nats:4222", "demo NAQ_NATS_URL: %q", demo.Environment["NAQ_NATS_URL"])
-	assert(t, demo.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317", "demo OTEL_EXPORTER_OTLP_ENDPOINT: %q", demo.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
+	assert(t, demo.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", "demo OTEL_EXPORTER_OTLP_ENDPOINT: %q", demo.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
+	assert(t, demo.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", "the collector's :4318 is OTLP/HTTP: %q", demo.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"])
+	assert(t, strings.Contains(demo.Environment["OTEL_METRICS_EXPORTER"], "otlp"), "demo must push metrics by OTLP: OTEL_METRICS_EXPORTER=%q", demo.Environment["OTEL_METRICS_EXPORTER"])
 	assert(t, demo.Environment["OTEL_SERVICE_NAME"] != "", "demo needs OTEL_SERVICE_NAME")
+	assert(t, contains(demo.Ports, "9464:9464"), "demo must publish 9464")
 
-	// Prometheus scrapes the demo on the port the Dockerfile serves, as a
-	// job named like the demo's service (the dashboards' service variable).
+	// Prometheus takes the pushed metrics on its OTLP receiver, loads the
+	// alerts, and does not also scrape the demo (every series twice).
 	var prom struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
@@ -72,21 +96,15 @@ func TestComposeConfig(t *testing.T) {
 	}
 	readYAML(t, filepath.Join("prometheus", "prometheus.yml"), &prom)
 	assert(t, contains(prom.RuleFiles, "alerts.yml"), "prometheus.yml must load alerts.yml")
-	found := false
 	for _, sc := range prom.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
-			if contains(st.Targets, "demo:9464") {
-				found = true
-				assert(t, sc.JobName == demo.Environment["OTEL_SERVICE_NAME"],
-					"scrape job %q should equal the demo's OTEL_SERVICE_NAME %q so traces and metrics share the service name", sc.JobName, demo.Environment["OTEL_SERVICE_NAME"])
-			}
+			assert(t, !contains(st.Targets, "demo:9464"), "prometheus.yml scrapes the demo, which also pushes by OTLP: every series would be counted twice")
 		}
 	}
-	assert(t, found, "prometheus.yml does not scrape demo:9464")
-	assert(t, contains(demo.Ports, "9464:9464"), "demo must publish 9464")
 	promSvc := compose.Services["prometheus"]
 	assert(t, contains(promSvc.Volumes, "./dashboards/prometheus:/etc/prometheus:ro"), "prometheus volumes: %v", promSvc.Volumes)
 	assert(t, contains(promSvc.Command, "--config.file=/etc/prometheus/prometheus.yml"), "prometheus command: %v", promSvc.Command)
+	assert(t, contains(promSvc.Command, "--web.enable-otlp-receiver"), "prometheus must accept OTLP metrics: %v", promSvc.Command)
 
 	// Grafana mounts the provisioning and the dashboards where the provider
 	// looks for them, with anonymous viewers.

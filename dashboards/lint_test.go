@@ -391,8 +391,20 @@ func TestDashboardsLint(t *testing.T) {
 	require.Contains(t, sources, "jaeger")
 	require.Equal(t, "jaeger", sources["jaeger"].Type)
 
+	// dsVars maps a dashboard's datasource variables to their plugin type;
+	// a reference ${name} is checked against that type.
+	var dsVars map[string]string
 	checkDS := func(where string, v any) {
 		uid, typ := dsUID(v)
+		if m := regexp.MustCompile(`^\$\{?(\w+)\}?$`).FindStringSubmatch(uid); m != nil {
+			plugin, ok := dsVars[m[1]]
+			if !ok {
+				t.Errorf("%s: datasource %q is not a datasource variable of the dashboard", where, uid)
+			} else if plugin != typ {
+				t.Errorf("%s: datasource %q has type %q, the variable selects %q", where, uid, typ, plugin)
+			}
+			return
+		}
 		ds, ok := sources[uid]
 		if !ok {
 			t.Errorf("%s: datasource uid %q is not provisioned", where, uid)
@@ -414,9 +426,22 @@ func TestDashboardsLint(t *testing.T) {
 			require.NotEmpty(t, d.raw["title"])
 
 			vars := map[string]bool{}
+			dsVars = map[string]string{}
 			for _, v := range variablesOf(d.raw) {
 				vname, _ := v["name"].(string)
 				vars[vname] = true
+				if v["type"] == "datasource" {
+					// A datasource variable selects among the provisioned data
+					// sources of one plugin type.
+					plugin, _ := v["query"].(string)
+					found := false
+					for _, ds := range sources {
+						found = found || ds.Type == plugin
+					}
+					assert(t, found, "variable %s selects %q data sources; none is provisioned", vname, plugin)
+					dsVars[vname] = plugin
+					continue
+				}
 				checkDS(name+" variable "+vname, v["datasource"])
 				if def, _ := v["definition"].(string); def != "" {
 					m := regexp.MustCompile(`^label_values\((.*),\s*(\w+)\)$`).FindStringSubmatch(def)
@@ -444,6 +469,11 @@ func TestDashboardsLint(t *testing.T) {
 				ids[id] = title
 				assert(t, p["gridPos"] != nil, "panel %q has no gridPos", title)
 				if p["type"] == "row" {
+					continue
+				}
+				if p["type"] == "text" {
+					// Documentation (TestTraceLinksDocumented): no queries.
+					assert(t, p["targets"] == nil, "text panel %q has queries", title)
 					continue
 				}
 				where := fmt.Sprintf("%s panel %d %q", name, int(id), title)
