@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"reflect"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/metrics"
 )
 
 // rawConn lets Conn embed *nats.Conn without an exported field named Conn,
@@ -48,8 +50,22 @@ type Conn struct {
 // (see [Option]). It never fails. With a nil nc the publish, request and
 // subscribe methods return nats.ErrInvalidConnection, as nats.go does on a
 // nil *nats.Conn.
+//
+// With metrics on (a MeterProvider that is not a no-op), wrapping also
+// reports the connection itself: unless a metrics.Recorder already observes
+// nc (a scope pool observes every connection it dials; metrics.ObserverOf),
+// a Recorder shared by every NewConn on the same MeterProvider observes it
+// (nats.client.connections.active, .connected, .rtt, .reconnects,
+// .disconnects, sent/received bytes; see metrics.Recorder.Observe), and the
+// subscriptions made through the Conn are tracked for
+// nats.client.subscription.pending and .dropped (unless
+// [WithSubscriptionTracker] says otherwise). Observing stops when nc closes.
+// Connect attempts (nats.client.connections.opened, .failed,
+// .connect.duration) happen before there is a connection to wrap: dial
+// through [Connect] or metrics.Recorder.Dial to count them.
 func NewConn(nc *nats.Conn, opts ...Option) *Conn {
 	p := newPipeline(nc, opts)
+	p.observeConn(nc)
 	return &Conn{
 		rawConn: nc,
 		p:       p,
@@ -763,5 +779,54 @@ var (
 func propagationSkipped(ctx context.Context, opts []trace.EventOption) {
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(semconv.EventPropagationSkipped, opts...)
+	}
+}
+
+// JetStream returns the connection's legacy JetStream context, like
+// [nats.Conn.JetStream] with opts, instrumented with this Conn's pipeline:
+// the same options (providers, Filter, SubjectNamer, gate, ...) as the
+// Conn; see [NewJetStreamContext] for what is traced. It also ends the
+// spans of async publishes still pending when the connection closes. The
+// error is nats.go's, unchanged (and the context nil with it).
+func (c *Conn) JetStream(opts ...nats.JSOpt) (nats.JetStreamContext, error) {
+	js, err := c.rawConn.JetStream(opts...)
+	if err != nil || js == nil {
+		return js, err
+	}
+	return newLegacyJS(js, c.p, c.rawConn), nil
+}
+
+// recorders holds the metrics.Recorder NewConn observes connections with,
+// one per MeterProvider (of a comparable type).
+var recorders sync.Map // metric.MeterProvider → *metrics.Recorder
+
+// observeConn makes the connection metrics of nc reported (see NewConn) and
+// defaults the subscription tracker to its Observer. It never fails: an
+// error goes to otel.Handle.
+func (p *pipeline) observeConn(nc *nats.Conn) {
+	if !p.metering || nc == nil || nc.IsClosed() {
+		return
+	}
+	ob, ok := metrics.ObserverOf(nc)
+	if !ok {
+		mp := p.cfg.mp
+		if t := reflect.TypeOf(mp); t == nil || !t.Comparable() {
+			return
+		}
+		v, ok := recorders.Load(mp)
+		if !ok {
+			v, _ = recorders.LoadOrStore(mp, metrics.NewRecorder(metrics.WithMeterProvider(mp)))
+		}
+		var err error
+		ob, err = v.(*metrics.Recorder).Observe(nc, p.cfg.connName)
+		if err != nil {
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				otel.Handle(err)
+			}
+			return
+		}
+	}
+	if p.cfg.tracker == nil {
+		p.cfg.tracker = ob.Track
 	}
 }

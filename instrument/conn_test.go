@@ -532,11 +532,13 @@ func TestConnCardinalityIsBounded(t *testing.T) {
 				n = len(d.DataPoints)
 			}
 			assert.LessOrEqual(t, n, 50, "series of %s", m.Name)
-			assert.Greater(t, n, 1)
-			checked++
+			if strings.HasPrefix(m.Name, "messaging.") {
+				assert.Greater(t, n, 1)
+				checked++
+			}
 		}
 	}
-	assert.Equal(t, 2, checked, "duration and sent")
+	assert.Equal(t, 2, checked, "duration and sent (beside the connection's own metrics)")
 	names := map[string]bool{}
 	for _, s := range tel.spans() {
 		names[s.Name()] = true

@@ -230,9 +230,11 @@ func WithKVKeys(on bool) Option {
 // longer valid). A subscription the [Filter] rejects (op "process", or
 // "receive" for the synchronous ones, with the raw subject) is not tracked.
 // track is called on the subscribing goroutine and must be safe for
-// concurrent use; a panic in it goes to otel.Handle. Default: none, and the
-// subscription's closed handler is left alone. A nil track is ignored. The
-// JetStream and KeyValue wrappers ignore it.
+// concurrent use; a panic in it goes to otel.Handle. Default for [NewConn]
+// with metrics on: the Track method of the connection's metrics.Observer
+// (see [NewConn]); with metrics off, none, and the subscription's closed
+// handler is left alone. A nil track is ignored. The JetStream and KeyValue
+// wrappers ignore it.
 func WithSubscriptionTracker(track func(sub *nats.Subscription, destination string) (untrack func())) Option {
 	return optionFunc(func(c *config) {
 		if track != nil {

@@ -120,6 +120,7 @@ func (r *Recorder) Observe(nc *nats.Conn, name string) (*Observer, error) {
 		subs:   make(map[*nats.Subscription]*trackedSub),
 	}
 	r.observers[nc] = o
+	observing.LoadOrStore(nc, o)
 	r.mu.Unlock()
 
 	r.addActive(set, 1)
@@ -397,6 +398,25 @@ func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack fu
 	}
 }
 
+// observing maps every connection observed by any Recorder to its first
+// Observer, for [ObserverOf].
+var observing sync.Map // *nats.Conn → *Observer
+
+// ObserverOf returns the Observer watching nc for any [Recorder] (the first
+// one, when several observe it), so that code wrapping a connection can tell
+// whether its connection metrics are already reported (a scope pool observes
+// every connection it dials) instead of reporting them twice.
+func ObserverOf(nc *nats.Conn) (*Observer, bool) {
+	if nc == nil {
+		return nil, false
+	}
+	v, ok := observing.Load(nc)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Observer), true
+}
+
 // Conn returns the observed connection.
 func (o *Observer) Conn() *nats.Conn { return o.nc }
 
@@ -442,6 +462,7 @@ func (o *Observer) stop() {
 	r.mu.Lock()
 	if r.observers[o.nc] == o {
 		delete(r.observers, o.nc)
+		observing.CompareAndDelete(o.nc, o)
 	}
 	r.mu.Unlock()
 	r.addActive(o.set, -1)
