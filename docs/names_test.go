@@ -61,6 +61,10 @@ var semconvOps = map[string]string{
 	"OpKVUpdate": semconv.OpKVUpdate, "OpKVDelete": semconv.OpKVDelete, "OpKVPurge": semconv.OpKVPurge,
 	"OpKVKeys": semconv.OpKVKeys, "OpKVHistory": semconv.OpKVHistory, "OpKVWatch": semconv.OpKVWatch,
 	"OpKVStatus": semconv.OpKVStatus,
+	"OpObjPut": semconv.OpObjPut, "OpObjGet": semconv.OpObjGet, "OpObjInfo": semconv.OpObjInfo,
+	"OpObjUpdateMeta": semconv.OpObjUpdateMeta, "OpObjDelete": semconv.OpObjDelete, "OpObjLink": semconv.OpObjLink,
+	"OpObjSeal": semconv.OpObjSeal, "OpObjList": semconv.OpObjList, "OpObjWatch": semconv.OpObjWatch,
+	"OpObjStatus": semconv.OpObjStatus,
 }
 
 var semconvOpTypes = map[string]string{
@@ -86,6 +90,8 @@ var semconvKeys = map[string]string{
 	"NATSDeliveryCountKey":            string(semconv.NATSDeliveryCountKey),
 	"NATSStreamSequenceKey":           string(semconv.NATSStreamSequenceKey),
 	"NATSKVBucketKey":                 string(semconv.NATSKVBucketKey),
+	"NATSObjBucketKey":                string(semconv.NATSObjBucketKey),
+	"MessagingMessageBodySizeKey":     string(semconv.MessagingMessageBodySizeKey),
 	"NATSKVKeyKey":                    string(semconv.NATSKVKeyKey),
 	"NATSConnectionKey":               string(semconv.NATSConnectionKey),
 	"NATSCircuitStateKey":             string(semconv.NATSCircuitStateKey),
