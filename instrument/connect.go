@@ -11,6 +11,18 @@ import (
 	"github.com/naq-io/naq/metrics"
 )
 
+// ErrNilDial is returned by [Connect] for a nil dial function: "instrument:
+// nil dial function". For compatibility it also matches metrics.ErrNilDial
+// (errors.Is), which Connect returned before.
+var ErrNilDial error = nilDialError{}
+
+type nilDialError struct{}
+
+func (nilDialError) Error() string { return "instrument: nil dial function" }
+
+// Is matches metrics.ErrNilDial.
+func (nilDialError) Is(target error) bool { return target == metrics.ErrNilDial }
+
 // Connect runs one connect attempt, dial, through the operation pipeline
 // every wrapper uses: the connect breaker of the gate set with [WithGate]
 // is asked first (an open breaker rejects the attempt without calling dial, with an error that
@@ -28,9 +40,9 @@ import (
 // dial receives a context carrying the connect span; its connection and
 // error are returned unchanged (errors.Is(err, nats.ErrNoServers) still
 // holds). A nil ctx means context.Background(). A nil dial returns
-// metrics.ErrNilDial. With a [Filter] that rejects (op "connect",
-// destination ""), or with noop providers and no gate, dial is called
-// straight through.
+// [ErrNilDial] at once (no span, no metric, no gate). With a [Filter] that
+// rejects (op "connect", destination ""), or with noop providers and no
+// gate, dial is called straight through.
 //
 // Connect builds its pipeline on every call: it resolves opts (reading the
 // otel globals for missing providers), gets the tracer and looks up the
@@ -42,7 +54,7 @@ import (
 // concurrent use.
 func Connect(ctx context.Context, dial func(context.Context) (*nats.Conn, error), opts ...Option) (*nats.Conn, error) {
 	if dial == nil {
-		return nil, metrics.ErrNilDial
+		return nil, ErrNilDial
 	}
 	if ctx == nil {
 		ctx = context.Background()

@@ -355,28 +355,41 @@ func (c Config) usesTLS() bool {
 var allowedSchemes = map[string]bool{"nats": true, "tls": true, "ws": true, "wss": true}
 
 // Validate checks every field and the files the config names. It returns
-// the first problem as a [*ConfigError] (errors.Is [ErrInvalidConfig]).
+// the first problem as a [*ConfigError] (errors.Is [ErrInvalidConfig]) whose
+// Field is the "nats." path of the field; [Load] also names the source of
+// the value.
 func (c Config) Validate() error {
-	if len(c.Servers) == 0 {
-		return &ConfigError{Field: "servers", Value: "[]",
-			Allowed: "at least one server URL, e.g. nats://localhost:4222"}
+	if ce := c.validate(); ce != nil {
+		return ce
 	}
-	for _, s := range c.Servers {
-		if err := validateServer(s); err != nil {
-			return err
+	return nil
+}
+
+// fieldError is a validation error about the field key (its path under
+// nats:).
+func fieldError(key, value, allowed string, blame ...string) *ConfigError {
+	return &ConfigError{Field: "nats." + key, Value: value, Allowed: allowed, key: key, blame: blame}
+}
+
+func (c Config) validate() *ConfigError {
+	if len(c.Servers) == 0 {
+		return fieldError("servers", "[]", "at least one server URL, e.g. nats://localhost:4222")
+	}
+	for i, s := range c.Servers {
+		if ce := validateServer(s); ce != nil {
+			ce.item = i + 1
+			return ce
 		}
 	}
 	if c.MaxReconnectAttempts < -1 {
-		return &ConfigError{Field: "max_reconnect_attempts", Value: strconv.Itoa(c.MaxReconnectAttempts),
-			Allowed: "an integer >= -1 (-1 = reconnect forever)"}
+		return fieldError("max_reconnect_attempts", strconv.Itoa(c.MaxReconnectAttempts), allowedMaxReconnect)
 	}
 	if c.ReconnectTimeWait < 0 {
-		return &ConfigError{Field: "reconnect_time_wait", Value: c.ReconnectTimeWait.String(),
-			Allowed: "a duration >= 0"}
+		return fieldError("reconnect_time_wait", c.ReconnectTimeWait.String(), "a duration >= 0")
 	}
 	for _, d := range []struct {
-		field string
-		v     time.Duration
+		key string
+		v   time.Duration
 	}{
 		{"connection_timeout", c.ConnectionTimeout},
 		{"drain_timeout", c.DrainTimeout},
@@ -384,110 +397,150 @@ func (c Config) Validate() error {
 		{"ping_interval", c.PingInterval},
 	} {
 		if d.v <= 0 {
-			return &ConfigError{Field: d.field, Value: d.v.String(), Allowed: "a duration > 0"}
+			return fieldError(d.key, d.v.String(), "a duration > 0")
 		}
 	}
 	if c.MaxOutstandingPings < 1 {
-		return &ConfigError{Field: "max_outstanding_pings", Value: strconv.Itoa(c.MaxOutstandingPings),
-			Allowed: "an integer >= 1"}
+		return fieldError("max_outstanding_pings", strconv.Itoa(c.MaxOutstandingPings), allowedMaxPings)
 	}
 	if strings.ContainsAny(c.ClientName, "\r\n\x00") {
-		return &ConfigError{Field: "client_name", Value: strconv.Quote(c.ClientName),
-			Allowed: "a name without control characters"}
+		return fieldError("client_name", strconv.Quote(c.ClientName), "a name without control characters")
 	}
-	if err := c.validateTLS(); err != nil {
-		return err
+	if ce := c.validateTLS(); ce != nil {
+		return ce
 	}
 	return c.validateAuth()
 }
 
-func validateServer(s string) error {
+// validateServer checks one server URL; the value shown is redacted.
+func validateServer(s string) *ConfigError {
 	shown := strconv.Quote(redactURL(s))
 	u, err := url.Parse(s)
 	if err != nil {
-		ce := &ConfigError{Field: "servers", Value: shown,
-			Allowed: "a URL such as nats://host:4222 (percent-encode special characters in a user or password)"}
+		ce := fieldError("servers", shown,
+			"a URL such as nats://host:4222 (percent-encode special characters in a user or password)")
 		if !strings.Contains(s, "@") {
 			ce.Err = err // the *url.Error quotes the whole URL: only without credentials
 		}
 		return ce
 	}
 	if !allowedSchemes[u.Scheme] {
-		return &ConfigError{Field: "servers", Value: shown,
-			Allowed: "scheme nats://, tls://, ws:// or wss://"}
+		ce := fieldError("servers", shown, "scheme nats://, tls://, ws:// or wss://")
+		ce.Suggestion = schemeSuggestion(s)
+		return ce
 	}
 	if u.Hostname() == "" {
-		return &ConfigError{Field: "servers", Value: shown, Allowed: "a URL with a host, e.g. nats://host:4222"}
+		return fieldError("servers", shown, "a URL with a host, e.g. nats://host:4222")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return &ConfigError{Field: "servers", Value: shown, Allowed: "a port between 1 and 65535"}
+			return fieldError("servers", shown, "a port between 1 and 65535")
 		}
 	}
 	return nil
 }
 
-func (c Config) validateTLS() error {
+// schemeSuggestion proposes a NATS scheme for a URL whose scheme nats.go
+// does not dial: "localhost:4222" becomes "nats://localhost:4222"; a
+// foreign scheme such as http:// is named. A URL with user info is never
+// echoed.
+func schemeSuggestion(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		if strings.Contains(s, "@") || strings.ContainsAny(s, " \t\r\n") {
+			return "add nats:// (or tls:// for TLS) in front of the host"
+		}
+		return fmt.Sprintf("did you mean %q?", "nats://"+s)
+	}
+	scheme := s[:i]
+	if len(scheme) == 0 || len(scheme) > 16 {
+		return ""
+	}
+	for j, r := range scheme {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (j == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return ""
+		}
+	}
+	return "use nats:// (or tls:// for TLS) instead of " + scheme + "://"
+}
+
+func (c Config) validateTLS() *ConfigError {
 	t := c.TLS
 	if t.CertFile != "" && t.KeyFile == "" {
-		return &ConfigError{Field: "tls.key_file", Value: `""`,
-			Allowed: "a key file whenever tls.cert_file is set (" + t.CertFile + ")"}
+		return fieldError("tls.key_file", `""`,
+			"a key file whenever tls.cert_file is set ("+displayPath(t.CertFile)+")", "tls.cert_file")
 	}
 	if t.KeyFile != "" && t.CertFile == "" {
-		return &ConfigError{Field: "tls.cert_file", Value: `""`,
-			Allowed: "a certificate file whenever tls.key_file is set (" + t.KeyFile + ")"}
+		return fieldError("tls.cert_file", `""`,
+			"a certificate file whenever tls.key_file is set ("+displayPath(t.KeyFile)+")", "tls.key_file")
 	}
 	hasFiles := t.CertFile != "" || t.CAFile != ""
 	if hasFiles && !c.usesTLS() {
-		return &ConfigError{Field: "tls.enabled", Value: "false",
-			Allowed: "true (or tls:// servers) when tls.cert_file/key_file/ca_file are set"}
+		blame := []string{"tls.enabled"}
+		if t.CertFile != "" {
+			blame = append(blame, "tls.cert_file", "tls.key_file")
+		}
+		if t.CAFile != "" {
+			blame = append(blame, "tls.ca_file")
+		}
+		return fieldError("tls.enabled", "false",
+			"true (or tls:// servers) when tls.cert_file/key_file/ca_file are set", blame...)
 	}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return &ConfigError{Field: "tls.ca_file", Value: strconv.Quote(t.CAFile),
-				Allowed: "a readable PEM file of CA certificates", Err: err}
+			ce := fieldError("tls.ca_file", strconv.Quote(t.CAFile), "a readable PEM file of CA certificates")
+			ce.Err = err
+			return ce
 		}
 		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return &ConfigError{Field: "tls.ca_file", Value: strconv.Quote(t.CAFile),
-				Allowed: "a PEM file with at least one CA certificate"}
+			return fieldError("tls.ca_file", strconv.Quote(t.CAFile), "a PEM file with at least one CA certificate")
 		}
 	}
 	if t.CertFile != "" {
 		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			return &ConfigError{Field: "tls.cert_file", Value: strconv.Quote(t.CertFile),
-				Allowed: "a readable PEM certificate matching tls.key_file", Err: err}
+			ce := fieldError("tls.cert_file", strconv.Quote(t.CertFile),
+				"a readable PEM certificate matching tls.key_file", "tls.cert_file", "tls.key_file")
+			ce.Err = err
+			return ce
 		}
 	}
 	return nil
 }
 
-func (c Config) validateAuth() error {
+func (c Config) validateAuth() *ConfigError {
 	a := c.Auth
-	var methods []string
+	var methods, keys []string
 	if a.User != "" || a.Password != "" {
 		methods = append(methods, "user/password")
+		if a.User != "" {
+			keys = append(keys, "auth.user")
+		}
+		if a.Password != "" {
+			keys = append(keys, "auth.password")
+		}
 	}
 	if a.Token != "" {
-		methods = append(methods, "token")
+		methods, keys = append(methods, "token"), append(keys, "auth.token")
 	}
 	if a.NKeySeedFile != "" {
-		methods = append(methods, "nkey_seed_file")
+		methods, keys = append(methods, "nkey_seed_file"), append(keys, "auth.nkey_seed_file")
 	}
 	if a.CredsFile != "" {
-		methods = append(methods, "creds_file")
+		methods, keys = append(methods, "creds_file"), append(keys, "auth.creds_file")
 	}
 	if len(methods) > 1 {
-		return &ConfigError{Field: "auth", Value: strings.Join(methods, " + "),
-			Allowed: "at most one of user/password, token, nkey_seed_file, creds_file"}
+		return fieldError("auth", strings.Join(methods, " + "),
+			"at most one of user/password, token, nkey_seed_file, creds_file", keys...)
 	}
 	if a.User != "" && a.Password == "" {
-		return &ConfigError{Field: "auth.password", Value: `""`, Allowed: "a password whenever auth.user is set"}
+		return fieldError("auth.password", `""`, "a password whenever auth.user is set", "auth.user")
 	}
 	if a.User == "" && a.Password != "" {
-		return &ConfigError{Field: "auth.user", Value: `""`, Allowed: "a user whenever auth.password is set"}
+		return fieldError("auth.user", `""`, "a user whenever auth.password is set", "auth.password")
 	}
-	for _, f := range []struct{ field, path string }{
+	for _, f := range []struct{ key, path string }{
 		{"auth.nkey_seed_file", a.NKeySeedFile},
 		{"auth.creds_file", a.CredsFile},
 	} {
@@ -496,10 +549,12 @@ func (c Config) validateAuth() error {
 		}
 		b, err := os.ReadFile(f.path)
 		if err != nil {
-			return &ConfigError{Field: f.field, Value: strconv.Quote(f.path), Allowed: "a readable file", Err: err}
+			ce := fieldError(f.key, strconv.Quote(f.path), "a readable file")
+			ce.Err = err
+			return ce
 		}
 		if len(strings.TrimSpace(string(b))) == 0 {
-			return &ConfigError{Field: f.field, Value: strconv.Quote(f.path), Allowed: "a non-empty file"}
+			return fieldError(f.key, strconv.Quote(f.path), "a non-empty file")
 		}
 	}
 	return nil
@@ -511,8 +566,8 @@ func (c Config) validateAuth() error {
 // (nats.UserInfo, nats.Token, nkey seed file, nats.UserCredentials). Pass
 // strings.Join(c.Servers, ",") as the URL to nats.Connect.
 func (c Config) NATSOptions() ([]nats.Option, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if ce := c.validate(); ce != nil {
+		return nil, ce
 	}
 	opts := make([]nats.Option, 0, 16)
 	if c.ClientName != "" {
@@ -548,8 +603,9 @@ func (c Config) NATSOptions() ([]nats.Option, error) {
 	case a.NKeySeedFile != "":
 		o, err := nats.NkeyOptionFromSeed(a.NKeySeedFile)
 		if err != nil {
-			return nil, &ConfigError{Field: "auth.nkey_seed_file", Value: strconv.Quote(a.NKeySeedFile),
-				Allowed: "a file holding an nkey user seed (SU...)", Err: err}
+			ce := fieldError("auth.nkey_seed_file", strconv.Quote(a.NKeySeedFile), "a file holding an nkey user seed (SU...)")
+			ce.Err = err
+			return nil, ce
 		}
 		opts = append(opts, o)
 	case a.CredsFile != "":

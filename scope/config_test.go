@@ -160,16 +160,16 @@ func TestLoadEnvEveryField(t *testing.T) {
 	_, err = scope.Load(scope.WithLookupEnv(env(e2)))
 	var ce *scope.ConfigError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "tls.ca_file", ce.Field, "NAQ_TLS_CA_FILE reached the config")
+	assert.Equal(t, "nats.tls.ca_file", ce.Field, "NAQ_TLS_CA_FILE reached the config")
 	e3 := map[string]string{"NAQ_AUTH_TOKEN": "t", "NAQ_AUTH_CREDS_FILE": "/x.creds"}
 	_, err = scope.Load(scope.WithLookupEnv(env(e3)))
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "auth", ce.Field)
+	assert.Equal(t, "nats.auth", ce.Field)
 	assert.Contains(t, ce.Value, "token + creds_file")
 	e4 := map[string]string{"NAQ_TLS_ENABLED": "true", "NAQ_TLS_CERT_FILE": "/c.pem", "NAQ_TLS_KEY_FILE": "/k.pem"}
 	_, err = scope.Load(scope.WithLookupEnv(env(e4)))
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "tls.cert_file", ce.Field)
+	assert.Equal(t, "nats.tls.cert_file", ce.Field)
 	assert.Contains(t, ce.Value, "/c.pem")
 }
 
@@ -216,56 +216,56 @@ func TestLoadBadInput(t *testing.T) {
 		source string
 	}{
 		{"empty servers", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_NATS_URL": " , "}))},
-			"servers", []string{"[]", "at least one server URL"}, ""},
+			"nats.servers", []string{"[]", "at least one server URL"}, ""},
 		{"bad URL scheme", []scope.Option{scope.WithServers("http://localhost:4222")},
-			"servers", []string{`"http://localhost:4222"`, "nats://, tls://, ws:// or wss://"}, ""},
+			"nats.servers", []string{`"http://localhost:4222"`, "nats://, tls://, ws:// or wss://"}, ""},
 		{"bad port", []scope.Option{scope.WithServers("nats://localhost:99999")},
-			"servers", []string{"99999", "port between 1 and 65535"}, ""},
+			"nats.servers", []string{"99999", "port between 1 and 65535"}, ""},
 		{"negative drain timeout in YAML", []scope.Option{file("nats:\n  drain_timeout: -1\n")},
-			"drain_timeout", []string{"-1s", "a duration > 0"}, ""},
+			"nats.drain_timeout", []string{"-1s", "a duration > 0"}, ""},
 		{"zero connection timeout", []scope.Option{scope.WithConnectionTimeout(0)},
-			"connection_timeout", []string{"0s", "a duration > 0"}, ""},
+			"nats.connection_timeout", []string{"0s", "a duration > 0"}, ""},
 		{"negative reconnect wait", []scope.Option{scope.WithReconnectTimeWait(-time.Second)},
-			"reconnect_time_wait", []string{"-1s", ">= 0"}, ""},
+			"nats.reconnect_time_wait", []string{"-1s", ">= 0"}, ""},
 		{"max reconnect below -1", []scope.Option{scope.WithMaxReconnectAttempts(-2)},
-			"max_reconnect_attempts", []string{"-2", ">= -1"}, ""},
+			"nats.max_reconnect_attempts", []string{"-2", ">= -1"}, ""},
 		{"zero outstanding pings", []scope.Option{scope.WithMaxOutstandingPings(0)},
-			"max_outstanding_pings", []string{"=0", ">= 1"}, ""},
+			"nats.max_outstanding_pings", []string{"=0", ">= 1"}, ""},
 		{"cert without key", []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CertFile: "/c.pem"})},
-			"tls.key_file", []string{"whenever tls.cert_file is set"}, ""},
+			"nats.tls.key_file", []string{"whenever tls.cert_file is set"}, ""},
 		{"unreadable CA file", []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "missing.pem")})},
-			"tls.ca_file", []string{"missing.pem", "readable PEM", "no such file"}, ""},
+			"nats.tls.ca_file", []string{"missing.pem", "readable PEM", "no such file"}, ""},
 		{"CA file without certificates", []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CAFile: notPEM})},
-			"tls.ca_file", []string{"at least one CA certificate"}, ""},
+			"nats.tls.ca_file", []string{"at least one CA certificate"}, ""},
 		{"tls files while TLS is off", []scope.Option{scope.WithTLS(scope.TLSConfig{CAFile: notPEM})},
-			"tls.enabled", []string{"false", "true (or tls:// servers)"}, ""},
+			"nats.tls.enabled", []string{"false", "true (or tls:// servers)"}, ""},
 		{"unknown profile", []scope.Option{scope.WithConfigFile(good), scope.WithProfile("staging")},
-			"profile", []string{`"staging"`, `"empty", "prod"`}, "file " + good},
+			"profile", []string{`"staging"`, `"empty", "prod"`}, "option WithProfile"},
 		{"profile without file", []scope.Option{scope.WithProfile("prod")},
 			"profile", []string{`"prod"`, "NAQ_CONFIG"}, ""},
 		{"malformed YAML", []scope.Option{file("nats:\n  client_name: x\n  servers: nats://a: 4222\n")},
-			"config file", []string{"line 3", "c.yaml"}, ""},
+			"nats.servers", []string{"c.yaml:3", "YAML syntax"}, ""},
 		{"unknown YAML key", []scope.Option{file("nats:\n  client_name: x\n  max_reconects: 3\n")},
-			"config file", []string{"line 3", "max_reconects"}, ""},
+			"nats.max_reconects", []string{"c.yaml:3", "unknown key"}, ""},
 		{"duplicate YAML key", []scope.Option{file("nats:\n  client_name: x\n  client_name: y\n")},
-			"config file", []string{"line 3", "already defined at line 2"}, ""},
+			"nats.client_name", []string{"c.yaml:3", "already set on line 2"}, ""},
 		{"unknown top-level key", []scope.Option{file("natz:\n  client_name: x\n")},
-			"config file", []string{"line 1", "natz"}, ""},
+			"natz", []string{"c.yaml:1", `did you mean "nats"?`}, ""},
 		{"bad duration string", []scope.Option{file("nats:\n\n  ping_interval: 2 parsecs\n")},
-			"config file", []string{"line 3", `"2 parsecs"`, "Go duration"}, ""},
+			"nats.ping_interval", []string{"c.yaml:3", `"2 parsecs"`, "Go duration"}, ""},
 		{"non-numeric NAQ_MAX_RECONNECT", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_MAX_RECONNECT": "five"}))},
-			"max_reconnect_attempts", []string{`"five"`, "an integer"}, "env NAQ_MAX_RECONNECT"},
+			"nats.max_reconnect_attempts", []string{`"five"`, "an integer"}, "env NAQ_MAX_RECONNECT"},
 		{"bad NAQ_FLUSH_TIMEOUT", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_FLUSH_TIMEOUT": "soon"}))},
-			"flush_timeout", []string{`"soon"`, "Go duration"}, "env NAQ_FLUSH_TIMEOUT"},
+			"nats.flush_timeout", []string{`"soon"`, "Go duration"}, "env NAQ_FLUSH_TIMEOUT"},
 		{"bad NAQ_TLS_ENABLED", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_TLS_ENABLED": "maybe"}))},
-			"tls.enabled", []string{`"maybe"`, "true or false"}, "env NAQ_TLS_ENABLED"},
+			"nats.tls.enabled", []string{`"maybe"`, "true or false"}, "env NAQ_TLS_ENABLED"},
 		{"token and user/password", []scope.Option{scope.WithLookupEnv(env(map[string]string{
 			"NAQ_AUTH_USER": "u", "NAQ_AUTH_PASSWORD": "pw-secret", "NAQ_AUTH_TOKEN": "tok-secret"}))},
-			"auth", []string{"user/password + token", "at most one"}, ""},
+			"nats.auth", []string{"user/password + token", "at most one"}, ""},
 		{"user without password", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_AUTH_USER": "u"}))},
-			"auth.password", []string{"whenever auth.user is set"}, ""},
+			"nats.auth.password", []string{"whenever auth.user is set"}, ""},
 		{"missing creds file", []scope.Option{scope.WithCredsFile(filepath.Join(dir, "user.creds"))},
-			"auth.creds_file", []string{"user.creds", "a readable file"}, ""},
+			"nats.auth.creds_file", []string{"user.creds", "a readable file"}, ""},
 		{"missing config file", []scope.Option{scope.WithConfigFile(filepath.Join(dir, "nope.yaml"))},
 			"config file", []string{"nope.yaml", "readable YAML"}, ""},
 	}

@@ -33,11 +33,14 @@
 //	    servers: ["tls://nats.prod:4222"]
 //	    tls: {enabled: true, ca_file: /etc/nats/ca.pem}
 //
-// Decoding is strict: an unknown key is an error naming its line. Every field
-// has a NAQ_* variable (see the Env* constants, e.g. [EnvNATSURL]); NATS_URL is
-// used for servers when neither NAQ_NATS_URL nor the file/profile set them.
+// Decoding is strict: an unknown key (with the nearest known one as a
+// suggestion), a key set twice or a value of the wrong kind is an error
+// naming the file and line. Every field has a NAQ_* variable (see the Env*
+// constants, e.g. [EnvNATSURL]); NATS_URL is used for servers when neither
+// NAQ_NATS_URL nor the file/profile set them.
 // [WithLookupEnv] replaces os.LookupEnv (tests inject a map). Invalid input is
-// reported as a [*ConfigError] (errors.Is(err, [ErrInvalidConfig])) naming the
+// reported as a [*ConfigError] (errors.Is(err, [ErrInvalidConfig])) naming
+// where the value came from (file:line, environment variable, option), the
 // field, the bad value (secrets redacted) and what is allowed.
 //
 // Secrets never print: [Secret] redacts itself in String, GoString, %v, %+v,

@@ -30,27 +30,54 @@ var (
 	ErrAlreadyStarted = errors.New("scope: health checker already started")
 )
 
-// ConfigError is a rejected configuration value. It names the field (the
-// YAML path under `nats:`, e.g. "tls.cert_file"), the bad value (secrets
-// redacted), what is allowed and, when known, where the value came from.
-// errors.Is(err, ErrInvalidConfig) holds; Unwrap returns the cause (a YAML,
-// parse or file error), if any.
+// ConfigError is a rejected configuration value. It names where the value
+// came from (Source), the field in the user's words (Field), the bad value
+// (secrets redacted), what is allowed and, for a near miss such as a
+// misspelt key, a suggestion. The text is one line with no Go type names:
+//
+//	scope: invalid config: nats.reconect_time_wait (naq.yaml:3): unknown key: allowed: servers, ...; did you mean "reconnect_time_wait"?
+//	scope: invalid config: nats.max_reconnect_attempts="lots" (env NAQ_MAX_RECONNECT): allowed: an integer >= -1 (-1 = reconnect forever)
+//
+// errors.Is(err, ErrInvalidConfig) holds; Unwrap returns the cause (a file
+// or parse error), if any.
 type ConfigError struct {
-	// Field is the YAML path of the field, e.g. "servers", "auth".
+	// Field is the field in the user's words: its YAML path from the top of
+	// the config file, e.g. "nats.tls.cert_file", or
+	// "profiles.prod.drain_timeout" when the value came from that profile
+	// (environment variables and options name the "nats." path). Errors
+	// about the file or profile choice use "config file" and "profile".
 	Field string
-	// Value is the offending value as text (secrets redacted).
+	// Value is the offending value as text (secrets redacted), quoted when
+	// it is the text the user wrote; empty when the problem is the key or
+	// the shape rather than a value.
 	Value string
 	// Allowed describes what is accepted.
 	Allowed string
-	// Source is where the value came from, e.g. `env NAQ_MAX_RECONNECT`,
-	// `file naq.yaml line 4`; empty when the value is the result of merging.
+	// Source is where the value came from: "path/to/naq.yaml:12" (file and
+	// line), "env NAQ_MAX_RECONNECT", "option WithDrainTimeout", "option
+	// WithConfig", "argument url" (Open's and the helpers' url), or several
+	// of them joined by ", " when the problem combines values (two auth
+	// methods). The naq CLI names its flags ("flag --url"). Empty when the
+	// value has no known origin (Config.Validate on a Config built in code,
+	// or a default).
 	Source string
+	// Suggestion is a hint for the fix, e.g. `did you mean
+	// "reconnect_time_wait"?` for a misspelt key; empty when there is none.
+	Suggestion string
 	// Err is the underlying cause, if any.
 	Err error
+
+	// key is the field's key under nats: ("tls.cert_file"), blame the keys
+	// whose origins explain the error (default: key) and item 1 + the index
+	// of the server URL at fault (0: none). Load uses them to fill in
+	// Field and Source.
+	key   string
+	blame []string
+	item  int
 }
 
 // Error implements error:
-// "scope: invalid config: <field>=<value> (<source>): allowed: <allowed>: <cause>".
+// "scope: invalid config: <field>[=<value>] (<source>)[: <cause>][: allowed: <allowed>][; <suggestion>]".
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("scope: invalid config: ")
@@ -64,13 +91,17 @@ func (e *ConfigError) Error() string {
 		b.WriteString(e.Source)
 		b.WriteString(")")
 	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
 	if e.Allowed != "" {
 		b.WriteString(": allowed: ")
 		b.WriteString(e.Allowed)
 	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+	if e.Suggestion != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Suggestion)
 	}
 	return b.String()
 }

@@ -202,7 +202,7 @@ func ExampleConfigError() {
 		return "", false
 	}))
 	fmt.Println(err)
-	// Output: scope: invalid config: max_reconnect_attempts="lots" (env NAQ_MAX_RECONNECT): allowed: an integer >= -1 (-1 = reconnect forever)
+	// Output: scope: invalid config: nats.max_reconnect_attempts="lots" (env NAQ_MAX_RECONNECT): allowed: an integer >= -1 (-1 = reconnect forever)
 }
 
 // Retry reruns a function with backoff and jitter; permanent errors such as

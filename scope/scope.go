@@ -3,6 +3,7 @@ package scope
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -74,6 +75,11 @@ func openWith(ctx context.Context, url string, o *options) (*Scope, error) {
 	return p.acquire(ctx, &cfg, o)
 }
 
+// errNilFn is a helper's error for a nil closure.
+func errNilFn(helper string) error {
+	return fmt.Errorf("%w: %s: fn is nil", ErrInvalidOption, helper)
+}
+
 // closeInto releases s after a helper's closure, joining a release error to
 // the closure's. It runs deferred, so it also runs while a panic unwinds
 // (the panic then continues) and on runtime.Goexit. The release is not
@@ -87,8 +93,13 @@ func (s *Scope) closeInto(ctx context.Context, err *error) {
 // Run opens a scope (see [Open]), calls fn with its connection and releases
 // the scope when fn returns, returns an error or panics (the panic is
 // re-raised after the release). It returns fn's error unchanged, joined
-// with a release error if there was one.
+// with a release error if there was one. A nil fn returns an error matching
+// [ErrInvalidOption] ("scope: invalid option: Run: fn is nil") without
+// loading a config or dialing; so do the other helpers.
 func Run(ctx context.Context, url string, fn func(context.Context, *nats.Conn) error, opts ...Option) error {
+	if fn == nil {
+		return errNilFn("Run")
+	}
 	_, err := Do(ctx, url, func(ctx context.Context, nc *nats.Conn) (struct{}, error) {
 		return struct{}{}, fn(ctx, nc)
 	}, opts...)
@@ -97,6 +108,9 @@ func Run(ctx context.Context, url string, fn func(context.Context, *nats.Conn) e
 
 // Do is [Run] for a closure that returns a value.
 func Do[T any](ctx context.Context, url string, fn func(context.Context, *nats.Conn) (T, error), opts ...Option) (v T, err error) {
+	if fn == nil {
+		return v, errNilFn("Do")
+	}
 	s, err := Open(ctx, url, opts...)
 	if err != nil {
 		return v, err
@@ -109,6 +123,9 @@ func Do[T any](ctx context.Context, url string, fn func(context.Context, *nats.C
 // core publish, request and subscribe are traced and metered, and requests
 // are gated by the connection's gate. *instrument.Conn embeds *nats.Conn.
 func RunConn(ctx context.Context, url string, fn func(context.Context, *instrument.Conn) error, opts ...Option) error {
+	if fn == nil {
+		return errNilFn("RunConn")
+	}
 	_, err := DoConn(ctx, url, func(ctx context.Context, c *instrument.Conn) (struct{}, error) {
 		return struct{}{}, fn(ctx, c)
 	}, opts...)
@@ -117,6 +134,9 @@ func RunConn(ctx context.Context, url string, fn func(context.Context, *instrume
 
 // DoConn is [RunConn] for a closure that returns a value.
 func DoConn[T any](ctx context.Context, url string, fn func(context.Context, *instrument.Conn) (T, error), opts ...Option) (v T, err error) {
+	if fn == nil {
+		return v, errNilFn("DoConn")
+	}
 	s, err := Open(ctx, url, opts...)
 	if err != nil {
 		return v, err
@@ -129,6 +149,9 @@ func DoConn[T any](ctx context.Context, url string, fn func(context.Context, *in
 // connection's instrumented JetStream handle, releasing the scope like
 // [Run].
 func JetStream(ctx context.Context, url string, fn func(context.Context, jetstream.JetStream) error, opts ...Option) error {
+	if fn == nil {
+		return errNilFn("JetStream")
+	}
 	_, err := DoJetStream(ctx, url, func(ctx context.Context, js jetstream.JetStream) (struct{}, error) {
 		return struct{}{}, fn(ctx, js)
 	}, opts...)
@@ -137,6 +160,9 @@ func JetStream(ctx context.Context, url string, fn func(context.Context, jetstre
 
 // DoJetStream is [JetStream] for a closure that returns a value.
 func DoJetStream[T any](ctx context.Context, url string, fn func(context.Context, jetstream.JetStream) (T, error), opts ...Option) (v T, err error) {
+	if fn == nil {
+		return v, errNilFn("DoJetStream")
+	}
 	s, err := Open(ctx, url, opts...)
 	if err != nil {
 		return v, err
@@ -154,6 +180,9 @@ func DoJetStream[T any](ctx context.Context, url string, fn func(context.Context
 // returns jetstream.ErrBucketNotFound unchanged (create buckets with
 // [JetStream]).
 func KeyValue(ctx context.Context, url, bucket string, fn func(context.Context, jetstream.KeyValue) error, opts ...Option) error {
+	if fn == nil {
+		return errNilFn("KeyValue")
+	}
 	_, err := DoKeyValue(ctx, url, bucket, func(ctx context.Context, kv jetstream.KeyValue) (struct{}, error) {
 		return struct{}{}, fn(ctx, kv)
 	}, opts...)
@@ -162,6 +191,9 @@ func KeyValue(ctx context.Context, url, bucket string, fn func(context.Context, 
 
 // DoKeyValue is [KeyValue] for a closure that returns a value.
 func DoKeyValue[T any](ctx context.Context, url, bucket string, fn func(context.Context, jetstream.KeyValue) (T, error), opts ...Option) (v T, err error) {
+	if fn == nil {
+		return v, errNilFn("DoKeyValue")
+	}
 	s, err := Open(ctx, url, opts...)
 	if err != nil {
 		return v, err

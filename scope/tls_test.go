@@ -155,5 +155,5 @@ func TestTLSCertificateKeyMismatchIsAConfigError(t *testing.T) {
 	assert.ErrorIs(t, err, scope.ErrInvalidConfig)
 	var ce *scope.ConfigError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "tls.cert_file", ce.Field)
+	assert.Equal(t, "nats.tls.cert_file", ce.Field)
 }

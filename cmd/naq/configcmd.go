@@ -30,7 +30,7 @@ what is allowed).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				g.config = args[0]
+				g.config, g.configArg = args[0], true
 			}
 			cfg, err := g.load()
 			if err != nil {

@@ -527,7 +527,7 @@ profiles:
 	}{
 		{name: "bad env value", env: []string{"NAQ_MAX_RECONNECT=lots"}, want: []string{"max_reconnect_attempts", "lots", "NAQ_MAX_RECONNECT"}},
 		{name: "negative duration", file: "nats:\n  connection_timeout: -3\n", want: []string{"connection_timeout"}},
-		{name: "unknown key with line", file: "nats:\n  servers: [\"nats://x:4222\"]\n  bogus: 1\n", want: []string{"bogus", "line 3"}},
+		{name: "unknown key with line", file: "nats:\n  servers: [\"nats://x:4222\"]\n  bogus: 1\n", want: []string{"nats.bogus", "bad.yaml:3", "unknown key"}},
 		{name: "unknown profile", file: "nats:\n  client_name: x\n", args: []string{"--profile", "nope"}, want: []string{"nope"}},
 		{name: "secret in bad value is redacted", file: "nats:\n  auth: {user: u, password: pw-secret, token: tok-secret}\n", want: []string{"auth"}},
 	}

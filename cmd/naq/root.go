@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,10 @@ type globalFlags struct {
 	url     string
 	config  string
 	profile string
+	// configArg: config is the argument of `naq config check FILE`.
+	configArg bool
+	// root holds the flags, to tell `--url=` from no --url.
+	root *cobra.Command
 }
 
 const rootLong = `naq observes and checks NATS clients built with naq.
@@ -49,6 +55,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
+	g.root = root
 	pf.StringVar(&g.url, "url", "", "NATS server URL(s), comma-separated (overrides NAQ_NATS_URL and the config file)")
 	pf.StringVar(&g.config, "config", "", "YAML config file (default $NAQ_CONFIG)")
 	pf.StringVar(&g.profile, "profile", "", "profile of the config file to apply (default $NAQ_PROFILE)")
@@ -61,6 +68,67 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newConfigCmd(g),
 	)
 	return root
+}
+
+// given reports whether the flag was on the command line, even as --name=.
+func (g *globalFlags) given(name string) bool {
+	if g.root == nil {
+		return false
+	}
+	f := g.root.PersistentFlags().Lookup(name)
+	return f != nil && f.Changed
+}
+
+// checkEmpty rejects a connection flag given with an empty value: `--url=`
+// (or an unset variable in `--url "$URL"`) must not quietly mean the
+// default server.
+func (g *globalFlags) checkEmpty() error {
+	switch {
+	case g.given("url") && len(splitURLs(g.url)) == 0:
+		return &scope.ConfigError{Field: "nats.servers", Value: strconv.Quote(g.url), Source: "flag --url",
+			Allowed:    "one or more server URLs, comma-separated, e.g. nats://localhost:4222",
+			Suggestion: "leave out --url to use " + scope.EnvNATSURL + ", the config file or the default"}
+	case strings.TrimSpace(g.config) == "" && (g.configArg || g.given("config")):
+		src, hint := "flag --config", "leave out --config to use "+scope.EnvConfig
+		if g.configArg {
+			src, hint = "argument file", "leave out the argument to use --config or "+scope.EnvConfig
+		}
+		return &scope.ConfigError{Field: "config file", Value: strconv.Quote(g.config), Source: src,
+			Allowed: "the path of a YAML config file", Suggestion: hint}
+	case g.given("profile") && strings.TrimSpace(g.profile) == "":
+		return &scope.ConfigError{Field: "profile", Value: strconv.Quote(g.profile), Source: "flag --profile",
+			Allowed:    "the name of a profile under profiles: in the config file",
+			Suggestion: "leave out --profile to use " + scope.EnvProfile}
+	}
+	return nil
+}
+
+// flagError names the flags behind the scope options the CLI passed, in
+// the Source and Suggestion of a configuration error (scope names its Go
+// options there).
+func (g *globalFlags) flagError(err error) error {
+	var ce *scope.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var sources []string // the options the CLI passed for its flags
+	if g.config != "" {
+		src := "flag --config"
+		if g.configArg {
+			src = "argument file"
+		}
+		sources = append(sources, "option WithConfigFile", src)
+	}
+	if g.profile != "" {
+		sources = append(sources, "option WithProfile", "flag --profile")
+	}
+	if len(splitURLs(g.url)) > 0 {
+		sources = append(sources, "option WithServers", "flag --url")
+	}
+	ce.Source = strings.NewReplacer(sources...).Replace(ce.Source)
+	ce.Suggestion = strings.NewReplacer("WithConfigFile", "--config", "WithProfile", "--profile",
+		"WithServers", "--url").Replace(ce.Suggestion)
+	return err
 }
 
 // loadOptions turns the global flags into scope options: file, profile,
@@ -79,12 +147,16 @@ func (g *globalFlags) loadOptions() []scope.Option {
 	return opts
 }
 
-// load returns the effective configuration; a bad configuration is a usage
-// error (exit 2).
+// load returns the effective configuration; a bad configuration, or a
+// connection flag given empty, is a usage error (exit 2) whose message
+// names the flag, variable or file line at fault.
 func (g *globalFlags) load(extra ...scope.Option) (scope.Config, error) {
+	if err := g.checkEmpty(); err != nil {
+		return scope.Config{}, usageErr(err)
+	}
 	cfg, err := scope.Load(append(g.loadOptions(), extra...)...)
 	if err != nil {
-		return cfg, usageErr(err)
+		return cfg, usageErr(g.flagError(err))
 	}
 	return cfg, nil
 }
