@@ -59,6 +59,10 @@ func (e *OpenError) forDest() string {
 	return " for " + e.Destination
 }
 
+// CircuitRejection marks the error as a refusal by a breaker or gate (how
+// naq's error.type vocabulary recognises it: circuit_open).
+func (e *OpenError) CircuitRejection() {}
+
 // Unwrap returns [ErrOpen].
 func (e *OpenError) Unwrap() error { return ErrOpen }
 

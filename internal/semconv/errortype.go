@@ -126,11 +126,14 @@ var genericTypes = map[string]bool{
 	"*fmt.wrapErrors":     true,
 }
 
-// circuitPkg is the import path of naq's circuit package: an error of its
-// OpenError type is a breaker rejection. circuit imports this package, so
-// the type is recognised by reflection instead of errors.Is(err,
-// circuit.ErrOpen); a test in this package's external tests guards it.
-const circuitPkg = "github.com/naq-io/naq/circuit"
+// CircuitRejection is implemented by the error a circuit breaker or gate
+// returns for a call it refused (circuit.OpenError): circuit imports this
+// package, so ErrorType recognises the rejection by this method instead of
+// by type.
+type CircuitRejection interface {
+	error
+	CircuitRejection()
+}
 
 // ErrorType returns the error.type naq records for err, everywhere (spans
 // and metrics of operations, connect attempts, Snapshot().LastError). The
@@ -204,11 +207,8 @@ func walk(err error, fn func(error) bool) bool {
 
 func isCircuitOpen(err error) bool {
 	return walk(err, func(e error) bool {
-		t := reflect.TypeOf(e)
-		if t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		return t.Name() == "OpenError" && t.PkgPath() == circuitPkg
+		_, ok := e.(CircuitRejection)
+		return ok
 	})
 }
 
