@@ -739,33 +739,33 @@ func (j *jetStream) DeleteKeyValue(ctx context.Context, bucket string) error {
 // ObjectStore is traced as "js.object_store.bind <bucket>"; the ObjectStore
 // returned is not wrapped.
 func (j *jetStream) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
-	return do(ctx, j.p, j.mgmt.spec(opObjectStore, bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opObjectStore, bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.ObjectStore(ctx, bucket)
-	})
+	}))
 }
 
 // CreateObjectStore is traced as "js.object_store.create <bucket>"; the
 // ObjectStore returned is not wrapped.
 func (j *jetStream) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return do(ctx, j.p, j.mgmt.spec(opCreateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.CreateObjectStore(ctx, cfg)
-	})
+	}))
 }
 
 // UpdateObjectStore is traced as "js.object_store.update <bucket>"; the
 // ObjectStore returned is not wrapped.
 func (j *jetStream) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return do(ctx, j.p, j.mgmt.spec(opUpdateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opUpdateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.UpdateObjectStore(ctx, cfg)
-	})
+	}))
 }
 
 // CreateOrUpdateObjectStore is traced as "js.object_store.create_or_update
 // <bucket>"; the ObjectStore returned is not wrapped.
 func (j *jetStream) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return do(ctx, j.p, j.mgmt.spec(opCreateOrUpdateObjStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateOrUpdateObjStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
-	})
+	}))
 }
 
 // DeleteObjectStore is traced as "js.object_store.delete <bucket>".
