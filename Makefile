@@ -2,16 +2,21 @@
 GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
-COUNT     ?= 1
+COUNT     ?= 5
+BENCH     ?= .
+BENCHOUT  ?= bin/bench.txt
+# The benchmarks of instrument/bench_truth_test.go (the ratio table's paths).
+TRUTH     ?= ^Benchmark(Publish|Process|Request|JSPublish|JSConsume|JSFetch|KV)$$
 
-.PHONY: help test vet fmt lint bench bench-compare demo build up down tidy fuzz
+.PHONY: help test vet fmt lint bench bench-diff bench-smoke bench-compare demo build up down tidy fuzz
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 test: vet ## vet, then every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 
 # Every Fuzz* target in the tree, one `go test -fuzz` per target (go test
@@ -42,8 +47,19 @@ fmt: ## gofmt the tree
 lint: vet ## gofmt check + vet
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: ## benchmarks beside the raw nats.go baseline, in one run
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS)
+bench: ## benchmarks beside raw nats.go and the dependency floors, COUNT (5) runs, then the naq/raw and naq/floor ratios
+	@mkdir -p $(dir $(BENCHOUT))
+	bash -o pipefail -c "$(GO) test -run '^\$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS) | tee $(BENCHOUT)"
+	$(GO) run ./internal/cmd/benchratio < $(BENCHOUT)
+
+bench-diff: ## BASE=<git ref>: its benchmarks and the working tree's, interleaved in one run, compared by benchstat
+	@test -n "$(BASE)" || { echo "usage: make bench-diff BASE=<git ref> [COUNT=5] [BENCH=regexp]"; exit 2; }
+	GO="$(GO)" BASE="$(BASE)" COUNT="$(COUNT)" BENCH='$(BENCH)' BENCHTIME="$(BENCHTIME)" bash tools/bench-diff.sh
+
+bench-smoke: ## each benchmark of the ratio table once (-benchtime 1x), checked against benchratio's table
+	@mkdir -p bin
+	$(GO) test -run '^$$' -bench '$(TRUTH)' -benchtime 1x -benchmem ./instrument > bin/bench-smoke.txt || { cat bin/bench-smoke.txt; exit 1; }
+	$(GO) run ./internal/cmd/benchratio -strict < bin/bench-smoke.txt > /dev/null
 
 bench-compare: ## circuit breaker vs sony/gobreaker (separate module under bench/)
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./...

@@ -1,0 +1,76 @@
+package main
+
+// row is one line of the ratio table: an instrumented benchmark, its raw
+// nats.go twin (optional) and the floor benchmarks whose sum is what the
+// dependencies alone cost for the same work (see docs/benchmarks.md).
+type row struct {
+	path  string
+	naq   string
+	raw   string   // "" = no raw twin (the ratio column stays empty)
+	floor []string // summed
+}
+
+// rows are the paths of instrument/bench_truth_test.go. Names are as go
+// test prints them, without the -GOMAXPROCS suffix.
+func rows() []row {
+	var rs []row
+	const pub = "BenchmarkPublish/"
+	for _, srv := range []string{"embedded", "fake"} {
+		p := pub + srv + "/"
+		tp := p + "floor/publish_traceparent"
+		rs = append(rs,
+			row{"publish sampled, " + srv, p + "naq/sampled", p + "raw",
+				[]string{tp, pub + "floor/span", pub + "floor/metrics_sampled", pub + "floor/inject"}},
+			row{"publish unsampled, " + srv, p + "naq/unsampled", p + "raw",
+				[]string{tp, pub + "floor/span_unsampled", pub + "floor/metrics", pub + "floor/clock", pub + "floor/inject"}},
+			row{"publish metrics-only, " + srv, p + "naq/metrics_only", p + "raw",
+				[]string{p + "raw", pub + "floor/metrics", pub + "floor/clock"}},
+			row{"publish filtered, " + srv, p + "naq/filtered", p + "raw", []string{p + "raw"}},
+		)
+	}
+	const msg = "BenchmarkProcess/msg/"
+	rs = append(rs,
+		row{"process (ProcessMsg) sampled", msg + "naq/sampled", "",
+			[]string{msg + "floor/extract", msg + "floor/span", msg + "floor/metrics_sampled"}},
+		row{"process (ProcessMsg) unsampled", msg + "naq/unsampled", "",
+			[]string{msg + "floor/extract", msg + "floor/span_unsampled", msg + "floor/metrics", msg + "floor/clock"}},
+		row{"process (ProcessMsg) metrics-only", msg + "naq/metrics_only", "",
+			[]string{msg + "floor/extract", msg + "floor/metrics", msg + "floor/clock"}},
+	)
+	const proc, sub = "BenchmarkProcess/", "BenchmarkProcess/sub/"
+	for _, srv := range []string{"embedded", "fake"} {
+		p := proc + srv + "/"
+		rs = append(rs,
+			row{"process (Subscribe) sampled, " + srv, p + "naq/sampled", p + "raw",
+				[]string{p + "raw", msg + "floor/extract", sub + "floor/span", sub + "floor/metrics_sampled"}},
+			row{"process (Subscribe) metrics-only, " + srv, p + "naq/metrics_only", p + "raw",
+				[]string{p + "raw", msg + "floor/extract", sub + "floor/metrics", msg + "floor/clock"}},
+		)
+	}
+	for _, b := range []struct{ path, name, header string }{
+		{"request", "BenchmarkRequest/", "floor/request_traceparent"},
+		{"JetStream publish", "BenchmarkJSPublish/", "floor/publish_traceparent"},
+	} {
+		p := b.name
+		rs = append(rs,
+			row{b.path + " sampled", p + "naq/sampled", p + "raw",
+				[]string{p + b.header, p + "floor/span", p + "floor/metrics_sampled", p + "floor/inject"}},
+			row{b.path + " metrics-only", p + "naq/metrics_only", p + "raw",
+				[]string{p + "raw", p + "floor/metrics", p + "floor/clock"}},
+		)
+	}
+	for _, b := range []struct{ path, name string }{
+		{"JetStream Consume sampled", "BenchmarkJSConsume/"},
+		{"JetStream Fetch sampled", "BenchmarkJSFetch/"},
+	} {
+		p := b.name
+		rs = append(rs, row{b.path, p + "naq/sampled", p + "raw",
+			[]string{p + "raw", p + "floor/extract", p + "floor/span", p + "floor/metrics_sampled"}})
+	}
+	for _, op := range []string{"put", "get"} {
+		p := "BenchmarkKV/" + op + "/"
+		rs = append(rs, row{"KV " + op + " sampled", p + "naq/sampled", p + "raw",
+			[]string{p + "raw", p + "floor/span", p + "floor/metrics_sampled"}})
+	}
+	return rs
+}
