@@ -35,15 +35,23 @@ type demoFlags struct {
 
 const demoLong = `Run a realistic workload through naq and watch it: an embedded NATS server
 with JetStream (unless a server is configured), every call going through naq's
-pooled scope and instrumentation, and requests, JetStream and KV calls gated
-by the connection's gate (fail fast while the connection is down, one breaker
-per destination):
+pooled scope and instrumentation, and requests, JetStream, KV and ObjectStore
+calls gated by the connection's gate (fail fast while the connection is down,
+one breaker per destination):
 
   core      two publishers on demo.orders.<id> (templated to demo.orders.*),
             a queue group of two workers, a request-reply pricing service
   jetstream stream DEMO_EVENTS, a push-style consumer (Consume) and a pull
             consumer (Fetch), both acknowledging
   kv        bucket demo_status: service status updates and a watcher
+  legacy    the legacy JetStream API (nats.JetStreamContext from the
+            instrumented connection's JetStream()): stream DEMO_LEGACY, a
+            publisher, a push subscription with a handler and a pull
+            subscription fetched with instrument.FetchJS, both acknowledging
+            with instrument.Ack
+  micro     a micro service demo-quotes (endpoint demo.quotes.get in the
+            group demo.quotes) and a client requesting it
+  objects   ObjectStore bucket demo_objects: a small object put and read back
 
 Every --interval a summary shows ops/s, p50/p99 and errors per operation (from
 the same histograms /metrics exports), the connection state and the gate
@@ -52,8 +60,9 @@ follows the connection's health and lists open destination breakers.
 
 The embedded server is used when no server is configured: no --url, no
 --config or NAQ_CONFIG, no NAQ_NATS_URL or NATS_URL. Its store is a temporary
-directory removed on exit. On a configured server the demo creates the stream
-DEMO_EVENTS and the KV bucket demo_status, and deletes both on exit.
+directory removed on exit. On a configured server the demo creates the streams
+DEMO_EVENTS and DEMO_LEGACY, the KV bucket demo_status and the ObjectStore
+bucket demo_objects, and deletes them on exit.
 
 --chaos stops the embedded server on a schedule (--chaos-every): alternately a
 quick restart and a longer outage, so disconnects, reconnects and the gate

@@ -175,6 +175,7 @@ func rowKey(set attribute.Set) opKey {
 		semconv.MessagingDestinationNameKey,
 		semconv.NATSStreamKey,
 		semconv.NATSKVBucketKey,
+		semconv.NATSObjBucketKey,
 	} {
 		if v := attrString(set, a); v != "" {
 			k.dest = v

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(natsGoLeaks...); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
@@ -256,6 +256,13 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "spans: ", "--traces=stdout prints the span summary")
 	assert.NotContains(t, out, "demo.orders.\n", "raw subjects never appear")
 	assert.Empty(t, d.errOut.String())
+	// The legacy JetStream context, the micro service and the ObjectStore
+	// bucket show in the summary, and as span names in the span summary.
+	assertWorkloadFamilies(t, out)
+	_, spans, _ := strings.Cut(out, "spans: ")
+	for _, name := range workloadFamilyRows {
+		assert.Contains(t, spans, name+" ", "span summary")
+	}
 
 	// The temp store is gone.
 	m := storeDir.FindStringSubmatch(out)
@@ -287,7 +294,7 @@ func TestDemoChaos(t *testing.T) {
 }
 
 // TestDemoExternalServer: with --url the demo uses that server (no embedded
-// one) and deletes the stream and bucket it created.
+// one) and deletes the streams and buckets it created.
 func TestDemoExternalServer(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t)
@@ -296,6 +303,8 @@ func TestDemoExternalServer(t *testing.T) {
 	assert.Contains(t, r.stdout, "using NATS at "+srv.URL())
 	assert.NotContains(t, r.stdout, "embedded")
 	assert.Contains(t, r.stdout, "kv.put")
+	assert.Contains(t, r.stdout, "obj.put", "the demo made its ObjectStore bucket")
+	assert.Contains(t, r.stdout, "js.stream.create  ", "the demo made its legacy stream")
 
 	nc, err := nats.Connect(srv.URL())
 	require.NoError(t, err)
@@ -307,6 +316,10 @@ func TestDemoExternalServer(t *testing.T) {
 	_, err = js.Stream(ctx, "DEMO_EVENTS")
 	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound)
 	_, err = js.KeyValue(ctx, "demo_status")
+	assert.ErrorIs(t, err, jetstream.ErrBucketNotFound)
+	_, err = js.Stream(ctx, "DEMO_LEGACY")
+	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+	_, err = js.ObjectStore(ctx, "demo_objects")
 	assert.ErrorIs(t, err, jetstream.ErrBucketNotFound)
 }
 

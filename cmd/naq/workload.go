@@ -47,12 +47,12 @@ func workloadLegend(rate int) string {
   jetstream  publish %s (%d/s) -> stream %s -> consumer %q (Consume: process, ack)
              and consumer %q (Fetch: receive waits up to 500ms per batch, ack); gated
   kv         bucket %s: put %d/s, get, and a watcher (kv.watch); gated
-  p50/p99 are estimated from the histogram buckets, as Prometheus' histogram_quantile does.
+%s  p50/p99 are estimated from the histogram buckets, as Prometheus' histogram_quantile does.
 `,
 		orderSubject, rate, orderTemplate, orderQueue,
 		priceSubject, max(rate/10, 1), priceQueue,
 		"demo.events.{paid,shipped}", max(rate/4, 1), eventStream, pushConsumer, pullConsumer,
-		statusBucket, max(rate/20, 1))
+		statusBucket, max(rate/20, 1), moreLegend(rate))
 }
 
 // workload is the running demo traffic.
@@ -169,6 +169,8 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 			defer cancel()
 			_ = js.DeleteStream(cctx, eventStream)
 			_ = js.DeleteKeyValue(cctx, statusBucket)
+			_ = js.DeleteStream(cctx, legacyStream)
+			_ = js.DeleteObjectStore(cctx, objectBucket)
 		})
 	}
 	if err := startCore(wctx, w, nc, rpc, rate); err != nil {
@@ -179,6 +181,15 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	}
 	if err := startKV(wctx, w, js, rate); err != nil {
 		return nil, fmt.Errorf("kv: %w", err)
+	}
+	if err := startLegacy(wctx, w, rpc, rate); err != nil {
+		return nil, fmt.Errorf("legacy jetstream: %w", err)
+	}
+	if err := startService(wctx, w, rpc, rate); err != nil {
+		return nil, fmt.Errorf("micro: %w", err)
+	}
+	if err := startObjects(wctx, w, js, rate); err != nil {
+		return nil, fmt.Errorf("object store: %w", err)
 	}
 	ok = true
 	return w, nil
