@@ -64,10 +64,12 @@ directory removed on exit. On a configured server the demo creates the streams
 DEMO_EVENTS and DEMO_LEGACY, the KV bucket demo_status and the ObjectStore
 bucket demo_objects, and deletes them on exit.
 
---chaos stops the embedded server on a schedule (--chaos-every): alternately a
-quick restart and a longer outage, so disconnects, reconnects and the gate
-failing calls fast, then letting them through on reconnect, can be seen in the
-summary, in /metrics and in Grafana.
+--chaos injects a fault every --chaos-every, in turn: the pricing service stops
+answering for 6s (its requests time out, so only the breaker of request
+demo.price.quote goes closed -> open -> half_open -> closed once it answers
+again), a quick restart of the embedded server, and a 4s outage (disconnects,
+the gate failing calls fast, then letting them through on reconnect). All of
+it shows in the summary, in /metrics and in Grafana.
 
 Traces: --traces=auto exports by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
 --traces=stdout prints a span count per span name at exit; --traces=stdout-spans
@@ -105,7 +107,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address serving /metrics, /healthz and /readyz (port 0: any free port)")
 	fl.StringVar(&f.traces, "traces", "auto", "traces: auto (OTLP if OTEL_EXPORTER_OTLP_ENDPOINT is set), otlp, stdout (span summary at exit), stdout-spans (every span as it ends, and the summary), none")
 	fl.BoolVar(&f.chaos, "chaos", false, "restart and pause the embedded server on a schedule")
-	fl.DurationVar(&f.chaosEvery, "chaos-every", 15*time.Second, "time between chaos events")
+	fl.DurationVar(&f.chaosEvery, "chaos-every", 5*time.Second, "time between chaos events")
 	fl.IntVar(&f.rate, "rate", 200, "core publishes per second (other operations scale with it)")
 	return cmd
 }
@@ -159,6 +161,8 @@ type demo struct {
 	url      string
 	http     *http.Server
 	httpAddr string
+	// pricingStalled makes the pricing service ignore requests (chaos).
+	pricingStalled atomic.Bool
 }
 
 // printf writes one line block to the terminal; safe for concurrent use.

@@ -23,9 +23,12 @@ func TestDemoInProcess(t *testing.T) {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	code := run(ctx, []string{"demo", "--duration", "3s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0",
+	// Chaos every second: a 6s stall, a restart, then the run ends in the
+	// middle of the outage that follows.
+	code := run(ctx, []string{"demo", "--duration", "10s", "--interval", "1s", "--metrics-addr", "127.0.0.1:0",
 		"--chaos", "--chaos-every", "1s", "--traces", "stdout", "--rate", "50"}, &out, &errOut)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	assert.Contains(t, out.String(), "chaos: stall")
 	assert.Contains(t, out.String(), "chaos: restart")
 	assert.Contains(t, out.String(), "spans: ")
 }

@@ -271,14 +271,14 @@ func TestDemo(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "store %s was not removed", m[1])
 }
 
-// TestDemoChaos restarts the embedded server during the demo, then stops
-// it for longer: reconnects, disconnects and the gate failing calls fast
-// while the connection is down reach /metrics, and the demo still drains
-// and exits 0.
+// TestDemoChaos stalls the pricing service (its breaker opens, probes and
+// closes), restarts the embedded server, then stops it for longer:
+// reconnects, disconnects and the gate failing calls fast while the
+// connection is down reach /metrics, and the demo still drains and exits 0.
 func TestDemoChaos(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	d := startDemo(t, "--duration", "8s", "--interval", "2s", "--metrics-addr", addr, "--chaos", "--chaos-every", "1s")
+	d := startDemo(t, "--duration", "17s", "--interval", "2s", "--metrics-addr", addr, "--chaos", "--chaos-every", "1s")
 	want := append(slices.Clone(demoMetrics),
 		"nats_client_reconnects_total", "nats_client_disconnects_total",
 		"nats_client_circuit_transitions_total", "nats_client_circuit_rejected_total")
@@ -291,6 +291,11 @@ func TestDemoChaos(t *testing.T) {
 	assert.Contains(t, out, "RECONNECTING")
 	assert.Contains(t, out, "gate connection: closed -> open")
 	assert.Contains(t, out, "gate connection: open -> closed")
+	// The stalled service: only its own breaker goes through a full cycle.
+	assert.Contains(t, out, "chaos: stall")
+	for _, change := range []string{"closed -> open", "open -> half_open", "half_open -> closed"} {
+		assert.Contains(t, out, "gate request demo.price.quote: "+change)
+	}
 }
 
 // TestDemoExternalServer: with --url the demo uses that server (no embedded

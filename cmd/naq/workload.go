@@ -57,6 +57,7 @@ func workloadLegend(rate int) string {
 
 // workload is the running demo traffic.
 type workload struct {
+	stalled *atomic.Bool // the pricing service ignores requests (chaos: stall)
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -127,7 +128,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &workload{cancel: cancel, scope: s}
+	w := &workload{cancel: cancel, scope: s, stalled: &d.pricingStalled}
 	ok := false
 	defer func() {
 		if !ok {
@@ -226,6 +227,9 @@ func startCore(ctx context.Context, w *workload, nc, rpc *instrument.Conn, rate 
 		w.onStop(func() { _ = sub.Unsubscribe() })
 	}
 	svc, err := nc.QueueSubscribe(priceSubject, priceQueue, func(msg *nats.Msg) {
+		if w.stalled.Load() {
+			return // a hung service: the request times out
+		}
 		_ = msg.Respond([]byte(`{"price":42}`))
 	})
 	if err != nil {
