@@ -739,7 +739,7 @@ func (j *jetStream) DeleteKeyValue(ctx context.Context, bucket string) error {
 // ObjectStore is traced as "js.object_store.bind <bucket>"; the ObjectStore
 // returned is not wrapped.
 func (j *jetStream) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opObjectStore, bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opObjectStore, bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.ObjectStore(ctx, bucket)
 	}))
 }
@@ -747,7 +747,7 @@ func (j *jetStream) ObjectStore(ctx context.Context, bucket string) (jetstream.O
 // CreateObjectStore is traced as "js.object_store.create <bucket>"; the
 // ObjectStore returned is not wrapped.
 func (j *jetStream) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateObjectStore, cfg.Bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.CreateObjectStore(ctx, cfg)
 	}))
 }
@@ -755,7 +755,7 @@ func (j *jetStream) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectS
 // UpdateObjectStore is traced as "js.object_store.update <bucket>"; the
 // ObjectStore returned is not wrapped.
 func (j *jetStream) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opUpdateObjectStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opUpdateObjectStore, cfg.Bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.UpdateObjectStore(ctx, cfg)
 	}))
 }
@@ -763,14 +763,14 @@ func (j *jetStream) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectS
 // CreateOrUpdateObjectStore is traced as "js.object_store.create_or_update
 // <bucket>"; the ObjectStore returned is not wrapped.
 func (j *jetStream) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateOrUpdateObjStore, cfg.Bucket, ""), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateOrUpdateObjStore, cfg.Bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
 	}))
 }
 
 // DeleteObjectStore is traced as "js.object_store.delete <bucket>".
 func (j *jetStream) DeleteObjectStore(ctx context.Context, bucket string) error {
-	return run(ctx, j.p, j.mgmt.spec(opDeleteObjectStore, bucket, ""), func(ctx context.Context) error {
+	return run(ctx, j.p, j.mgmt.spec(opDeleteObjectStore, bucket, semconv.NATSObjBucketKey), func(ctx context.Context) error {
 		return j.JetStream.DeleteObjectStore(ctx, bucket)
 	})
 }

@@ -1143,7 +1143,7 @@ func (j *legacyJS) DeleteKeyValue(bucket string) error {
 }
 
 func (j *legacyJS) objOp(op, bucket string, fn func() (nats.ObjectStore, error)) (nats.ObjectStore, error) {
-	obs, err := do(context.Background(), j.p, j.mgmt.spec(op, bucket, ""), func(context.Context) (nats.ObjectStore, error) {
+	obs, err := do(context.Background(), j.p, j.mgmt.spec(op, bucket, semconv.NATSObjBucketKey), func(context.Context) (nats.ObjectStore, error) {
 		return fn()
 	})
 	if err != nil || obs == nil {
@@ -1170,7 +1170,7 @@ func (j *legacyJS) CreateObjectStore(cfg *nats.ObjectStoreConfig) (nats.ObjectSt
 
 // DeleteObjectStore is traced as "js.object_store.delete <bucket>".
 func (j *legacyJS) DeleteObjectStore(bucket string) error {
-	return run(context.Background(), j.p, j.mgmt.spec(opDeleteObjectStore, bucket, ""), func(context.Context) error {
+	return run(context.Background(), j.p, j.mgmt.spec(opDeleteObjectStore, bucket, semconv.NATSObjBucketKey), func(context.Context) error {
 		return j.JetStreamContext.DeleteObjectStore(bucket)
 	})
 }
