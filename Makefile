@@ -5,6 +5,8 @@ BENCHTIME ?= 1s
 COUNT     ?= 5
 BENCH     ?= .
 BENCHOUT  ?= bin/bench.txt
+# Flags of internal/cmd/benchratio for make bench (-parts, -md, -unit cpu-ns/op).
+BENCHRATIO ?=
 # The benchmarks of instrument/bench_truth_test.go (the ratio table's paths).
 TRUTH     ?= ^Benchmark(Publish|Process|Request|JSPublish|JSConsume|JSFetch|KV)$$
 
@@ -50,7 +52,7 @@ lint: vet ## gofmt check + vet
 bench: ## benchmarks beside raw nats.go and the dependency floors, COUNT (5) runs, then the naq/raw and naq/floor ratios
 	@mkdir -p $(dir $(BENCHOUT))
 	bash -o pipefail -c "$(GO) test -run '^\$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS) | tee $(BENCHOUT)"
-	$(GO) run ./internal/cmd/benchratio < $(BENCHOUT)
+	$(GO) run ./internal/cmd/benchratio $(BENCHRATIO) < $(BENCHOUT)
 
 bench-diff: ## BASE=<git ref>: its benchmarks and the working tree's, interleaved in one run, compared by benchstat
 	@test -n "$(BASE)" || { echo "usage: make bench-diff BASE=<git ref> [COUNT=5] [BENCH=regexp]"; exit 2; }

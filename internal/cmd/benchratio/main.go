@@ -49,6 +49,7 @@ func main() {
 	strict := flag.Bool("strict", false, "fail when a benchmark of the table is missing")
 	md := flag.Bool("md", false, "print Markdown tables")
 	unit := flag.String("unit", "", "ns/op (wall time) or cpu-ns/op (process CPU time); default both, when present")
+	parts := flag.Bool("parts", false, "also list every benchmark of the table (median [min–max], allocs)")
 	flag.Parse()
 	res, err := parse(os.Stdin)
 	if err != nil {
@@ -74,6 +75,10 @@ func main() {
 			fmt.Printf("%s; median [min–max] over the runs\n", title)
 		}
 		partial, all = report(os.Stdout, res, rows(), u, *md)
+		if *parts {
+			fmt.Println()
+			listParts(os.Stdout, res, rows(), u, *md)
+		}
 	}
 	missing := partial
 	if *strict {
@@ -153,6 +158,42 @@ func parse(r io.Reader) (results, error) {
 		}
 	}
 	return res, sc.Err()
+}
+
+// listParts prints each benchmark the table uses, once, in table order:
+// median [min–max] in unit and median allocs/op.
+func listParts(w io.Writer, res results, rs []row, unit string, md bool) {
+	seen := map[string]bool{}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if md {
+		fmt.Fprintf(w, "| benchmark | %s | allocs/op |\n|---|---|---|\n", unit)
+	} else {
+		fmt.Fprintf(tw, "benchmark\t%s\tallocs/op\n", unit)
+	}
+	for _, r := range rs {
+		for _, b := range append([]string{r.naq, r.raw}, r.floor...) {
+			if b == "" || seen[b] || len(res[b]) == 0 {
+				continue
+			}
+			seen[b] = true
+			var v, a []float64
+			for _, s := range res[b] {
+				v = append(v, s.value(unit))
+				a = append(a, s.allocs)
+			}
+			st := summarize(v)
+			if math.IsNaN(st.med) {
+				continue
+			}
+			line := []string{b, fmtNs(st), strconv.FormatFloat(summarize(a).med, 'f', -1, 64)}
+			if md {
+				fmt.Fprintln(w, "| "+strings.Join(line, " | ")+" |")
+			} else {
+				fmt.Fprintln(tw, strings.Join(line, "\t"))
+			}
+		}
+	}
+	_ = tw.Flush()
 }
 
 // hasCPU reports whether any result has cpu-ns/op.

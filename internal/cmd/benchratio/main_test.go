@@ -140,6 +140,18 @@ func TestReport(t *testing.T) {
 	assert.NotContains(t, partial, "BenchmarkKV/put/raw")
 }
 
+func TestListParts(t *testing.T) {
+	res, err := parse(strings.NewReader(input))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	listParts(&out, res, rows(), wallUnit, false)
+	text := out.String()
+	assert.Contains(t, text, "BenchmarkKV/put/floor/span")
+	assert.Contains(t, text, "2.00µs [2.00µs–2.00µs]")
+	assert.Equal(t, 1, strings.Count(text, "BenchmarkKV/put/raw "), text)
+	assert.NotContains(t, text, "BenchmarkPublish")
+}
+
 func TestRowsAreConsistent(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range rows() {
