@@ -142,9 +142,7 @@ type jetStream struct {
 
 	// Futures whose upstream outcome is not yet on the wrapper future's
 	// channels (see PublishAsyncComplete).
-	fwdMu   sync.Mutex
-	fwdN    int
-	fwdIdle chan struct{} // closed when fwdN drops to 0; nil while nobody waits
+	fwd forwarders // async-publish futures still handing over their outcome
 }
 
 var _ jetstream.JetStream = (*jetStream)(nil)
@@ -342,9 +340,9 @@ func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.P
 		ok:           make(chan *jetstream.PubAck, 1),
 		err:          make(chan error, 1),
 	}
-	j.fwdAdd()
+	j.fwd.add()
 	go func() {
-		defer j.fwdDone()
+		defer j.fwd.done()
 		f.wait(c, closed)
 	}()
 	return f, nil
@@ -357,54 +355,7 @@ func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.P
 // finds them resolved, as with raw nats.go. Like nats.go's, the channel is
 // never closed when the connection closes with acks still pending.
 func (j *jetStream) PublishAsyncComplete() <-chan struct{} {
-	up := j.JetStream.PublishAsyncComplete()
-	closed := j.connClosed()
-	out := make(chan struct{})
-	go func() {
-		select {
-		case <-up:
-		case <-closed:
-			select {
-			case <-up:
-			default:
-				return // nats.go never closes up now; neither do we
-			}
-		}
-		<-j.fwdWait() // forwarders always end: outcome or connection close
-		close(out)
-	}()
-	return out
-}
-
-func (j *jetStream) fwdAdd() {
-	j.fwdMu.Lock()
-	j.fwdN++
-	j.fwdMu.Unlock()
-}
-
-func (j *jetStream) fwdDone() {
-	j.fwdMu.Lock()
-	j.fwdN--
-	if j.fwdN == 0 && j.fwdIdle != nil {
-		close(j.fwdIdle)
-		j.fwdIdle = nil
-	}
-	j.fwdMu.Unlock()
-}
-
-// fwdWait returns a channel closed once no forwarder is running.
-func (j *jetStream) fwdWait() <-chan struct{} {
-	j.fwdMu.Lock()
-	defer j.fwdMu.Unlock()
-	if j.fwdN == 0 {
-		done := make(chan struct{})
-		close(done)
-		return done
-	}
-	if j.fwdIdle == nil {
-		j.fwdIdle = make(chan struct{})
-	}
-	return j.fwdIdle
+	return j.fwd.complete(j.JetStream.PublishAsyncComplete(), j.connClosed())
 }
 
 // pubAckFuture is the future returned by the async publishes: it hands the
@@ -773,4 +724,67 @@ func (j *jetStream) DeleteObjectStore(ctx context.Context, bucket string) error 
 	return run(ctx, j.p, j.mgmt.spec(opDeleteObjectStore, bucket, semconv.NATSObjBucketKey), func(ctx context.Context) error {
 		return j.JetStream.DeleteObjectStore(ctx, bucket)
 	})
+}
+
+// forwarders counts the goroutines that hand the outcome of an async
+// publish over to the wrapper's future (both JetStream wrappers use one), so
+// that PublishAsyncComplete can wait for them. Its lock guards only its own
+// fields.
+type forwarders struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while nobody waits
+}
+
+func (f *forwarders) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *forwarders) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+	f.mu.Unlock()
+}
+
+// wait returns a channel closed once no forwarder is running.
+func (f *forwarders) wait() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	return f.idle
+}
+
+// complete returns a channel closed once up (nats.go's PublishAsyncComplete)
+// is closed and every forwarder has handed its outcome over. When the
+// connection closes (closed) with acks pending, nats.go never closes up, and
+// neither is the returned channel closed.
+func (f *forwarders) complete(up, closed <-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		select {
+		case <-up:
+		case <-closed:
+			select {
+			case <-up:
+			default:
+				return // nats.go never closes up now; neither do we
+			}
+		}
+		<-f.wait() // forwarders always end: outcome or connection close
+		close(out)
+	}()
+	return out
 }

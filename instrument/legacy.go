@@ -157,9 +157,7 @@ type legacyJS struct {
 
 	// Futures whose outcome is not yet on the wrapper future's channels
 	// (see PublishAsyncComplete).
-	fwdMu   sync.Mutex
-	fwdN    int
-	fwdIdle chan struct{} // closed when fwdN drops to 0; nil while nobody waits
+	fwd forwarders // async-publish futures still handing over their outcome
 }
 
 var _ nats.JetStreamContext = (*legacyJS)(nil)
@@ -346,9 +344,9 @@ func (j *legacyJS) publishAsync(s *opSpec, msg *nats.Msg, subj string, data []by
 		ok:           make(chan *nats.PubAck, 1),
 		err:          make(chan error, 1),
 	}
-	j.fwdAdd()
+	j.fwd.add()
 	go func() {
-		defer j.fwdDone()
+		defer j.fwd.done()
 		f.wait(c, closed)
 	}()
 	return f, nil
@@ -389,54 +387,7 @@ func (j *legacyJS) sent(msg, out *nats.Msg, nOpts int) {
 // the connection closes with futures pending, nats.go never closes its
 // channel, and neither does the wrapper.
 func (j *legacyJS) PublishAsyncComplete() <-chan struct{} {
-	up := j.JetStreamContext.PublishAsyncComplete()
-	closed := j.connClosed()
-	out := make(chan struct{})
-	go func() {
-		select {
-		case <-up:
-		case <-closed:
-			select {
-			case <-up:
-			default:
-				return // nats.go never closes up now; neither do we
-			}
-		}
-		<-j.fwdWait() // forwarders always end: outcome or connection close
-		close(out)
-	}()
-	return out
-}
-
-func (j *legacyJS) fwdAdd() {
-	j.fwdMu.Lock()
-	j.fwdN++
-	j.fwdMu.Unlock()
-}
-
-func (j *legacyJS) fwdDone() {
-	j.fwdMu.Lock()
-	j.fwdN--
-	if j.fwdN == 0 && j.fwdIdle != nil {
-		close(j.fwdIdle)
-		j.fwdIdle = nil
-	}
-	j.fwdMu.Unlock()
-}
-
-// fwdWait returns a channel closed once no future is being forwarded.
-func (j *legacyJS) fwdWait() <-chan struct{} {
-	j.fwdMu.Lock()
-	defer j.fwdMu.Unlock()
-	if j.fwdN == 0 {
-		done := make(chan struct{})
-		close(done)
-		return done
-	}
-	if j.fwdIdle == nil {
-		j.fwdIdle = make(chan struct{})
-	}
-	return j.fwdIdle
+	return j.fwd.complete(j.JetStreamContext.PublishAsyncComplete(), j.connClosed())
 }
 
 // legacyPubAckFuture is the future returned by the legacy async publishes:
