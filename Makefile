@@ -10,12 +10,12 @@ BENCHRATIO ?=
 # The benchmarks of instrument/bench_truth_test.go (the ratio table's paths).
 TRUTH     ?= ^Benchmark(Publish|Process|Request|JSPublish|JSConsume|JSFetch|KV)$$
 
-.PHONY: help test vet fmt lint bench bench-diff bench-smoke bench-compare demo build up down tidy fuzz
+.PHONY: help test vet fmt lint tidy-check bench bench-diff bench-smoke bench-compare demo build up down tidy fuzz
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
-test: vet ## vet, then every test with the race detector (what CI runs)
+test: lint tidy-check ## gofmt, vet and go.mod checks, then every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) bench-smoke
@@ -48,6 +48,9 @@ fmt: ## gofmt the tree
 
 lint: vet ## gofmt check + vet
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy-check: ## fail when go.mod or go.sum is not what go mod tidy makes
+	$(GO) mod tidy -diff
 
 bench: ## benchmarks beside raw nats.go and the dependency floors, COUNT (5) runs, then the naq/raw and naq/floor ratios
 	@mkdir -p $(dir $(BENCHOUT))

@@ -61,7 +61,7 @@ var semconvOps = map[string]string{
 	"OpKVUpdate": semconv.OpKVUpdate, "OpKVDelete": semconv.OpKVDelete, "OpKVPurge": semconv.OpKVPurge,
 	"OpKVKeys": semconv.OpKVKeys, "OpKVHistory": semconv.OpKVHistory, "OpKVWatch": semconv.OpKVWatch,
 	"OpKVStatus": semconv.OpKVStatus,
-	"OpObjPut": semconv.OpObjPut, "OpObjGet": semconv.OpObjGet, "OpObjInfo": semconv.OpObjInfo,
+	"OpObjPut":   semconv.OpObjPut, "OpObjGet": semconv.OpObjGet, "OpObjInfo": semconv.OpObjInfo,
 	"OpObjUpdateMeta": semconv.OpObjUpdateMeta, "OpObjDelete": semconv.OpObjDelete, "OpObjLink": semconv.OpObjLink,
 	"OpObjSeal": semconv.OpObjSeal, "OpObjList": semconv.OpObjList, "OpObjWatch": semconv.OpObjWatch,
 	"OpObjStatus": semconv.OpObjStatus,
