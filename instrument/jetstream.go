@@ -380,40 +380,54 @@ func (f *pubAckFuture) Err() <-chan error { return f.err }
 // headers nats.go's publish options added, without the trace context.
 func (f *pubAckFuture) Msg() *nats.Msg { return f.msg }
 
-// wait ends the call with the upstream outcome and then forwards it. Both
-// channels are buffered, so it never blocks on a caller that does not read.
+// wait ends the call with the upstream outcome and then forwards it (see
+// forwardAck).
 func (f *pubAckFuture) wait(c call, closed <-chan struct{}) {
-	resolved, ack, err := f.await(&c, closed)
+	forwardAck[*jetstream.PubAck](c, f.PubAckFuture, closed, f.ok, f.err)
+}
+
+// ackSource is nats.go's async publish future, new or legacy API.
+type ackSource[A any] interface {
+	Ok() <-chan A
+	Err() <-chan error
+}
+
+// forwardAck waits for the outcome of an async publish on up, ends
+// c with it (in a defer, so a panic still ends the span), and then forwards
+// it to ok or errc, which must be buffered so that it never blocks on a
+// caller that does not read. When the connection closes (closed) with the
+// outcome still pending, nats.go never resolves the future: neither does
+// the wrapper, but the span ends with nats.ErrConnectionClosed. The outcome
+// may race the close: it is preferred when it is there. A nil closed never
+// fires. Both JetStream wrappers (new and legacy API) use it.
+func forwardAck[A any](c call, up ackSource[A], closed <-chan struct{}, ok chan<- A, errc chan<- error) {
+	resolved, ack, err := awaitAck(&c, up, closed)
 	switch {
 	case !resolved:
 	case err != nil:
-		f.err <- err
+		errc <- err
 	default:
-		f.ok <- ack
+		ok <- ack
 	}
 }
 
-// await waits for the upstream outcome and ends c with it, in a defer.
-// resolved is false when the connection closed with the future pending:
-// nats.go never resolves it then; neither do we, but the span ends (with
-// nats.ErrConnectionClosed).
-func (f *pubAckFuture) await(c *call, closed <-chan struct{}) (resolved bool, ack *jetstream.PubAck, err error) {
+func awaitAck[A any](c *call, up ackSource[A], closed <-chan struct{}) (resolved bool, ack A, err error) {
 	defer c.finish(&err)
+	upOk, upErr := up.Ok(), up.Err()
 	select {
-	case ack = <-f.PubAckFuture.Ok():
+	case ack = <-upOk:
 		return true, ack, nil
-	case err = <-f.PubAckFuture.Err():
-		return true, nil, err
+	case err = <-upErr:
+		return true, ack, err
 	case <-closed:
 	}
-	// The outcome may have raced the close: prefer it if it is there.
 	select {
-	case ack = <-f.PubAckFuture.Ok():
+	case ack = <-upOk:
 		return true, ack, nil
-	case err = <-f.PubAckFuture.Err():
-		return true, nil, err
+	case err = <-upErr:
+		return true, ack, err
 	default:
-		return false, nil, nats.ErrConnectionClosed
+		return false, ack, nats.ErrConnectionClosed
 	}
 }
 

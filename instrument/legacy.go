@@ -416,40 +416,10 @@ func (f *legacyPubAckFuture) Msg() *nats.Msg {
 	return f.PubAckFuture.Msg()
 }
 
-// wait ends the call with the upstream outcome and then forwards it; both
-// channels are buffered, so it never blocks on a caller that does not read.
+// wait ends the call with the upstream outcome and then forwards it (see
+// forwardAck).
 func (f *legacyPubAckFuture) wait(c call, closed <-chan struct{}) {
-	resolved, ack, err := f.await(&c, closed)
-	switch {
-	case !resolved:
-	case err != nil:
-		f.err <- err
-	default:
-		f.ok <- ack
-	}
-}
-
-// await waits for the upstream outcome and ends c with it, in a defer.
-// resolved is false when the connection closed with the future pending
-// (nats.go never resolves it then): the span ends with
-// nats.ErrConnectionClosed. A nil closed never fires.
-func (f *legacyPubAckFuture) await(c *call, closed <-chan struct{}) (resolved bool, ack *nats.PubAck, err error) {
-	defer c.finish(&err)
-	select {
-	case ack = <-f.PubAckFuture.Ok():
-		return true, ack, nil
-	case err = <-f.PubAckFuture.Err():
-		return true, nil, err
-	case <-closed:
-	}
-	select { // the outcome may have raced the close: prefer it
-	case ack = <-f.PubAckFuture.Ok():
-		return true, ack, nil
-	case err = <-f.PubAckFuture.Err():
-		return true, nil, err
-	default:
-		return false, nil, nats.ErrConnectionClosed
-	}
+	forwardAck[*nats.PubAck](c, f.PubAckFuture, closed, f.ok, f.err)
 }
 
 // connClosed returns a channel closed once the wrapper's connection closes
