@@ -9,13 +9,14 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/internal/version"
 )
 
 // ScopeName is the instrumentation scope of the breaker's meter.
 const ScopeName = "github.com/naq-io/naq/circuit"
 
 // Version is the version of the circuit package.
-const Version = "0.1.0"
+const Version = version.Version
 
 var states = [...]State{StateClosed, StateHalfOpen, StateOpen}
 

@@ -17,12 +17,12 @@ const module = "github.com/naq-io/naq/"
 // allowedImports is the import direction docs/architecture.md documents:
 // the naq packages each non-test file of a package may import.
 var allowedImports = map[string][]string{
-	"tracing":    {"internal/semconv"},
-	"metrics":    {"internal/semconv", "internal/connevents"},
-	"circuit":    {"internal/semconv", "internal/connevents"},
-	"instrument": {"internal/semconv", "tracing", "metrics", "circuit"},
-	"scope":      {"internal/semconv", "metrics", "circuit", "instrument", "tracing"},
-	"telemetry":  {"internal/semconv"},
+	"tracing":    {"internal/semconv", "internal/version"},
+	"metrics":    {"internal/semconv", "internal/connevents", "internal/version"},
+	"circuit":    {"internal/semconv", "internal/connevents", "internal/version"},
+	"instrument": {"internal/semconv", "internal/version", "tracing", "metrics", "circuit"},
+	"scope":      {"internal/semconv", "internal/version", "metrics", "circuit", "instrument", "tracing"},
+	"telemetry":  {"internal/semconv", "internal/version"},
 }
 
 // TestImportDirection keeps docs/architecture.md true: imports among naq's

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/internal/version"
 	"github.com/naq-io/naq/tracing"
 )
 
@@ -16,7 +17,7 @@ import (
 const ScopeName = "github.com/naq-io/naq/instrument"
 
 // Version is the version of the naq instrument package.
-const Version = "0.1.0"
+const Version = version.Version
 
 // Filter decides whether a call is instrumented. op is the operation name
 // (messaging.operation.name, e.g. "publish", "request", "receive", "process",

@@ -6,13 +6,14 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/internal/version"
 )
 
 // ScopeName is the instrumentation scope of every naq meter.
 const ScopeName = "github.com/naq-io/naq/metrics"
 
 // Version is the version of the naq metrics package.
-const Version = "0.1.0"
+const Version = version.Version
 
 // Meter returns the meter naq uses on mp: scope [ScopeName], [Version] and the
 // semconv schema URL. A nil mp means the global MeterProvider.

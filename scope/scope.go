@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/naq-io/naq/instrument"
+	"github.com/naq-io/naq/internal/version"
 )
 
 // ScopeName is the import path of this package, used as its
@@ -17,7 +18,7 @@ import (
 const ScopeName = "github.com/naq-io/naq/scope"
 
 // Version is the version of the scope package.
-const Version = "0.1.0"
+const Version = version.Version
 
 var defaultPool struct {
 	mu sync.Mutex

@@ -25,13 +25,14 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/internal/version"
 )
 
 // ScopeName is the import path of this package.
 const ScopeName = "github.com/naq-io/naq/telemetry"
 
 // Version is the version of the naq telemetry package.
-const Version = "0.1.0"
+const Version = version.Version
 
 // ErrInvalidOption is wrapped by the error [Setup] returns for a bad option
 // or environment value (an unknown OTLP protocol or traces exporter).

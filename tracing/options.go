@@ -4,6 +4,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/naq-io/naq/internal/version"
 )
 
 // ScopeName is the instrumentation scope (import path) of the tracer this
@@ -11,7 +13,7 @@ import (
 const ScopeName = "github.com/naq-io/naq/tracing"
 
 // Version is the version of the naq tracing package.
-const Version = "0.1.0"
+const Version = version.Version
 
 // Option configures [Inject], [Extract], [StartProcess] and [LinkFromHeader].
 // Options never fail; a nil value passed to a With* function is ignored.
