@@ -232,7 +232,7 @@ func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, op
 		if j.retryRaw(ctx, err, opts) {
 			ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
 		} else {
-			j.sent(msg, out, opts)
+			j.p.sent(msg, out, len(opts) > 0)
 		}
 	} else {
 		ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
@@ -256,14 +256,15 @@ func (j *jetStream) retryRaw(ctx context.Context, err error, opts []jetstream.Pu
 
 // sent gives the caller's msg the side effects raw nats.go would have had
 // on it after publishing out, the traced copy of msg: with publish options
-// nats.go allocates a nil header and sets the option headers (Nats-Msg-Id,
-// Nats-Expected-*, Nats-TTL, schedules) on the message it is given, so a
-// caller that reuses msg sees (and sends again) the same headers as with
-// raw nats.go. Only keys nats.go added or changed are copied back, never
-// the keys the propagators write. Without options nats.go writes nothing
-// and neither does sent.
-func (j *jetStream) sent(msg, out *nats.Msg, opts []jetstream.PublishOpt) {
-	if len(opts) == 0 {
+// (withOpts) nats.go allocates a nil header and sets the option headers
+// (Nats-Msg-Id, Nats-Expected-*, Nats-TTL, schedules) on the message it is
+// given, so a caller that reuses msg sees (and sends again) the same headers
+// as with raw nats.go. Only keys nats.go added or changed are copied back,
+// never the keys the propagators write. Without options nats.go writes
+// nothing and neither does sent. Both JetStream wrappers (new and legacy
+// API) use it.
+func (p *pipeline) sent(msg, out *nats.Msg, withOpts bool) {
+	if !withOpts {
 		return
 	}
 	if msg.Header == nil {
@@ -275,7 +276,7 @@ func (j *jetStream) sent(msg, out *nats.Msg, opts []jetstream.PublishOpt) {
 			continue
 		}
 		if fields == nil {
-			fields = j.p.cfg.propagators.Fields()
+			fields = p.cfg.propagators.Fields()
 		}
 		if slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) {
 			continue
@@ -325,7 +326,7 @@ func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.P
 		if j.retryRaw(ctx, err, opts) {
 			up, err = j.JetStream.PublishMsgAsync(msg, opts...)
 		} else {
-			j.sent(msg, out, opts)
+			j.p.sent(msg, out, len(opts) > 0)
 		}
 	} else {
 		up, err = j.JetStream.PublishMsgAsync(msg, opts...)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -235,7 +233,7 @@ func (j *legacyJS) PublishMsg(msg *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck,
 		ack, err = j.JetStreamContext.PublishMsg(out, opts...)
 		retry, reason := refusedHeader(err)
 		if retry == nil {
-			j.sent(msg, out, len(opts))
+			j.p.sent(msg, out, len(opts) > 0)
 		}
 		putMsg(out)
 		if retry != nil {
@@ -329,7 +327,7 @@ func (j *legacyJS) publishAsync(s *opSpec, msg *nats.Msg, subj string, data []by
 			up, err = raw()
 			skippedUnlessSame(ctx, reason, retry, err)
 		} else if msg != nil {
-			j.sent(msg, out, len(opts))
+			j.p.sent(msg, out, len(opts) > 0)
 		}
 	} else {
 		up, err = raw()
@@ -350,35 +348,6 @@ func (j *legacyJS) publishAsync(s *opSpec, msg *nats.Msg, subj string, data []by
 		f.wait(c, closed)
 	}()
 	return f, nil
-}
-
-// sent gives the caller's msg the side effects raw nats.go would have had
-// on it when it published out, the traced copy of msg: with publish options
-// nats.go allocates a nil header and sets the option headers (Nats-Msg-Id,
-// Nats-Expected-*, Nats-TTL, ...) on the message it is given, so a caller
-// that reuses msg sees (and sends again) what it would with raw nats.go.
-// Only keys nats.go added or changed are copied back, never the keys the
-// propagators write. Without options nats.go writes nothing, nor does sent.
-func (j *legacyJS) sent(msg, out *nats.Msg, nOpts int) {
-	if nOpts == 0 {
-		return
-	}
-	if msg.Header == nil {
-		msg.Header = nats.Header{}
-	}
-	var fields []string
-	for k, v := range out.Header {
-		if cur, ok := msg.Header[k]; ok && slices.Equal(cur, v) {
-			continue
-		}
-		if fields == nil {
-			fields = j.p.cfg.propagators.Fields()
-		}
-		if slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) {
-			continue
-		}
-		msg.Header[k] = v
-	}
 }
 
 // PublishAsyncComplete returns a channel that is closed once nats.go's is
