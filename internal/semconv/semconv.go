@@ -170,6 +170,14 @@ const (
 	MetricCircuitState      = "nats.client.circuit.state"
 	MetricCircuitTransition = "nats.client.circuit.transitions"
 	MetricCircuitRejected   = "nats.client.circuit.rejected"
+
+	// Consumer health, recorded from the metadata every delivered JetStream
+	// message carries (no extra server round trip), per stream and consumer;
+	// slow-consumer events per core subscription template.
+	MetricConsumerLag         = "nats.client.consumer.lag"
+	MetricConsumerPending     = "nats.client.consumer.pending"
+	MetricConsumerRedelivered = "nats.client.consumer.redelivered"
+	MetricSlowConsumers       = "nats.client.slow_consumers"
 )
 
 // Units.
