@@ -252,6 +252,7 @@ type pipeline struct {
 
 	spanBase   []attribute.KeyValue // on every span
 	metricBase []attribute.KeyValue // on every metric data point
+	stab       semconv.Stability    // OTEL_SEMCONV_STABILITY_OPT_IN, read once here
 }
 
 // newPipeline builds the pipeline for one wrapper. nc may be nil.
@@ -276,8 +277,9 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	if p.cfg.connName == "" && nc != nil {
 		p.cfg.connName = nc.Opts.Name
 	}
-	p.spanBase = []attribute.KeyValue{semconv.System}
-	p.metricBase = []attribute.KeyValue{semconv.System}
+	p.stab = semconv.StabilityFromEnv()
+	p.spanBase = p.stab.Attrs([]attribute.KeyValue{semconv.System})
+	p.metricBase = p.stab.Attrs([]attribute.KeyValue{semconv.System})
 	// server.address/port go on spans only: metric labels are limited to
 	// system, operation, destination, error.type and connection name
 	// (DESIGN.md), which also keeps the SDK's per-record work small.
@@ -398,10 +400,11 @@ func (p *pipeline) build(sc specConfig, guarded bool) *opSpec {
 			semconv.MessagingDestinationNameKey.String(sc.Dest),
 			semconv.MessagingDestinationTemplateKey.String(sc.Dest))
 	}
-	common = append(common, sc.Attrs...)
+	common = p.stab.Attrs(append(common, sc.Attrs...))
+	spanOnly := p.stab.Attrs(sc.SpanAttrs)
 
-	s.spanAttrs = make([]attribute.KeyValue, 0, len(p.spanBase)+len(common)+len(sc.SpanAttrs))
-	s.spanAttrs = append(append(append(s.spanAttrs, p.spanBase...), common...), sc.SpanAttrs...)
+	s.spanAttrs = make([]attribute.KeyValue, 0, len(p.spanBase)+len(common)+len(spanOnly))
+	s.spanAttrs = append(append(append(s.spanAttrs, p.spanBase...), common...), spanOnly...)
 	// Attributes are set after Start, and only on recording spans: passing
 	// them as start options makes the SDK copy them for every span, sampled
 	// or not. Samplers see the span name ("<op> <destination>") and kind.
@@ -659,7 +662,7 @@ func (c *call) recording() bool { return c.span != nil && c.span.IsRecording() }
 // span is recording.
 func (c *call) setAttributes(kv ...attribute.KeyValue) {
 	if c.recording() {
-		c.span.SetAttributes(kv...)
+		c.span.SetAttributes(c.p.stab.Attrs(kv)...)
 	}
 }
 

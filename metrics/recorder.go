@@ -37,6 +37,7 @@ type Recorder struct {
 	stats     counters
 	observers map[*nats.Conn]*Observer
 	attrs     map[string]attribute.Set // connection name → {system, name}
+	stab      semconv.Stability        // OTEL_SEMCONV_STABILITY_OPT_IN, read once here
 }
 
 // counters are the snapshot counters, guarded by Recorder.mu.
@@ -70,6 +71,7 @@ func NewRecorder(opts ...Option) *Recorder {
 		inst:      NewConnection(cfg.mp),
 		observers: make(map[*nats.Conn]*Observer),
 		attrs:     make(map[string]attribute.Set),
+		stab:      semconv.StabilityFromEnv(),
 	}
 	r.stats.since = time.Now()
 	return r
@@ -87,12 +89,11 @@ func (r *Recorder) attrSetLocked(name string) attribute.Set {
 	if s, ok := r.attrs[name]; ok {
 		return s
 	}
-	var s attribute.Set
-	if name == "" {
-		s = attribute.NewSet(semconv.System)
-	} else {
-		s = attribute.NewSet(semconv.System, semconv.NATSConnectionKey.String(name))
+	kvs := []attribute.KeyValue{semconv.System}
+	if name != "" {
+		kvs = append(kvs, semconv.NATSConnectionKey.String(name))
 	}
+	s := attribute.NewSet(r.stab.Attrs(kvs)...)
 	r.attrs[name] = s
 	return s
 }
