@@ -10,7 +10,7 @@ BENCHRATIO ?=
 # The benchmarks of instrument/bench_truth_test.go (the ratio table's paths).
 TRUTH     ?= ^Benchmark(Publish|Process|Request|JSPublish|JSConsume|JSFetch|KV)$$
 
-.PHONY: help test vet fmt lint tidy-check bench bench-diff bench-smoke bench-compare demo build up down tidy fuzz
+.PHONY: help test vet fmt lint tidy-check bench bench-diff bench-smoke bench-compare demo build up down tidy fuzz surface
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench-smoke: ## each benchmark of the ratio table once (-benchtime 1x), checked 
 
 bench-compare: ## circuit breaker vs sony/gobreaker (separate module under bench/)
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./...
+
+surface: ## exported identifiers, methods and fields per library package (DIR=<checkout> counts another tree)
+	$(GO) run ./internal/cmd/apisurface -md $(DIR)
 
 build: ## build the naq CLI into ./bin
 	$(GO) build -o bin/naq ./cmd/naq

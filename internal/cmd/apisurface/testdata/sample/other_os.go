@@ -1,0 +1,5 @@
+//go:build plan9 && !linux && !darwin && !windows
+
+package sample
+
+func NotHere() {}

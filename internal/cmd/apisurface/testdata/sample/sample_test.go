@@ -1,0 +1,5 @@
+package sample
+
+func TestOnly() {}
+
+type Ignored struct{ A int }
