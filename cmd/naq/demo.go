@@ -64,12 +64,14 @@ directory removed on exit. On a configured server the demo creates the streams
 DEMO_EVENTS and DEMO_LEGACY, the KV bucket demo_status and the ObjectStore
 bucket demo_objects, and deletes them on exit.
 
---chaos injects a fault every --chaos-every, in turn: the pricing service stops
-answering for 6s (its requests time out, so only the breaker of request
-demo.price.quote goes closed -> open -> half_open -> closed once it answers
-again), a quick restart of the embedded server, and a 4s outage (disconnects,
-the gate failing calls fast, then letting them through on reconnect). All of
-it shows in the summary, in /metrics and in Grafana.
+--chaos injects a fault every --chaos-every, in turn: a 6s stall, in which the
+pricing service stops answering (its requests time out, so only the breaker of
+request demo.price.quote goes closed -> open -> half_open -> closed once it
+answers again) and the JetStream consumer shipper handles one message per
+250ms while publishing goes on (its lag and pending grow, then drain); a quick
+restart of the embedded server; and a 4s outage (disconnects, the gate failing
+calls fast, then letting them through on reconnect). All of it shows in the
+summary, in /metrics and in Grafana.
 
 Traces: --traces=auto exports by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
 --traces=stdout prints a span count per span name at exit; --traces=stdout-spans
@@ -163,6 +165,8 @@ type demo struct {
 	httpAddr string
 	// pricingStalled makes the pricing service ignore requests (chaos).
 	pricingStalled atomic.Bool
+	// shipper: chaos stalls the shipper consumer; its last delivery.
+	shipper shipperState
 }
 
 // printf writes one line block to the terminal; safe for concurrent use.

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -295,6 +297,16 @@ func TestDemoChaos(t *testing.T) {
 	assert.Contains(t, out, "chaos: stall")
 	for _, change := range []string{"closed -> open", "open -> half_open", "half_open -> closed"} {
 		assert.Contains(t, out, "gate request demo.price.quote: "+change)
+	}
+	// The stalled consumer: 25 messages/s published, 4/s handled for 6s,
+	// so it ends the stall well behind (about 100 pending, seconds old).
+	assert.Contains(t, out, "chaos: stall: consumer shipper handles one message per 250ms for 6s")
+	m := regexp.MustCompile(`chaos: consumer shipper at full speed again, (\d+) messages pending, the last one ([\d.]+)s old`).FindStringSubmatch(out)
+	if assert.NotNil(t, m, "no catching-up line for the stalled consumer") {
+		pending, _ := strconv.Atoi(m[1])
+		lag, _ := strconv.ParseFloat(m[2], 64)
+		assert.Greater(t, pending, 20, "pending after the stall")
+		assert.Greater(t, lag, 1.0, "lag after the stall (s)")
 	}
 }
 

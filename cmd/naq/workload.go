@@ -32,6 +32,7 @@ const (
 	eventSubjects  = "demo.events.>"
 	pushConsumer   = "shipper"
 	pullConsumer   = "auditor"
+	shipperBuffer  = 10 // messages the shipper's Consume holds client-side
 	statusBucket   = "demo_status"
 	requestTimeout = 500 * time.Millisecond
 )
@@ -44,7 +45,7 @@ func workloadLegend(rate int) string {
 	return fmt.Sprintf(`naq demo: workload, every call through naq's pooled scope and instrumentation:
   core       publish %s<id> (%d/s, templated to %s) -> queue group %q (2 workers, a short sleep each)
              request %s (%d/s) -> service in queue group %q; gated
-  jetstream  publish %s (%d/s) -> stream %s -> consumer %q (Consume: process, ack)
+  jetstream  publish %s (%d/s) -> stream %s -> consumer %q (Consume: process, ack; lag and pending per consumer)
              and consumer %q (Fetch: receive waits up to 500ms per batch, ack); gated
   kv         bucket %s: put %d/s, get, and a watcher (kv.watch); gated
 %s  p50/p99 are estimated from the histogram buckets, as Prometheus' histogram_quantile does.
@@ -57,7 +58,8 @@ func workloadLegend(rate int) string {
 
 // workload is the running demo traffic.
 type workload struct {
-	stalled *atomic.Bool // the pricing service ignores requests (chaos: stall)
+	stalled *atomic.Bool  // the pricing service ignores requests (chaos: stall)
+	shipper *shipperState // the shipper consumer crawls (chaos: stall)
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -128,7 +130,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &workload{cancel: cancel, scope: s, stalled: &d.pricingStalled}
+	w := &workload{cancel: cancel, scope: s, stalled: &d.pricingStalled, shipper: &d.shipper}
 	ok := false
 	defer func() {
 		if !ok {
@@ -277,9 +279,19 @@ func startJetStream(ctx context.Context, w *workload, js jetstream.JetStream, ra
 	if err != nil {
 		return err
 	}
+	// A small client-side buffer (PullMaxMessages; nats.go's default is
+	// 500), so that the pending count each message carries
+	// (nats.client.consumer.pending) is the server's backlog of the moment:
+	// when chaos stalls the shipper, its pending grows with its lag.
 	cc, err := push.Consume(func(msg jetstream.Msg) {
+		if md, err := msg.Metadata(); err == nil {
+			w.shipper.delivered(md, time.Now())
+		}
+		if w.shipper.stalled.Load() {
+			sleepCtx(ctx, chaosCrawl)
+		}
 		_ = msg.Ack()
-	})
+	}, jetstream.PullMaxMessages(shipperBuffer))
 	if err != nil {
 		return err
 	}
