@@ -22,7 +22,7 @@ var allowedImports = map[string][]string{
 	"circuit":    {"internal/semconv", "internal/connevents", "internal/version"},
 	"instrument": {"internal/semconv", "internal/version", "tracing", "metrics", "circuit"},
 	"scope":      {"internal/semconv", "internal/version", "metrics", "circuit", "instrument", "tracing"},
-	"telemetry":  {"internal/semconv", "internal/version"},
+	"telemetry":  {"internal/semconv", "internal/durfmt", "internal/version"},
 }
 
 // TestImportDirection keeps docs/architecture.md true: imports among naq's

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/naq-io/naq/internal/durfmt"
 	"github.com/naq-io/naq/internal/semconv"
 )
 
@@ -71,7 +72,7 @@ func FormatSpan(sp sdktrace.ReadOnlySpan) string {
 	b.WriteString(" kind=")
 	b.WriteString(sp.SpanKind().String())
 	b.WriteString(" duration=")
-	b.WriteString(formatDuration(sp.EndTime().Sub(sp.StartTime())))
+	b.WriteString(durfmt.Compact(sp.EndTime().Sub(sp.StartTime())))
 	b.WriteString(" status=")
 	switch sp.Status().Code {
 	case codes.Error:

@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/naq-io/naq/internal/durfmt"
 )
 
 // SpanSummary is a span processor that counts finished spans per span name,
@@ -117,7 +119,7 @@ func (s *SpanSummary) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(tw, "spans: %d in %d names\n", total, len(stats))
 	fmt.Fprintln(tw, "SPAN\tCOUNT\tERRORS\tMEAN")
 	for _, st := range stats {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", st.Name, st.Count, st.Errors, formatDuration(st.Mean()))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", st.Name, st.Count, st.Errors, durfmt.Compact(st.Mean()))
 	}
 	err := tw.Flush()
 	return cw.n, err
@@ -132,19 +134,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// formatDuration prints d with about three significant digits in µs, ms or s.
-func formatDuration(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	case d < 100*time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2fs", d.Seconds())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/naq-io/naq/internal/durfmt"
 	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/scope"
 )
@@ -214,21 +215,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// fmtDur prints a latency compactly: µs below 1 ms, ms below 1 s.
+// fmtDur prints a latency compactly (durfmt.Compact), "-" for none.
 func fmtDur(d time.Duration) string {
-	switch {
-	case d == 0:
+	if d == 0 {
 		return "-"
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	case d < 100*time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
 	}
-	return fmt.Sprintf("%.2fs", d.Seconds())
+	return durfmt.Compact(d)
 }
 
 // redactedServers prints the servers of cfg with credentials hidden.
