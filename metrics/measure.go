@@ -421,12 +421,7 @@ func (m *measurement) run(ctx context.Context, dial func(context.Context) (*nats
 			m.finish(&m.rep.Connect, ph)
 			return err
 		}
-		start := time.Now()
-		nc, err := dial(ctx)
-		d := time.Since(start)
-		if err == nil && nc == nil {
-			err = ErrNilConn
-		}
+		nc, d, err := timedDial(ctx, dial)
 		if err != nil {
 			ph.fail(ErrorType(err))
 		} else {

@@ -113,12 +113,7 @@ func (r *Recorder) Dial(ctx context.Context, name string, dial func(context.Cont
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	nc, err := dial(ctx)
-	d := time.Since(start)
-	if err == nil && nc == nil {
-		err = ErrNilConn
-	}
+	nc, d, err := timedDial(ctx, dial)
 	if err != nil {
 		r.recordConnect(ctx, name, d, err)
 		return nil, err
@@ -131,6 +126,18 @@ func (r *Recorder) Dial(ctx context.Context, name string, dial func(context.Cont
 		otel.Handle(oerr)
 	}
 	return nc, nil
+}
+
+// timedDial calls dial and returns its connection, how long it took and its
+// error; a nil connection without an error is [ErrNilConn].
+func timedDial(ctx context.Context, dial func(context.Context) (*nats.Conn, error)) (*nats.Conn, time.Duration, error) {
+	start := time.Now()
+	nc, err := dial(ctx)
+	d := time.Since(start)
+	if err == nil && nc == nil {
+		err = ErrNilConn
+	}
+	return nc, d, err
 }
 
 // RecordDial counts one connect attempt that the caller dialled and timed

@@ -62,28 +62,11 @@ func metricsExporters(cfg *config) (prom, otlp bool, err error) {
 // The exporter itself reads the endpoint, headers, timeout, compression,
 // certificate, temporality and default-histogram variables.
 func newOTLPMetrics(ctx context.Context, cfg *config) (sdkmetric.Exporter, string, error) {
-	p, err := protocol(cfg, envMetricsProtocol)
-	if err != nil {
-		return nil, "", err
-	}
-	if p == ProtocolGRPC {
-		var o []otlpmetricgrpc.Option
-		if cfg.metricsEndpt != "" {
-			o = append(o, otlpmetricgrpc.WithEndpointURL(cfg.metricsEndpt))
-		}
-		exp, err := otlpmetricgrpc.New(ctx, o...)
-		if err != nil {
-			return nil, "", fmt.Errorf("telemetry: otlp grpc metric exporter: %w", err)
-		}
-		return exp, "otlp/" + p, nil
-	}
-	var o []otlpmetrichttp.Option
-	if cfg.metricsEndpt != "" {
-		o = append(o, otlpmetrichttp.WithEndpointURL(cfg.metricsEndpt))
-	}
-	exp, err := otlpmetrichttp.New(ctx, o...)
-	if err != nil {
-		return nil, "", fmt.Errorf("telemetry: otlp http metric exporter: %w", err)
-	}
-	return exp, "otlp/" + p, nil
+	return otlpExporter(ctx, cfg, envMetricsProtocol, "metric exporter",
+		func(ctx context.Context) (sdkmetric.Exporter, error) {
+			return otlpmetricgrpc.New(ctx, endpointOption(cfg.metricsEndpt, otlpmetricgrpc.WithEndpointURL)...)
+		},
+		func(ctx context.Context) (sdkmetric.Exporter, error) {
+			return otlpmetrichttp.New(ctx, endpointOption(cfg.metricsEndpt, otlpmetrichttp.WithEndpointURL)...)
+		})
 }

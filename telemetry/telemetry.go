@@ -249,30 +249,42 @@ func protocol(cfg *config, signalEnv string) (string, error) {
 }
 
 func newOTLP(ctx context.Context, cfg *config) (sdktrace.SpanExporter, string, error) {
-	p, err := protocol(cfg, envTracesProtocol)
+	return otlpExporter(ctx, cfg, envTracesProtocol, "exporter",
+		func(ctx context.Context) (sdktrace.SpanExporter, error) {
+			return otlptracegrpc.New(ctx, endpointOption(cfg.otlpEndpoint, otlptracegrpc.WithEndpointURL)...)
+		},
+		func(ctx context.Context) (sdktrace.SpanExporter, error) {
+			return otlptracehttp.New(ctx, endpointOption(cfg.otlpEndpoint, otlptracehttp.WithEndpointURL)...)
+		})
+}
+
+// otlpExporter builds an OTLP exporter for the protocol resolved from env:
+// with newGRPC for "grpc", else with newHTTP. what names the exporter in
+// the error ("telemetry: otlp grpc <what>: ...").
+func otlpExporter[E any](ctx context.Context, cfg *config, env, what string, newGRPC, newHTTP func(context.Context) (E, error)) (E, string, error) {
+	var zero E
+	p, err := protocol(cfg, env)
 	if err != nil {
-		return nil, "", err
+		return zero, "", err
 	}
+	transport, newExp := "http", newHTTP
 	if p == ProtocolGRPC {
-		var o []otlptracegrpc.Option
-		if cfg.otlpEndpoint != "" {
-			o = append(o, otlptracegrpc.WithEndpointURL(cfg.otlpEndpoint))
-		}
-		exp, err := otlptracegrpc.New(ctx, o...)
-		if err != nil {
-			return nil, "", fmt.Errorf("telemetry: otlp grpc exporter: %w", err)
-		}
-		return exp, "otlp/" + p, nil
+		transport, newExp = "grpc", newGRPC
 	}
-	var o []otlptracehttp.Option
-	if cfg.otlpEndpoint != "" {
-		o = append(o, otlptracehttp.WithEndpointURL(cfg.otlpEndpoint))
-	}
-	exp, err := otlptracehttp.New(ctx, o...)
+	exp, err := newExp(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("telemetry: otlp http exporter: %w", err)
+		return zero, "", fmt.Errorf("telemetry: otlp %s %s: %w", transport, what, err)
 	}
 	return exp, "otlp/" + p, nil
+}
+
+// endpointOption returns the exporter option that sets url, none when url
+// is empty (the exporter then reads the environment).
+func endpointOption[O any](url string, with func(string) O) []O {
+	if url == "" {
+		return nil
+	}
+	return []O{with(url)}
 }
 
 // TracerProvider returns the tracer provider to pass to naq's wrappers. It

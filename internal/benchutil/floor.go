@@ -137,25 +137,22 @@ func records(m metricdata.Metrics) []Record {
 				Count: int(dp.Count), Value: dp.Sum / float64(dp.Count), Attrs: dp.Attributes})
 		}
 	case metricdata.Sum[int64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Record{Name: m.Name, Unit: m.Unit, Kind: Int64Counter, Count: 1,
-				Value: float64(dp.Value), Attrs: dp.Attributes})
-		}
+		out = pointRecords(out, m, Int64Counter, d.DataPoints)
 	case metricdata.Sum[float64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Record{Name: m.Name, Unit: m.Unit, Kind: Float64Counter, Count: 1,
-				Value: dp.Value, Attrs: dp.Attributes})
-		}
+		out = pointRecords(out, m, Float64Counter, d.DataPoints)
 	case metricdata.Gauge[int64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Record{Name: m.Name, Unit: m.Unit, Kind: Int64Gauge, Count: 1,
-				Value: float64(dp.Value), Attrs: dp.Attributes})
-		}
+		out = pointRecords(out, m, Int64Gauge, d.DataPoints)
 	case metricdata.Gauge[float64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Record{Name: m.Name, Unit: m.Unit, Kind: Float64Gauge, Count: 1,
-				Value: dp.Value, Attrs: dp.Attributes})
-		}
+		out = pointRecords(out, m, Float64Gauge, d.DataPoints)
+	}
+	return out
+}
+
+// pointRecords appends a Record of kind (count 1) per sum or gauge point.
+func pointRecords[N int64 | float64](out []Record, m metricdata.Metrics, kind RecordKind, dps []metricdata.DataPoint[N]) []Record {
+	for _, dp := range dps {
+		out = append(out, Record{Name: m.Name, Unit: m.Unit, Kind: kind, Count: 1,
+			Value: float64(dp.Value), Attrs: dp.Attributes})
 	}
 	return out
 }
