@@ -30,7 +30,7 @@ type configErrorCase struct {
 	name       string
 	file       string            // YAML written to {file} and passed with WithConfigFile
 	env        map[string]string // the environment (WithLookupEnv); "{file}" values are replaced
-	opts       []scope.Option
+	opts       []scope.LoadOption
 	source     string // exact ConfigError.Source
 	field      string // exact ConfigError.Field
 	value      string // exact ConfigError.Value
@@ -128,7 +128,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			msg: `nats.max_reconnect_attempts=-3 ({file}:3): allowed: ` + maxReconnect},
 		{name: "yaml: negative wait in the selected profile",
 			file:   "nats:\n  client_name: x\nprofiles:\n  prod:\n    reconnect_time_wait: -2s\n",
-			opts:   []scope.Option{scope.WithProfile("prod")},
+			opts:   []scope.LoadOption{scope.WithProfile("prod")},
 			source: "{file}:5", field: "profiles.prod.reconnect_time_wait", value: "-2s",
 			msg: `profiles.prod.reconnect_time_wait=-2s ({file}:5): allowed: a duration >= 0`},
 		{name: "yaml: bad scheme in a multi-line list", file: "nats:\n  servers: [\n    \"nats://a:4222\",\n    \"http://b:4222\"]\n",
@@ -168,9 +168,9 @@ func TestConfigErrorMessages(t *testing.T) {
 			msg: `nats.max_reconnect_attempts ({file}:3): YAML syntax: did not find expected key; indent each key like the keys beside it`},
 
 		// ---- profiles ----
-		{name: "profile: unknown (option)", file: seedYAML, opts: []scope.Option{scope.WithProfile("prd")},
-			source: "option WithProfile", field: "profile", value: `"prd"`, suggestion: `did you mean "prod"?`,
-			msg: `profile="prd" (option WithProfile): allowed: a profile under profiles: in {file}: "empty", "prod"; did you mean "prod"?`},
+		{name: "profile: unknown (option)", file: seedYAML, opts: []scope.LoadOption{scope.WithProfile("prd")},
+			source: "option scope.WithProfile", field: "profile", value: `"prd"`, suggestion: `did you mean "prod"?`,
+			msg: `profile="prd" (option scope.WithProfile): allowed: a profile under profiles: in {file}: "empty", "prod"; did you mean "prod"?`},
 		{name: "profile: unknown (env)", file: seedYAML, env: map[string]string{"NAQ_PROFILE": "staging"},
 			source: "env NAQ_PROFILE", field: "profile", value: `"staging"`,
 			msg: `profile="staging" (env NAQ_PROFILE): allowed: a profile under profiles: in {file}: "empty", "prod"`},
@@ -178,10 +178,10 @@ func TestConfigErrorMessages(t *testing.T) {
 			source: "env NAQ_PROFILE", field: "profile", value: `"prod"`,
 			suggestion: "set NAQ_CONFIG to the config file that defines the profile",
 			msg:        `profile="prod" (env NAQ_PROFILE): no config file is set: allowed: the name of a profile under profiles: in the config file; set NAQ_CONFIG to the config file that defines the profile`},
-		{name: "profile: no file (option)", opts: []scope.Option{scope.WithProfile("prod")},
-			source: "option WithProfile", field: "profile", value: `"prod"`,
-			suggestion: "name the config file with WithConfigFile or NAQ_CONFIG",
-			msg:        `profile="prod" (option WithProfile): no config file is set: allowed: the name of a profile under profiles: in the config file; name the config file with WithConfigFile or NAQ_CONFIG`},
+		{name: "profile: no file (option)", opts: []scope.LoadOption{scope.WithProfile("prod")},
+			source: "option scope.WithProfile", field: "profile", value: `"prod"`,
+			suggestion: "name the config file with scope.WithConfigFile or NAQ_CONFIG",
+			msg:        `profile="prod" (option scope.WithProfile): no config file is set: allowed: the name of a profile under profiles: in the config file; name the config file with scope.WithConfigFile or NAQ_CONFIG`},
 
 		// ---- environment: every kind of NAQ_* variable ----
 		{name: "env: integer", env: map[string]string{"NAQ_MAX_RECONNECT": "lots"},
@@ -256,38 +256,38 @@ func TestConfigErrorMessages(t *testing.T) {
 			msg: `config file="` + filepath.Join(dir, "nope.yaml") + `" (env NAQ_CONFIG): open ` + filepath.Join(dir, "nope.yaml") + `: no such file or directory: allowed: a readable YAML file`},
 
 		// ---- options ----
-		{name: "option: negative timeout", opts: []scope.Option{scope.WithDrainTimeout(-time.Second)},
-			source: "option WithDrainTimeout", field: "nats.drain_timeout", value: "-1s",
-			msg: `nats.drain_timeout=-1s (option WithDrainTimeout): allowed: a duration > 0`},
-		{name: "option: bad scheme", opts: []scope.Option{scope.WithServers("nats://a:4222", "https://b:4222")},
-			source: "option WithServers", field: "nats.servers", value: `"https://b:4222"`, suggestion: useNATS + "https://",
-			msg: `nats.servers="https://b:4222" (option WithServers): allowed: ` + schemes + "; " + useNATS + "https://"},
-		{name: "option: WithConfig", opts: []scope.Option{scope.WithConfig(func() scope.Config {
+		{name: "option: negative timeout", opts: []scope.LoadOption{scope.WithDrainTimeout(-time.Second)},
+			source: "option scope.WithDrainTimeout", field: "nats.drain_timeout", value: "-1s",
+			msg: `nats.drain_timeout=-1s (option scope.WithDrainTimeout): allowed: a duration > 0`},
+		{name: "option: bad scheme", opts: []scope.LoadOption{scope.WithServers("nats://a:4222", "https://b:4222")},
+			source: "option scope.WithServers", field: "nats.servers", value: `"https://b:4222"`, suggestion: useNATS + "https://",
+			msg: `nats.servers="https://b:4222" (option scope.WithServers): allowed: ` + schemes + "; " + useNATS + "https://"},
+		{name: "option: WithConfig", opts: []scope.LoadOption{scope.WithConfig(func() scope.Config {
 			c := scope.DefaultConfig()
 			c.PingInterval = 0
 			return c
 		}())},
-			source: "option WithConfig", field: "nats.ping_interval", value: "0s",
-			msg: `nats.ping_interval=0s (option WithConfig): allowed: a duration > 0`},
-		{name: "option: WithConfigEdit", opts: []scope.Option{scope.WithConfigEdit(func(c *scope.Config) { c.MaxOutstandingPings = 0 })},
-			source: "option WithConfigEdit", field: "nats.max_outstanding_pings", value: "0",
-			msg: `nats.max_outstanding_pings=0 (option WithConfigEdit): allowed: an integer >= 1`},
-		{name: "option: WithTLS", opts: []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CertFile: "/c.pem"})},
-			source: "option WithTLS", field: "nats.tls.key_file", value: `""`,
-			msg: `nats.tls.key_file="" (option WithTLS): allowed: a key file whenever tls.cert_file is set (/c.pem)`},
-		{name: "option: missing config file", opts: []scope.Option{scope.WithConfigFile(filepath.Join(dir, "nope.yaml"))},
-			source: "option WithConfigFile", field: "config file", value: `"` + filepath.Join(dir, "nope.yaml") + `"`,
-			msg: `config file="` + filepath.Join(dir, "nope.yaml") + `" (option WithConfigFile): open ` + filepath.Join(dir, "nope.yaml") + `: no such file or directory: allowed: a readable YAML file`},
+			source: "option scope.WithConfig", field: "nats.ping_interval", value: "0s",
+			msg: `nats.ping_interval=0s (option scope.WithConfig): allowed: a duration > 0`},
+		{name: "option: WithConfigEdit", opts: []scope.LoadOption{scope.WithConfigEdit(func(c *scope.Config) { c.MaxOutstandingPings = 0 })},
+			source: "option scope.WithConfigEdit", field: "nats.max_outstanding_pings", value: "0",
+			msg: `nats.max_outstanding_pings=0 (option scope.WithConfigEdit): allowed: an integer >= 1`},
+		{name: "option: WithTLS", opts: []scope.LoadOption{scope.WithTLS(scope.TLSConfig{Enabled: true, CertFile: "/c.pem"})},
+			source: "option scope.WithTLS", field: "nats.tls.key_file", value: `""`,
+			msg: `nats.tls.key_file="" (option scope.WithTLS): allowed: a key file whenever tls.cert_file is set (/c.pem)`},
+		{name: "option: missing config file", opts: []scope.LoadOption{scope.WithConfigFile(filepath.Join(dir, "nope.yaml"))},
+			source: "option scope.WithConfigFile", field: "config file", value: `"` + filepath.Join(dir, "nope.yaml") + `"`,
+			msg: `config file="` + filepath.Join(dir, "nope.yaml") + `" (option scope.WithConfigFile): open ` + filepath.Join(dir, "nope.yaml") + `: no such file or directory: allowed: a readable YAML file`},
 		{name: "option beats file: source is the option", file: "nats:\n  drain_timeout: -1\n",
-			opts:   []scope.Option{scope.WithDrainTimeout(0)},
-			source: "option WithDrainTimeout", field: "nats.drain_timeout", value: "0s",
-			msg: `nats.drain_timeout=0s (option WithDrainTimeout): allowed: a duration > 0`},
+			opts:   []scope.LoadOption{scope.WithDrainTimeout(0)},
+			source: "option scope.WithDrainTimeout", field: "nats.drain_timeout", value: "0s",
+			msg: `nats.drain_timeout=0s (option scope.WithDrainTimeout): allowed: a duration > 0`},
 	}
 	require.GreaterOrEqual(t, len(tests), 30)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := ""
-			var opts []scope.Option
+			var opts []scope.LoadOption
 			if tc.file != "" {
 				path = writeFile(t, "naq.yaml", tc.file)
 				opts = append(opts, scope.WithConfigFile(path))
@@ -299,7 +299,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			if _, ok := e["NAQ_PROFILE"]; ok && path != "" {
 				e["NAQ_CONFIG"], opts = path, nil // the file through the environment
 			}
-			opts = append(append([]scope.Option{scope.WithLookupEnv(env(e))}, opts...), tc.opts...)
+			opts = append(append([]scope.LoadOption{scope.WithLookupEnv(env(e))}, opts...), tc.opts...)
 			cfg, err := scope.Load(opts...)
 			require.Error(t, err, "loaded %v", cfg)
 			assertConfigError(t, err, tc, path)
@@ -320,9 +320,12 @@ func assertConfigError(t *testing.T, err error, tc configErrorCase, path string)
 	msg := err.Error()
 	assert.Equal(t, "scope: invalid config: "+fill(tc.msg), msg)
 	assert.NotContains(t, msg, "\n", "one line")
-	for _, leak := range []string{"secret", "hunter2", "scope.", "natsSection", "fileDoc", "!!", "yaml: line"} {
+	for _, leak := range []string{"secret", "hunter2", "natsSection", "fileDoc", "!!", "yaml: line"} {
 		assert.NotContains(t, msg, leak)
 	}
+	// Options are named as users call them (scope.WithDrainTimeout); no
+	// other Go name of the package shows.
+	assert.NotRegexp(t, `scope\.(?:[a-z]|Config\b|TLSConfig|AuthConfig|Secret)`, msg, "Go type names")
 }
 
 // TestConfigErrorOpenURLArgument: the url argument of Open (and the
@@ -345,4 +348,57 @@ func TestValidateWithoutSource(t *testing.T) {
 		field: "nats.max_reconnect_attempts", value: "-2",
 		msg: `nats.max_reconnect_attempts=-2: allowed: ` + maxReconnect,
 	}, "")
+}
+
+// TestOptionErrorsNameTheOption: every explicit config option given a bad
+// value fails Open (and so every helper) before any dial with a
+// *ConfigError whose source is the option as a user calls it, whatever the
+// compiler inlined; the field is the file's name for it, the value and
+// what is allowed follow.
+func TestOptionErrorsNameTheOption(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.creds")
+	tests := []struct {
+		opt                          scope.LoadOption
+		source, field, value, allows string
+	}{
+		{scope.WithServers("localhost:4222"), "option scope.WithServers", "nats.servers", `"localhost:4222"`, schemes},
+		{scope.WithClientName("a\nb"), "option scope.WithClientName", "nats.client_name", `"a\nb"`, "a name without control characters"},
+		{scope.WithMaxReconnectAttempts(-3), "option scope.WithMaxReconnectAttempts", "nats.max_reconnect_attempts", "-3", maxReconnect},
+		{scope.WithReconnectTimeWait(-time.Second), "option scope.WithReconnectTimeWait", "nats.reconnect_time_wait", "-1s", "a duration >= 0"},
+		{scope.WithConnectionTimeout(0), "option scope.WithConnectionTimeout", "nats.connection_timeout", "0s", "a duration > 0"},
+		{scope.WithDrainTimeout(-time.Millisecond), "option scope.WithDrainTimeout", "nats.drain_timeout", "-1ms", "a duration > 0"},
+		{scope.WithFlushTimeout(0), "option scope.WithFlushTimeout", "nats.flush_timeout", "0s", "a duration > 0"},
+		{scope.WithPingInterval(0), "option scope.WithPingInterval", "nats.ping_interval", "0s", "a duration > 0"},
+		{scope.WithMaxOutstandingPings(0), "option scope.WithMaxOutstandingPings", "nats.max_outstanding_pings", "0", "an integer >= 1"},
+		{scope.WithTLS(scope.TLSConfig{KeyFile: "/k.pem"}), "option scope.WithTLS", "nats.tls.cert_file", `""`,
+			"a certificate file whenever tls.key_file is set (/k.pem)"},
+		{scope.WithUserPassword("bob", ""), "option scope.WithUserPassword", "nats.auth.password", `""`, "a password whenever auth.user is set"},
+		{scope.WithUserPassword("", "hunter2"), "option scope.WithUserPassword", "nats.auth.user", `""`, "a user whenever auth.password is set"},
+		{scope.WithNKeySeedFile(missing), "option scope.WithNKeySeedFile", "nats.auth.nkey_seed_file", `"` + missing + `"`, "a readable file"},
+		{scope.WithCredsFile(missing), "option scope.WithCredsFile", "nats.auth.creds_file", `"` + missing + `"`, "a readable file"},
+		{scope.WithConfigEdit(func(c *scope.Config) { c.TLS.CAFile = missing }), "option scope.WithConfigEdit", "nats.tls.enabled", "false",
+			"true (or tls:// servers) when tls.cert_file/key_file/ca_file are set"},
+	}
+	p := newPool(t)
+	for _, tc := range tests {
+		t.Run(tc.source, func(t *testing.T) {
+			_, err := scope.Open(context.Background(), "", scope.WithPool(p), scope.WithLookupEnv(noEnv), tc.opt)
+			var ce *scope.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tc.source, ce.Source)
+			assert.Equal(t, tc.field, ce.Field)
+			assert.Equal(t, tc.value, ce.Value)
+			assert.Equal(t, tc.allows, ce.Allowed)
+			assert.Contains(t, err.Error(), tc.field+"="+tc.value+" ("+tc.source+")")
+			assert.NotContains(t, err.Error(), "hunter2")
+		})
+	}
+	assert.Zero(t, p.Len(), "no option error dials")
+
+	// The token of a WithToken that loses to a later option is not blamed.
+	_, err := scope.Load(scope.WithLookupEnv(env(map[string]string{"NAQ_AUTH_TOKEN": "s3cret"})),
+		scope.WithUserPassword("bob", ""))
+	var ce *scope.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "option scope.WithUserPassword", ce.Source, "the option replaced the token from the environment")
 }

@@ -101,7 +101,7 @@ func TestLoadProfileOverlaysBase(t *testing.T) {
 func TestLoadPrecedence(t *testing.T) {
 	path := writeFile(t, "naq.yaml", seedYAML)
 	e := map[string]string{"NAQ_CLIENT_NAME": "from-env", "NAQ_DRAIN_TIMEOUT": "9"}
-	opts := []scope.Option{scope.WithLookupEnv(env(e)), scope.WithConfigFile(path), scope.WithProfile("prod")}
+	opts := []scope.LoadOption{scope.WithLookupEnv(env(e)), scope.WithConfigFile(path), scope.WithProfile("prod")}
 
 	cfg, err := scope.Load(opts...)
 	require.NoError(t, err)
@@ -206,72 +206,72 @@ func TestLoadBadInput(t *testing.T) {
 	notPEM := filepath.Join(dir, "ca.pem")
 	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate"), 0o600))
 	good := writeFile(t, "good.yaml", seedYAML)
-	file := func(content string) scope.Option { return scope.WithConfigFile(writeFile(t, "c.yaml", content)) }
+	file := func(content string) scope.LoadOption { return scope.WithConfigFile(writeFile(t, "c.yaml", content)) }
 
 	tests := []struct {
 		name   string
-		opts   []scope.Option
+		opts   []scope.LoadOption
 		field  string
 		inMsg  []string // substrings of the message: value, allowed, line, ...
 		source string
 	}{
-		{"empty servers", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_NATS_URL": " , "}))},
+		{"empty servers", []scope.LoadOption{scope.WithLookupEnv(env(map[string]string{"NAQ_NATS_URL": " , "}))},
 			"nats.servers", []string{"[]", "at least one server URL"}, ""},
-		{"bad URL scheme", []scope.Option{scope.WithServers("http://localhost:4222")},
+		{"bad URL scheme", []scope.LoadOption{scope.WithServers("http://localhost:4222")},
 			"nats.servers", []string{`"http://localhost:4222"`, "nats://, tls://, ws:// or wss://"}, ""},
-		{"bad port", []scope.Option{scope.WithServers("nats://localhost:99999")},
+		{"bad port", []scope.LoadOption{scope.WithServers("nats://localhost:99999")},
 			"nats.servers", []string{"99999", "port between 1 and 65535"}, ""},
-		{"negative drain timeout in YAML", []scope.Option{file("nats:\n  drain_timeout: -1\n")},
+		{"negative drain timeout in YAML", []scope.LoadOption{file("nats:\n  drain_timeout: -1\n")},
 			"nats.drain_timeout", []string{"-1s", "a duration > 0"}, ""},
-		{"zero connection timeout", []scope.Option{scope.WithConnectionTimeout(0)},
+		{"zero connection timeout", []scope.LoadOption{scope.WithConnectionTimeout(0)},
 			"nats.connection_timeout", []string{"0s", "a duration > 0"}, ""},
-		{"negative reconnect wait", []scope.Option{scope.WithReconnectTimeWait(-time.Second)},
+		{"negative reconnect wait", []scope.LoadOption{scope.WithReconnectTimeWait(-time.Second)},
 			"nats.reconnect_time_wait", []string{"-1s", ">= 0"}, ""},
-		{"max reconnect below -1", []scope.Option{scope.WithMaxReconnectAttempts(-2)},
+		{"max reconnect below -1", []scope.LoadOption{scope.WithMaxReconnectAttempts(-2)},
 			"nats.max_reconnect_attempts", []string{"-2", ">= -1"}, ""},
-		{"zero outstanding pings", []scope.Option{scope.WithMaxOutstandingPings(0)},
+		{"zero outstanding pings", []scope.LoadOption{scope.WithMaxOutstandingPings(0)},
 			"nats.max_outstanding_pings", []string{"=0", ">= 1"}, ""},
-		{"cert without key", []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CertFile: "/c.pem"})},
+		{"cert without key", []scope.LoadOption{scope.WithTLS(scope.TLSConfig{Enabled: true, CertFile: "/c.pem"})},
 			"nats.tls.key_file", []string{"whenever tls.cert_file is set"}, ""},
-		{"unreadable CA file", []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "missing.pem")})},
+		{"unreadable CA file", []scope.LoadOption{scope.WithTLS(scope.TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "missing.pem")})},
 			"nats.tls.ca_file", []string{"missing.pem", "readable PEM", "no such file"}, ""},
-		{"CA file without certificates", []scope.Option{scope.WithTLS(scope.TLSConfig{Enabled: true, CAFile: notPEM})},
+		{"CA file without certificates", []scope.LoadOption{scope.WithTLS(scope.TLSConfig{Enabled: true, CAFile: notPEM})},
 			"nats.tls.ca_file", []string{"at least one CA certificate"}, ""},
-		{"tls files while TLS is off", []scope.Option{scope.WithTLS(scope.TLSConfig{CAFile: notPEM})},
+		{"tls files while TLS is off", []scope.LoadOption{scope.WithTLS(scope.TLSConfig{CAFile: notPEM})},
 			"nats.tls.enabled", []string{"false", "true (or tls:// servers)"}, ""},
-		{"unknown profile", []scope.Option{scope.WithConfigFile(good), scope.WithProfile("staging")},
-			"profile", []string{`"staging"`, `"empty", "prod"`}, "option WithProfile"},
-		{"profile without file", []scope.Option{scope.WithProfile("prod")},
+		{"unknown profile", []scope.LoadOption{scope.WithConfigFile(good), scope.WithProfile("staging")},
+			"profile", []string{`"staging"`, `"empty", "prod"`}, "option scope.WithProfile"},
+		{"profile without file", []scope.LoadOption{scope.WithProfile("prod")},
 			"profile", []string{`"prod"`, "NAQ_CONFIG"}, ""},
-		{"malformed YAML", []scope.Option{file("nats:\n  client_name: x\n  servers: nats://a: 4222\n")},
+		{"malformed YAML", []scope.LoadOption{file("nats:\n  client_name: x\n  servers: nats://a: 4222\n")},
 			"nats.servers", []string{"c.yaml:3", "YAML syntax"}, ""},
-		{"unknown YAML key", []scope.Option{file("nats:\n  client_name: x\n  max_reconects: 3\n")},
+		{"unknown YAML key", []scope.LoadOption{file("nats:\n  client_name: x\n  max_reconects: 3\n")},
 			"nats.max_reconects", []string{"c.yaml:3", "unknown key"}, ""},
-		{"duplicate YAML key", []scope.Option{file("nats:\n  client_name: x\n  client_name: y\n")},
+		{"duplicate YAML key", []scope.LoadOption{file("nats:\n  client_name: x\n  client_name: y\n")},
 			"nats.client_name", []string{"c.yaml:3", "already set on line 2"}, ""},
-		{"unknown top-level key", []scope.Option{file("natz:\n  client_name: x\n")},
+		{"unknown top-level key", []scope.LoadOption{file("natz:\n  client_name: x\n")},
 			"natz", []string{"c.yaml:1", `did you mean "nats"?`}, ""},
-		{"bad duration string", []scope.Option{file("nats:\n\n  ping_interval: 2 parsecs\n")},
+		{"bad duration string", []scope.LoadOption{file("nats:\n\n  ping_interval: 2 parsecs\n")},
 			"nats.ping_interval", []string{"c.yaml:3", `"2 parsecs"`, "Go duration"}, ""},
-		{"non-numeric NAQ_MAX_RECONNECT", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_MAX_RECONNECT": "five"}))},
+		{"non-numeric NAQ_MAX_RECONNECT", []scope.LoadOption{scope.WithLookupEnv(env(map[string]string{"NAQ_MAX_RECONNECT": "five"}))},
 			"nats.max_reconnect_attempts", []string{`"five"`, "an integer"}, "env NAQ_MAX_RECONNECT"},
-		{"bad NAQ_FLUSH_TIMEOUT", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_FLUSH_TIMEOUT": "soon"}))},
+		{"bad NAQ_FLUSH_TIMEOUT", []scope.LoadOption{scope.WithLookupEnv(env(map[string]string{"NAQ_FLUSH_TIMEOUT": "soon"}))},
 			"nats.flush_timeout", []string{`"soon"`, "Go duration"}, "env NAQ_FLUSH_TIMEOUT"},
-		{"bad NAQ_TLS_ENABLED", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_TLS_ENABLED": "maybe"}))},
+		{"bad NAQ_TLS_ENABLED", []scope.LoadOption{scope.WithLookupEnv(env(map[string]string{"NAQ_TLS_ENABLED": "maybe"}))},
 			"nats.tls.enabled", []string{`"maybe"`, "true or false"}, "env NAQ_TLS_ENABLED"},
-		{"token and user/password", []scope.Option{scope.WithLookupEnv(env(map[string]string{
+		{"token and user/password", []scope.LoadOption{scope.WithLookupEnv(env(map[string]string{
 			"NAQ_AUTH_USER": "u", "NAQ_AUTH_PASSWORD": "pw-secret", "NAQ_AUTH_TOKEN": "tok-secret"}))},
 			"nats.auth", []string{"user/password + token", "at most one"}, ""},
-		{"user without password", []scope.Option{scope.WithLookupEnv(env(map[string]string{"NAQ_AUTH_USER": "u"}))},
+		{"user without password", []scope.LoadOption{scope.WithLookupEnv(env(map[string]string{"NAQ_AUTH_USER": "u"}))},
 			"nats.auth.password", []string{"whenever auth.user is set"}, ""},
-		{"missing creds file", []scope.Option{scope.WithCredsFile(filepath.Join(dir, "user.creds"))},
+		{"missing creds file", []scope.LoadOption{scope.WithCredsFile(filepath.Join(dir, "user.creds"))},
 			"nats.auth.creds_file", []string{"user.creds", "a readable file"}, ""},
-		{"missing config file", []scope.Option{scope.WithConfigFile(filepath.Join(dir, "nope.yaml"))},
+		{"missing config file", []scope.LoadOption{scope.WithConfigFile(filepath.Join(dir, "nope.yaml"))},
 			"config file", []string{"nope.yaml", "readable YAML"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := append([]scope.Option{scope.WithLookupEnv(noEnv)}, tc.opts...)
+			opts := append([]scope.LoadOption{scope.WithLookupEnv(noEnv)}, tc.opts...)
 			_, err := scope.Load(opts...)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, scope.ErrInvalidConfig)

@@ -83,6 +83,25 @@
 // drains the default pool (a fresh one replaces it). [DefaultPool] returns
 // it.
 //
+// # Options
+//
+// Each function takes only the options it honours, so an option it would
+// ignore does not compile there. The options are one family of kinds, and
+// one option value may belong to several:
+//
+//   - [LoadOption]: [Load]; the config options ([WithConfigFile],
+//     [WithProfile], [WithLookupEnv], [WithConfig], [WithConfigEdit],
+//     [WithServers], ...). Every LoadOption is an [Option].
+//   - [Option]: [Open], the helpers, [Health], [WaitReady]; every
+//     LoadOption and AcquireOption, and [WithPool].
+//   - [AcquireOption]: [Pool.Acquire]; [WithRetry] and [WithLimiter]. Each is
+//     an Option too, and a [PoolOption] (the pool's default).
+//   - [PoolOption]: [NewPool]; [WithIdleTimeout], [WithNATSOptions],
+//     [WithDialObserver], the telemetry and gate options, every
+//     AcquireOption.
+//   - [HealthCheckerOption]: [NewHealthChecker]; every Option and
+//     [WithOnCheck].
+//
 // # Instrumented handles, the gate and connection metrics
 //
 // The handles a pool hands out go through naq's instrument pipeline:
@@ -146,7 +165,8 @@
 //
 // [Limiter] caps concurrent scopes ([NewLimiter], [Limiter.Acquire] waits
 // until a slot is free or ctx ends, then returns [*LimitError],
-// errors.Is [ErrLimit]); [WithLimiter] makes [Open] and the helpers use it.
+// errors.Is [ErrLimit]); [WithLimiter] makes a pool ([NewPool]) or one
+// acquire ([Open], the helpers, [Pool.Acquire]) use it.
 // [HealthChecker] runs [Health] periodically ([NewHealthChecker],
 // [HealthChecker.Start], [HealthChecker.Stop], [HealthChecker.Last]).
 //

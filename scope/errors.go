@@ -54,10 +54,10 @@ type ConfigError struct {
 	// Allowed describes what is accepted.
 	Allowed string
 	// Source is where the value came from: "path/to/naq.yaml:12" (file and
-	// line), "env NAQ_MAX_RECONNECT", "option WithDrainTimeout", "option
-	// WithConfig", "argument url" (Open's and the helpers' url), or several
-	// of them joined by ", " when the problem combines values (two auth
-	// methods). The naq CLI names its flags ("flag --url"). Empty when the
+	// line), "env NAQ_MAX_RECONNECT", "option scope.WithDrainTimeout",
+	// "option scope.WithConfig", "argument url" (Open's and the helpers'
+	// url), or several of them joined by ", " when the problem combines
+	// values (two auth methods). The naq CLI names its flags ("flag --url"). Empty when the
 	// value has no known origin (Config.Validate on a Config built in code,
 	// or a default).
 	Source string
@@ -82,27 +82,20 @@ func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("scope: invalid config: ")
 	b.WriteString(e.Field)
-	if e.Value != "" {
-		b.WriteString("=")
-		b.WriteString(e.Value)
+	part := func(before, s, after string) {
+		if s != "" {
+			b.WriteString(before)
+			b.WriteString(s)
+			b.WriteString(after)
+		}
 	}
-	if e.Source != "" {
-		b.WriteString(" (")
-		b.WriteString(e.Source)
-		b.WriteString(")")
-	}
+	part("=", e.Value, "")
+	part(" (", e.Source, ")")
 	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		part(": ", e.Err.Error(), "")
 	}
-	if e.Allowed != "" {
-		b.WriteString(": allowed: ")
-		b.WriteString(e.Allowed)
-	}
-	if e.Suggestion != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Suggestion)
-	}
+	part(": allowed: ", e.Allowed, "")
+	part("; ", e.Suggestion, "")
 	return b.String()
 }
 

@@ -264,7 +264,7 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 		}
 		load := func() (scope.Config, error) {
-			opts := []scope.Option{
+			opts := []scope.LoadOption{
 				scope.WithConfigFile(path),
 				scope.WithLookupEnv(func(name string) (string, bool) {
 					v, ok := envVals[name]

@@ -168,9 +168,10 @@ type HealthChecker struct {
 // NewHealthChecker returns a checker for url (see [Open]; the config is
 // loaded once, now) that checks every interval. interval <= 0 returns an
 // error matching [ErrInvalidOption]; a bad config returns its
-// [*ConfigError]. [WithOnCheck] observes every result; [WithPool] picks the
-// pool.
-func NewHealthChecker(url string, interval time.Duration, opts ...Option) (*HealthChecker, error) {
+// [*ConfigError]. Options: every [Option] (the config, [WithPool],
+// [WithRetry] and [WithLimiter] for each check's acquire) and
+// [WithOnCheck], which observes every result.
+func NewHealthChecker(url string, interval time.Duration, opts ...HealthCheckerOption) (*HealthChecker, error) {
 	if interval <= 0 {
 		return nil, invalidOption("health check interval", interval, "a duration > 0")
 	}

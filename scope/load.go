@@ -9,7 +9,6 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,7 +35,7 @@ import (
 // config file (nats.max_reconnect_attempts, profiles.prod.tls.enabled), the
 // value (secrets redacted), what is allowed and, for a misspelt key or
 // profile, the nearest known one.
-func Load(opts ...Option) (Config, error) {
+func Load(opts ...LoadOption) (Config, error) {
 	return newOptions(opts).loadConfig("")
 }
 
@@ -51,8 +50,8 @@ func (o *options) loadConfig(url string) (Config, error) {
 		cfg.Servers = splitList(url)
 		org.set("servers", "argument url")
 	}
-	for _, edit := range o.edits {
-		applyEdit(&cfg, org, edit)
+	for _, e := range o.edits {
+		e.apply(&cfg, org)
 	}
 	if ce := cfg.validate(); ce != nil {
 		return Config{}, org.explain(ce)
@@ -126,24 +125,69 @@ var (
 
 	// leafSpecs are the value fields, keyed by their path under nats:
 	// ("tls.enabled"), in document order.
-	leafSpecs = flattenSpecs(natsSpecs, "")
+	leafSpecs = flattenSpecs(natsSpecs, "", reflect.TypeFor[Config](), nil)
+	// leafIndex maps a leaf's key to the index of its Config field.
+	leafIndex = func() map[string][]int {
+		m := make(map[string][]int, len(leafSpecs))
+		for _, l := range leafSpecs {
+			m[l.key] = l.index
+		}
+		return m
+	}()
 )
 
 type leafSpec struct {
-	key string
+	key   string
+	index []int // of the field in Config (reflect.Value.FieldByIndex)
 	fieldSpec
 }
 
-func flattenSpecs(specs []fieldSpec, prefix string) []leafSpec {
+// flattenSpecs lists the value fields of specs, a section whose fields are
+// those of t (at index in Config), matched by their yaml tags.
+func flattenSpecs(specs []fieldSpec, prefix string, t reflect.Type, index []int) []leafSpec {
 	var out []leafSpec
 	for _, s := range specs {
+		f, ok := fieldByTag(t, s.name)
+		if !ok {
+			panic("scope: " + t.Name() + " has no field with yaml tag " + s.name)
+		}
+		idx := append(slices.Clone(index), f.Index...)
 		if s.kind == kindSection {
-			out = append(out, flattenSpecs(s.sub, prefix+s.name+".")...)
+			out = append(out, flattenSpecs(s.sub, prefix+s.name+".", f.Type, idx)...)
 			continue
 		}
-		out = append(out, leafSpec{key: prefix + s.name, fieldSpec: s})
+		out = append(out, leafSpec{key: prefix + s.name, index: idx, fieldSpec: s})
 	}
 	return out
+}
+
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// field returns the field key (its path under nats:) of c.
+func field(c *Config, key string) reflect.Value {
+	return reflect.ValueOf(c).Elem().FieldByIndex(leafIndex[key])
+}
+
+// setField sets the field key of c to v, a value of the field's kind
+// ([]string, string, int, time.Duration or bool; a string for a Secret).
+func setField(c *Config, key string, v any) {
+	f := field(c, key)
+	if list, ok := v.([]string); ok {
+		v = slices.Clone(list)
+	}
+	f.Set(reflect.ValueOf(v).Convert(f.Type()))
+}
+
+// sameField reports whether the field key holds the same value in a and b.
+func sameField(a, b *Config, key string) bool {
+	return reflect.DeepEqual(field(a, key).Interface(), field(b, key).Interface())
 }
 
 func specNames(specs []fieldSpec) string {
@@ -154,99 +198,9 @@ func specNames(specs []fieldSpec) string {
 	return strings.Join(names, ", ")
 }
 
-// setField sets the field key (its path under nats:) of c to v, a value of
-// the field's kind.
-func setField(c *Config, key string, v any) {
-	switch key {
-	case "servers":
-		c.Servers = append([]string(nil), v.([]string)...)
-	case "client_name":
-		c.ClientName = v.(string)
-	case "max_reconnect_attempts":
-		c.MaxReconnectAttempts = v.(int)
-	case "reconnect_time_wait":
-		c.ReconnectTimeWait = v.(time.Duration)
-	case "connection_timeout":
-		c.ConnectionTimeout = v.(time.Duration)
-	case "drain_timeout":
-		c.DrainTimeout = v.(time.Duration)
-	case "flush_timeout":
-		c.FlushTimeout = v.(time.Duration)
-	case "ping_interval":
-		c.PingInterval = v.(time.Duration)
-	case "max_outstanding_pings":
-		c.MaxOutstandingPings = v.(int)
-	case "tls.enabled":
-		c.TLS.Enabled = v.(bool)
-	case "tls.cert_file":
-		c.TLS.CertFile = v.(string)
-	case "tls.key_file":
-		c.TLS.KeyFile = v.(string)
-	case "tls.ca_file":
-		c.TLS.CAFile = v.(string)
-	case "tls.insecure_skip_verify":
-		c.TLS.InsecureSkipVerify = v.(bool)
-	case "auth.user":
-		c.Auth.User = v.(string)
-	case "auth.password":
-		c.Auth.Password = Secret(v.(string))
-	case "auth.token":
-		c.Auth.Token = Secret(v.(string))
-	case "auth.nkey_seed_file":
-		c.Auth.NKeySeedFile = v.(string)
-	case "auth.creds_file":
-		c.Auth.CredsFile = v.(string)
-	}
-}
-
-// fieldValue returns the field key of c in a comparable form.
-func fieldValue(c *Config, key string) any {
-	switch key {
-	case "servers":
-		return strings.Join(c.Servers, "\x00")
-	case "client_name":
-		return c.ClientName
-	case "max_reconnect_attempts":
-		return c.MaxReconnectAttempts
-	case "reconnect_time_wait":
-		return c.ReconnectTimeWait
-	case "connection_timeout":
-		return c.ConnectionTimeout
-	case "drain_timeout":
-		return c.DrainTimeout
-	case "flush_timeout":
-		return c.FlushTimeout
-	case "ping_interval":
-		return c.PingInterval
-	case "max_outstanding_pings":
-		return c.MaxOutstandingPings
-	case "tls.enabled":
-		return c.TLS.Enabled
-	case "tls.cert_file":
-		return c.TLS.CertFile
-	case "tls.key_file":
-		return c.TLS.KeyFile
-	case "tls.ca_file":
-		return c.TLS.CAFile
-	case "tls.insecure_skip_verify":
-		return c.TLS.InsecureSkipVerify
-	case "auth.user":
-		return c.Auth.User
-	case "auth.password":
-		return c.Auth.Password
-	case "auth.token":
-		return c.Auth.Token
-	case "auth.nkey_seed_file":
-		return c.Auth.NKeySeedFile
-	case "auth.creds_file":
-		return c.Auth.CredsFile
-	}
-	return nil
-}
-
 // origin is where a field's value came from.
 type origin struct {
-	source string   // "naq.yaml:4", "env NAQ_DRAIN_TIMEOUT", "option WithDrainTimeout"
+	source string   // "naq.yaml:4", "env NAQ_DRAIN_TIMEOUT", "option scope.WithDrainTimeout"
 	path   string   // the field in the user's words: "nats.drain_timeout", "profiles.prod.drain_timeout"
 	items  []string // servers: the source of each URL
 }
@@ -291,7 +245,7 @@ func (o *options) baseConfig() (Config, origins, error) {
 	org := origins{}
 	if o.base != nil {
 		for _, l := range leafSpecs {
-			org.set(l.key, "option WithConfig")
+			org.set(l.key, "option "+nameWithConfig)
 		}
 		return o.base.Clone(), org, nil
 	}
@@ -315,12 +269,12 @@ func (o *options) baseConfig() (Config, origins, error) {
 	path, _ := get(EnvConfig)
 	fileSrc := "env " + EnvConfig
 	if o.file != nil {
-		path, fileSrc = *o.file, "option WithConfigFile"
+		path, fileSrc = *o.file, "option "+nameWithConfigFile
 	}
 	profile, _ := get(EnvProfile)
 	profileSrc := "env " + EnvProfile
 	if o.profile != nil {
-		profile, profileSrc = *o.profile, "option WithProfile"
+		profile, profileSrc = *o.profile, "option "+nameWithProfile
 	}
 	if path != "" {
 		doc, ce := readConfigFile(path, fileSrc)
@@ -350,7 +304,7 @@ func (o *options) baseConfig() (Config, origins, error) {
 			}
 		}
 	} else if profile != "" {
-		hint := "name the config file with WithConfigFile or " + EnvConfig
+		hint := "name the config file with " + nameWithConfigFile + " or " + EnvConfig
 		if o.profile == nil {
 			hint = "set " + EnvConfig + " to the config file that defines the profile"
 		}
@@ -381,70 +335,26 @@ func quoteAll(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// editOptions are the explicit options built on WithConfigEdit, with the
-// fields each one sets.
-var editOptions = func() map[string][]string {
-	tls := []string{"tls.enabled", "tls.cert_file", "tls.key_file", "tls.ca_file", "tls.insecure_skip_verify"}
-	auth := []string{"auth.user", "auth.password", "auth.token", "auth.nkey_seed_file", "auth.creds_file"}
-	return map[string][]string{
-		"WithServers":              {"servers"},
-		"WithClientName":           {"client_name"},
-		"WithMaxReconnectAttempts": {"max_reconnect_attempts"},
-		"WithReconnectTimeWait":    {"reconnect_time_wait"},
-		"WithConnectionTimeout":    {"connection_timeout"},
-		"WithDrainTimeout":         {"drain_timeout"},
-		"WithFlushTimeout":         {"flush_timeout"},
-		"WithPingInterval":         {"ping_interval"},
-		"WithMaxOutstandingPings":  {"max_outstanding_pings"},
-		"WithTLS":                  tls,
-		"WithUserPassword":         auth,
-		"WithToken":                auth,
-		"WithNKeySeedFile":         auth,
-		"WithCredsFile":            auth,
-	}
-}()
-
-// applyEdit runs one explicit option and records it as the origin of the
-// fields it sets. The option is named after the function that built the
-// edit (WithDrainTimeout's closure is "scope.WithDrainTimeout.func1", or
-// "caller.WithDrainTimeout.func1" once inlined); any other edit is a
-// WithConfigEdit, and the fields it changed are its own.
-func applyEdit(cfg *Config, org origins, edit func(*Config)) {
-	name := editName(edit)
-	keys, known := editOptions[name]
+// apply runs an explicit config option on cfg and records it as the
+// origin of the fields it sets; the fields of a WithConfigEdit are the
+// ones it changed.
+func (e edit) apply(cfg *Config, org origins) {
+	keys := e.keys
 	var before Config
-	if !known {
-		name, before = "WithConfigEdit", cfg.Clone()
+	if keys == nil {
+		before = cfg.Clone()
 	}
-	edit(cfg)
-	if !known {
+	e.fn(cfg)
+	if e.keys == nil {
 		for _, l := range leafSpecs {
-			if fieldValue(&before, l.key) != fieldValue(cfg, l.key) {
+			if !sameField(&before, cfg, l.key) {
 				keys = append(keys, l.key)
 			}
 		}
 	}
 	for _, k := range keys {
-		org.set(k, "option "+name)
+		org.set(k, "option "+e.name)
 	}
-}
-
-func editName(edit func(*Config)) string {
-	f := runtime.FuncForPC(reflect.ValueOf(edit).Pointer())
-	if f == nil {
-		return ""
-	}
-	name := f.Name()
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
-	}
-	parts := strings.Split(name, ".")
-	for i := len(parts) - 1; i >= 0; i-- {
-		if _, ok := editOptions[parts[i]]; ok {
-			return parts[i]
-		}
-	}
-	return ""
 }
 
 // section is a partial `nats:` section read from the file: the fields it
@@ -899,24 +809,20 @@ func suggestKey(key string, specs []fieldSpec, level int) string {
 			return c
 		}
 	}
-	best, bestD := "", math.MaxInt
-	for _, c := range other {
-		if d := editDistance(k, last(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD <= maxDistance(k) {
-		return best
-	}
-	return ""
+	return nearestBy(k, other, last)
 }
 
 // nearest returns the candidate within a small edit distance of s, or "".
 func nearest(s string, candidates []string) string {
-	k := normKey(s)
+	return nearestBy(normKey(s), candidates, normKey)
+}
+
+// nearestBy returns the candidate c whose norm(c) is nearest to k, if it is
+// within a small edit distance, or "".
+func nearestBy(k string, candidates []string, norm func(string) string) string {
 	best, bestD := "", math.MaxInt
 	for _, c := range candidates {
-		if d := editDistance(k, normKey(c)); d < bestD {
+		if d := editDistance(k, norm(c)); d < bestD {
 			best, bestD = c, d
 		}
 	}

@@ -30,7 +30,7 @@ func startServer(t *testing.T, opts ...natstest.Option) *natstest.Server {
 
 // newPool returns a pool closed at cleanup (before the client-count check,
 // since cleanups run last-in first-out).
-func newPool(t *testing.T, opts ...scope.Option) *scope.Pool {
+func newPool(t *testing.T, opts ...scope.PoolOption) *scope.Pool {
 	t.Helper()
 	p, err := scope.NewPool(opts...)
 	require.NoError(t, err)

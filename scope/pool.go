@@ -31,6 +31,7 @@ const closeWait = 5 * time.Second
 type Pool struct {
 	idle     time.Duration
 	retry    *RetryPolicy
+	limiter  *Limiter // WithLimiter given to NewPool: every acquire's default
 	observer func(DialEvent)
 	natsOpts []nats.Option // WithNATSOptions, applied to every dial
 	tel      *poolTelemetry
@@ -110,13 +111,15 @@ type connHandles struct {
 	conn     *instrument.Conn
 }
 
-// NewPool returns an empty pool. Options: [WithIdleTimeout] (default
-// [DefaultIdleTimeout]), [WithRetry] (default: one attempt),
-// [WithDialObserver] and the telemetry options. A negative idle timeout or
-// an invalid retry policy returns an error matching [ErrInvalidOption].
-func NewPool(opts ...Option) (*Pool, error) {
+// NewPool returns an empty pool. Options ([PoolOption]): [WithIdleTimeout]
+// (default [DefaultIdleTimeout]), [WithNATSOptions], [WithDialObserver],
+// the telemetry and gate options, and the defaults of every acquire:
+// [WithRetry] (default: one attempt) and [WithLimiter] (default: no
+// limit). A negative idle timeout or an invalid retry policy returns an
+// error matching [ErrInvalidOption].
+func NewPool(opts ...PoolOption) (*Pool, error) {
 	o := newOptions(opts)
-	p := &Pool{idle: DefaultIdleTimeout, observer: o.observer, conns: make(map[poolKey]*pooledConn),
+	p := &Pool{idle: DefaultIdleTimeout, observer: o.observer, limiter: o.limiter, conns: make(map[poolKey]*pooledConn),
 		natsOpts: append([]nats.Option(nil), o.natsOpts...)}
 	if o.idle != nil {
 		if *o.idle < 0 {
@@ -154,12 +157,13 @@ func (p *Pool) Len() int {
 
 // Acquire returns a scope on the pooled connection for cfg, dialing it if
 // needed (through the pool's single dial path, with [WithRetry] if given).
-// cfg is validated when a connection is dialed. Options honoured:
-// [WithRetry], [WithLimiter]. Concurrent callers for one config share one
-// dial; if it fails because the context of the caller running it ended, the
-// others dial again under their own. Close the scope when done; it is
-// released exactly once. A closed pool returns [ErrPoolClosed].
-func (p *Pool) Acquire(ctx context.Context, cfg Config, opts ...Option) (*Scope, error) {
+// cfg is validated when a connection is dialed. Options ([AcquireOption]):
+// [WithRetry] and [WithLimiter], replacing the pool's defaults for this
+// call. Concurrent callers for one config share one dial; if it fails
+// because the context of the caller running it ended, the others dial
+// again under their own. Close the scope when done; it is released exactly
+// once. A closed pool returns [ErrPoolClosed].
+func (p *Pool) Acquire(ctx context.Context, cfg Config, opts ...AcquireOption) (*Scope, error) {
 	var o *options
 	if len(opts) > 0 {
 		o = newOptions(opts)
@@ -169,8 +173,12 @@ func (p *Pool) Acquire(ctx context.Context, cfg Config, opts ...Option) (*Scope,
 
 func (p *Pool) acquire(ctx context.Context, cfg *Config, o *options) (*Scope, error) {
 	var release func()
-	if o != nil && o.limiter != nil {
-		r, err := o.limiter.Acquire(ctx)
+	limiter := p.limiter
+	if o != nil && o.limiterSet {
+		limiter = o.limiter
+	}
+	if limiter != nil {
+		r, err := limiter.Acquire(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,7 @@ func (d *dialCounter) observe(ev scope.DialEvent) {
 	d.mu.Unlock()
 }
 
-func (d *dialCounter) option() scope.Option { return scope.WithDialObserver(d.observe) }
+func (d *dialCounter) option() scope.PoolOption { return scope.WithDialObserver(d.observe) }
 
 func TestAcquireSharesOneConnectionPerConfig(t *testing.T) {
 	srv := startServer(t)
@@ -447,6 +447,44 @@ func TestLimiterWithOpen(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close(ctx))
 	assert.Equal(t, 0, lim.InUse())
+}
+
+// TestLimiterAsPoolDefault: WithLimiter given to NewPool holds a slot for
+// every scope of the pool; given to one acquire it replaces the pool's,
+// and WithLimiter(nil) lifts the limit for that acquire.
+func TestLimiterAsPoolDefault(t *testing.T) {
+	srv := startServer(t)
+	poolLim, err := scope.NewLimiter(1)
+	require.NoError(t, err)
+	callLim, err := scope.NewLimiter(1)
+	require.NoError(t, err)
+	p := newPool(t, scope.WithLimiter(poolLim))
+	ctx := context.Background()
+	cfg := scope.DefaultConfig()
+	cfg.Servers = []string{srv.URL()}
+
+	s1, err := p.Acquire(ctx, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, 1, poolLim.InUse())
+
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, err = scope.Open(wctx, "", scope.WithPool(p), scope.WithConfig(cfg))
+	assert.ErrorIs(t, err, scope.ErrLimit, "Open through the pool waits for the pool's limiter")
+
+	s2, err := p.Acquire(ctx, cfg, scope.WithLimiter(callLim))
+	require.NoError(t, err)
+	assert.Equal(t, 1, poolLim.InUse(), "the call's limiter replaces the pool's")
+	assert.Equal(t, 1, callLim.InUse())
+
+	s3, err := p.Acquire(ctx, cfg, scope.WithLimiter(nil))
+	require.NoError(t, err, "no limit for this acquire")
+
+	for _, s := range []*scope.Scope{s1, s2, s3} {
+		require.NoError(t, s.Close(ctx))
+	}
+	assert.Equal(t, 0, poolLim.InUse())
+	assert.Equal(t, 0, callLim.InUse())
 }
 
 func TestDefaultPoolAndShutdown(t *testing.T) {

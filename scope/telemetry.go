@@ -34,70 +34,69 @@ type telemetryOptions struct {
 
 // WithTracerProvider sets the TracerProvider for the pool's connect spans
 // and its instrumented handles. Default: the global TracerProvider when the
-// pool is created. nil is ignored. Applies to [NewPool].
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(o *options) {
+// pool is created. nil is ignored.
+func WithTracerProvider(tp trace.TracerProvider) PoolOption {
+	return poolOpt{applyFunc: func(o *options) {
 		if tp != nil {
 			o.telemetry.tp = tp
 		}
-	})
+	}}
 }
 
 // WithMeterProvider sets the MeterProvider for the pool's connection
 // metrics (nats.client.*), gates and instrumented handles.
 // Default: the global MeterProvider when the pool is created. nil is
-// ignored. Applies to [NewPool].
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(o *options) {
+// ignored.
+func WithMeterProvider(mp metric.MeterProvider) PoolOption {
+	return poolOpt{applyFunc: func(o *options) {
 		if mp != nil {
 			o.telemetry.mp = mp
 		}
-	})
+	}}
 }
 
 // WithPropagators sets the propagator the instrumented handles inject into
 // and extract from message headers. Default: the global propagator. nil is
-// ignored. Applies to [NewPool].
-func WithPropagators(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(o *options) {
+// ignored.
+func WithPropagators(p propagation.TextMapPropagator) PoolOption {
+	return poolOpt{applyFunc: func(o *options) {
 		if p != nil {
 			o.telemetry.prop = p
 		}
-	})
+	}}
 }
 
 // WithInstrumentOptions adds instrument options (subject namer, filter,
 // error classifier, KV keys, ...) for the handles a pool hands out; they
-// apply after the pool's providers and gate. Applies to [NewPool].
-func WithInstrumentOptions(opts ...instrument.Option) Option {
-	return optionFunc(func(o *options) { o.telemetry.instOpts = append(o.telemetry.instOpts, opts...) })
+// apply after the pool's providers and gate.
+func WithInstrumentOptions(opts ...instrument.Option) PoolOption {
+	return poolOpt{applyFunc: func(o *options) { o.telemetry.instOpts = append(o.telemetry.instOpts, opts...) }}
 }
 
 // WithGateOptions configures the gate a pool keeps per connection config
 // (circuit.NewGate: the grace before calls fail fast while the connection
 // is down, the destination breakers' and the connect breaker's settings;
 // the pool's MeterProvider is passed first). Invalid values make [NewPool]
-// fail with an error matching circuit.ErrInvalidOption. Applies to
-// [NewPool].
-func WithGateOptions(opts ...circuit.GateOption) Option {
-	return optionFunc(func(o *options) { o.telemetry.gateOpts = append(o.telemetry.gateOpts, opts...) })
+// fail with an error matching circuit.ErrInvalidOption.
+func WithGateOptions(opts ...circuit.GateOption) PoolOption {
+	return poolOpt{applyFunc: func(o *options) { o.telemetry.gateOpts = append(o.telemetry.gateOpts, opts...) }}
 }
 
 // WithoutGate disables the per-connection gate: dials and instrumented
-// calls are never gated, exactly as with raw nats.go. Applies to [NewPool].
-func WithoutGate() Option {
-	return optionFunc(func(o *options) { o.telemetry.noGate = true })
+// calls are never gated, exactly as with raw nats.go.
+func WithoutGate() PoolOption {
+	return poolOpt{applyFunc: func(o *options) { o.telemetry.noGate = true }}
 }
 
 // WithRecorder makes the pool report connection metrics to r (share one
 // Recorder between pools, or read its Snapshot). Default: a Recorder of the
-// pool's own on its MeterProvider. nil is ignored. Applies to [NewPool].
-func WithRecorder(r *metrics.Recorder) Option {
-	return optionFunc(func(o *options) {
+// pool's own on its MeterProvider. nil is ignored.
+func WithRecorder(r *metrics.Recorder) PoolOption {
+	return poolOpt{applyFunc: func(o *options) {
 		if r != nil {
 			o.telemetry.recorder = r
 		}
-	})
+	}}
 }
 
 // poolTelemetry wires connection metrics, the gates and the instrumented

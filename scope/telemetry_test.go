@@ -46,8 +46,8 @@ func newTelemetry(t *testing.T) *telemetry {
 	return tel
 }
 
-func (tel *telemetry) options() []scope.Option {
-	return []scope.Option{scope.WithTracerProvider(tel.tp), scope.WithMeterProvider(tel.mp)}
+func (tel *telemetry) options() []scope.PoolOption {
+	return []scope.PoolOption{scope.WithTracerProvider(tel.tp), scope.WithMeterProvider(tel.mp)}
 }
 
 func (tel *telemetry) spansNamed(prefix string) []sdktrace.ReadOnlySpan {

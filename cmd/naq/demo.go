@@ -217,7 +217,7 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 	}
 
 	// 3. The server.
-	var extra []scope.Option
+	var extra []scope.LoadOption
 	if embedded {
 		d.server, err = startEmbedded()
 		if err != nil {

@@ -117,24 +117,24 @@ func (g *globalFlags) flagError(err error) error {
 		if g.configArg {
 			src = "argument file"
 		}
-		sources = append(sources, "option WithConfigFile", src)
+		sources = append(sources, "option scope.WithConfigFile", src)
 	}
 	if g.profile != "" {
-		sources = append(sources, "option WithProfile", "flag --profile")
+		sources = append(sources, "option scope.WithProfile", "flag --profile")
 	}
 	if len(splitURLs(g.url)) > 0 {
-		sources = append(sources, "option WithServers", "flag --url")
+		sources = append(sources, "option scope.WithServers", "flag --url")
 	}
 	ce.Source = strings.NewReplacer(sources...).Replace(ce.Source)
-	ce.Suggestion = strings.NewReplacer("WithConfigFile", "--config", "WithProfile", "--profile",
-		"WithServers", "--url").Replace(ce.Suggestion)
+	ce.Suggestion = strings.NewReplacer("scope.WithConfigFile", "--config", "scope.WithProfile", "--profile",
+		"scope.WithServers", "--url").Replace(ce.Suggestion)
 	return err
 }
 
 // loadOptions turns the global flags into scope options: file, profile,
 // then --url as an explicit option (highest precedence).
-func (g *globalFlags) loadOptions() []scope.Option {
-	var opts []scope.Option
+func (g *globalFlags) loadOptions() []scope.LoadOption {
+	var opts []scope.LoadOption
 	if g.config != "" {
 		opts = append(opts, scope.WithConfigFile(g.config))
 	}
@@ -150,7 +150,7 @@ func (g *globalFlags) loadOptions() []scope.Option {
 // load returns the effective configuration; a bad configuration, or a
 // connection flag given empty, is a usage error (exit 2) whose message
 // names the flag, variable or file line at fault.
-func (g *globalFlags) load(extra ...scope.Option) (scope.Config, error) {
+func (g *globalFlags) load(extra ...scope.LoadOption) (scope.Config, error) {
 	if err := g.checkEmpty(); err != nil {
 		return scope.Config{}, usageErr(err)
 	}
