@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/naq-io/naq/instrument"
 	"github.com/naq-io/naq/internal/natstest"
 	"github.com/naq-io/naq/scope"
 )
@@ -25,7 +26,7 @@ func connectWith(t *testing.T, srv *natstest.Server, opts ...scope.Option) error
 	t.Helper()
 	p := newPool(t, scope.WithIdleTimeout(0))
 	opts = append([]scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv), scope.WithConnectionTimeout(2 * time.Second)}, opts...)
-	return scope.Run(context.Background(), srv.URL(), func(_ context.Context, nc *nats.Conn) error {
+	return scope.Run(context.Background(), srv.URL(), func(_ context.Context, nc *instrument.Conn) error {
 		return nc.Flush()
 	}, opts...)
 }
@@ -36,7 +37,7 @@ func TestAuthUserPassword(t *testing.T) {
 
 	// From the environment too.
 	p := newPool(t, scope.WithIdleTimeout(0))
-	err := scope.Run(context.Background(), "", func(_ context.Context, nc *nats.Conn) error { return nc.Flush() },
+	err := scope.Run(context.Background(), "", func(_ context.Context, nc *instrument.Conn) error { return nc.Flush() },
 		scope.WithPool(p), scope.WithLookupEnv(env(map[string]string{
 			"NAQ_NATS_URL": srv.URL(), "NAQ_AUTH_USER": "alice", "NAQ_AUTH_PASSWORD": "s3cret"})))
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/naq-io/naq/instrument"
 	"github.com/naq-io/naq/internal/natstest"
 	"github.com/naq-io/naq/scope"
 )
@@ -74,7 +75,7 @@ func BenchmarkRunPooled(b *testing.B) {
 	p := benchPool(b)
 	ctx := context.Background()
 	opts := []scope.Option{scope.WithPool(p), scope.WithConfig(cfgFor(srv))}
-	fn := func(context.Context, *nats.Conn) error { return nil }
+	fn := func(context.Context, *instrument.Conn) error { return nil }
 	if err := scope.Run(ctx, "", fn, opts...); err != nil {
 		b.Fatal(err)
 	}

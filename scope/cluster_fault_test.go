@@ -415,7 +415,7 @@ func TestClusterLeaderFaults(t *testing.T) {
 		})
 		require.GreaterOrEqual(t, idx, 0, "fault %d: leader %q is one of the cluster's servers", f, leader)
 		ev := faultEvent{leader: leader, down: faultDowns[f], elected: -1,
-			rawOn: rawNC.ConnectedServerName() == leader, naqOn: s.Conn().ConnectedServerName() == leader}
+			rawOn: rawNC.ConnectedServerName() == leader, naqOn: s.RawConn().ConnectedServerName() == leader}
 
 		stopped := time.Now()
 		ev.stoppedAt = stopped

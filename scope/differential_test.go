@@ -2,7 +2,7 @@ package scope_test
 
 // Differential tests for the handles scope hands out: raw nats.go on one
 // side; on the other, the instrumented connection, JetStream context and
-// KeyValue bucket a scope.Pool hands to RunConn, JetStream and KeyValue
+// KeyValue bucket a scope.Pool hands to Run, JetStream and KeyValue
 // closures (one pooled connection, its default circuit breaker, recording
 // telemetry). Same server, same inputs; the cases assert the same return
 // values, the same errors (message, errors.Is sentinels, error types down
@@ -151,11 +151,11 @@ func (e *sdEnv) run(t *testing.T, c sdCase, viaScope bool) (*sdRec, []string) {
 		}
 		c.kv(ctx, kv, r)
 	case c.conn != nil:
-		helperErr := scope.RunConn(ctx, e.srv.URL(), func(ctx context.Context, ic *instrument.Conn) error {
+		helperErr := scope.Run(ctx, e.srv.URL(), func(ctx context.Context, ic *instrument.Conn) error {
 			c.conn(ctx, ic, r)
 			return nil
 		}, e.opts...)
-		require.NoError(t, helperErr, "scope.RunConn")
+		require.NoError(t, helperErr, "scope.Run")
 	case c.js != nil:
 		helperErr := scope.JetStream(ctx, e.srv.URL(), func(ctx context.Context, js jetstream.JetStream) error {
 			c.js(ctx, js, r)
@@ -175,7 +175,7 @@ func (e *sdEnv) run(t *testing.T, c sdCase, viaScope bool) (*sdRec, []string) {
 	var wire []string
 	if viaScope {
 		// The pooled connection is the scope's: flush it through a scope.
-		require.NoError(t, scope.Run(ctx, e.srv.URL(), func(_ context.Context, nc *nats.Conn) error {
+		require.NoError(t, scope.Run(ctx, e.srv.URL(), func(_ context.Context, nc *instrument.Conn) error {
 			return nc.FlushTimeout(5 * time.Second)
 		}, e.opts...))
 	} else {

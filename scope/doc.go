@@ -66,20 +66,21 @@
 //
 //	s, err := scope.Open(ctx, url, opts...)      // url "" = from config/env
 //	defer s.Close(ctx)
-//	nc := s.Conn()
+//	nc := s.Conn()                              // *instrument.Conn
 //
-//	err := scope.Run(ctx, url, func(ctx context.Context, nc *nats.Conn) error { ... })
+//	err := scope.Run(ctx, url, func(ctx context.Context, nc *instrument.Conn) error { ... })
 //	err := scope.JetStream(ctx, url, func(ctx context.Context, js jetstream.JetStream) error { ... })
 //	err := scope.KeyValue(ctx, url, "bucket", func(ctx context.Context, kv jetstream.KeyValue) error { ... })
 //
-//	v, err := scope.Do(ctx, url, func(ctx context.Context, nc *nats.Conn) (T, error) { ... })
+//	v, err := scope.Do(ctx, url, func(ctx context.Context, nc *instrument.Conn) (T, error) { ... })
 //	v, err := scope.DoJetStream(ctx, url, func(ctx context.Context, js jetstream.JetStream) (T, error) { ... })
 //	v, err := scope.DoKeyValue(ctx, url, "bucket", func(ctx context.Context, kv jetstream.KeyValue) (T, error) { ... })
 //
 // [Run], [JetStream], [KeyValue], [Do], [DoJetStream] and [DoKeyValue]
 // release the scope when the closure returns, returns an error, or panics
-// (the panic continues after the release). [RunConn] and [DoConn] hand the
-// closure the instrumented connection instead of the raw one. [Shutdown]
+// (the panic continues after the release). Every handle they give is
+// instrumented; the raw *nats.Conn is the escape hatch [Scope.RawConn]
+// (nc.Conn() inside a closure), for code that must have one. [Shutdown]
 // drains the default pool (a fresh one replaces it). [DefaultPool] returns
 // it.
 //
@@ -107,8 +108,8 @@
 // The handles a pool hands out go through naq's instrument pipeline:
 // [Scope.JetStream] is instrument.NewJetStream over jetstream.New,
 // [Scope.KeyValue] binds the bucket through it (so the bucket is wrapped
-// too) and [Scope.Instrumented] is instrument.NewConn; [Scope.Conn] stays the
-// raw *nats.Conn. Subscriptions made through [Scope.Instrumented] are
+// too) and [Scope.Conn] is instrument.NewConn; only [Scope.RawConn] is the
+// raw *nats.Conn. Subscriptions made through [Scope.Conn] are
 // tracked by the connection's metrics.Observer
 // (instrument.WithSubscriptionTracker): nats.client.subscription.pending and
 // .dropped per subject template, until they are unsubscribed, drained or

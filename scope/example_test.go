@@ -48,7 +48,7 @@ func ExampleRun() {
 	defer scope.Shutdown(ctx) // drain the default pool before exiting
 
 	for i := 0; i < 3; i++ {
-		err := scope.Run(ctx, url, func(ctx context.Context, nc *nats.Conn) error {
+		err := scope.Run(ctx, url, func(ctx context.Context, nc *instrument.Conn) error {
 			return nc.Publish("greetings", []byte("hello"))
 		})
 		if err != nil {
@@ -76,13 +76,33 @@ func ExampleOpen() {
 	defer s.Close(ctx)
 	fmt.Println("connected:", s.Conn().IsConnected())
 
-	n, err := scope.Do(ctx, url, func(ctx context.Context, nc *nats.Conn) (int, error) {
+	n, err := scope.Do(ctx, url, func(ctx context.Context, nc *instrument.Conn) (int, error) {
 		return len(nc.Servers()), nil
 	})
 	fmt.Println("servers known:", n, err)
 	// Output:
 	// connected: true
 	// servers known: 1 <nil>
+}
+
+// RawConn is the escape hatch: the pooled *nats.Conn itself, for code that
+// must have one. Calls made on it are not traced, metered or gated. Inside
+// Run's closure, nc.Conn() is the same connection.
+func ExampleScope_RawConn() {
+	url, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+	defer scope.Shutdown(ctx)
+
+	s, err := scope.Open(ctx, url)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	defer s.Close(ctx)
+	var raw *nats.Conn = s.RawConn()
+	fmt.Println("the instrumented handle wraps it:", s.Conn().Conn() == raw)
+	// Output: the instrumented handle wraps it: true
 }
 
 // JetStream hands the pooled connection's JetStream handle to a closure;
@@ -249,7 +269,7 @@ func ExampleNewPool() {
 	}
 	opts := []scope.Option{scope.WithPool(pool), scope.WithLookupEnv(nil)}
 	for i := 0; i < 3; i++ {
-		err := scope.Run(ctx, url, func(ctx context.Context, nc *nats.Conn) error {
+		err := scope.Run(ctx, url, func(ctx context.Context, nc *instrument.Conn) error {
 			return nc.Publish("greetings", []byte("hello"))
 		}, opts...)
 		if err != nil {
@@ -267,16 +287,16 @@ func ExampleNewPool() {
 	// after close: true
 }
 
-// RunConn hands the closure the pooled connection's instrumented handle:
-// its publishes, requests and subscriptions are traced, metered and gated
-// by the connection's circuit breaker.
-func ExampleRunConn() {
+// Run hands the closure the pooled connection's instrumented handle: its
+// publishes, requests and subscriptions are traced, metered and gated by
+// the connection's gate.
+func ExampleRun_subscribe() {
 	url, stop := exampleServer()
 	defer stop()
 	ctx := context.Background()
 	defer scope.Shutdown(ctx)
 
-	err := scope.RunConn(ctx, url, func(ctx context.Context, c *instrument.Conn) error {
+	err := scope.Run(ctx, url, func(ctx context.Context, c *instrument.Conn) error {
 		sub, err := c.SubscribeSync("greetings")
 		if err != nil {
 			return err

@@ -31,7 +31,7 @@ func TestGateCollateral(t *testing.T) {
 	s, err := p.Acquire(ctx, cfgFor(srv))
 	require.NoError(t, err)
 	defer func() { require.NoError(t, s.Close(ctx)) }()
-	c := s.Instrumented()
+	c := s.Conn()
 	js, err := s.JetStream()
 	require.NoError(t, err)
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}})
@@ -48,7 +48,7 @@ func TestGateCollateral(t *testing.T) {
 		require.ErrorIs(t, err, nats.ErrNoResponders)
 	}
 	// Destination A: a silent responder, so each caller's deadline expires.
-	silent, err := s.Conn().SubscribeSync("svc.a")
+	silent, err := s.RawConn().SubscribeSync("svc.a")
 	require.NoError(t, err)
 	require.NoError(t, c.Flush())
 	var deadlines, rejected int
@@ -136,7 +136,7 @@ func TestGateOutage(t *testing.T) {
 	_, err = responder.Subscribe("svc.echo", func(m *nats.Msg) { _ = m.Respond(m.Data) })
 	require.NoError(t, err)
 	require.NoError(t, responder.Flush())
-	c := s.Instrumented()
+	c := s.Conn()
 
 	type result struct {
 		start, end time.Time

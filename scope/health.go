@@ -59,7 +59,7 @@ func healthWith(ctx context.Context, url string, o *options) (r HealthReport, er
 // that are open are reported in [HealthReport.OpenBreakers] without failing
 // the check.
 func (s *Scope) Health(ctx context.Context) (HealthReport, error) {
-	nc := s.Conn()
+	nc := s.RawConn() // the check measures the server: nothing traced or gated
 	if st := nc.Status(); st != nats.CONNECTED {
 		return HealthReport{}, fmt.Errorf("scope: health: connection to %s is %v: %w",
 			nc.ConnectedUrlRedacted(), st, nats.ErrDisconnected)

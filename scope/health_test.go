@@ -56,7 +56,7 @@ func TestHealthOfDisconnectedScope(t *testing.T) {
 	_, err = s.Health(ctx)
 	require.NoError(t, err)
 	srv.Stop()
-	require.Eventually(t, func() bool { return !s.Conn().IsConnected() }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return !s.RawConn().IsConnected() }, 5*time.Second, 5*time.Millisecond)
 	_, err = s.Health(ctx)
 	assert.ErrorIs(t, err, nats.ErrDisconnected)
 	assert.Contains(t, err.Error(), "scope: health: connection to")

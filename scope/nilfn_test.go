@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,11 +30,6 @@ func TestHelpersRejectNilFn(t *testing.T) {
 			_, err := scope.Do[int](ctx, url, nil, opts...)
 			return err
 		},
-		"RunConn": func() error { return scope.RunConn(ctx, url, nil, opts...) },
-		"DoConn": func() error {
-			_, err := scope.DoConn[int](ctx, url, nil, opts...)
-			return err
-		},
 		"JetStream": func() error { return scope.JetStream(ctx, url, nil, opts...) },
 		"DoJetStream": func() error {
 			_, err := scope.DoJetStream[int](ctx, url, nil, opts...)
@@ -59,10 +53,8 @@ func TestHelpersRejectNilFn(t *testing.T) {
 	assert.Zero(t, dials.Load(), "no dial")
 
 	// Typed nil closures are nil too.
-	var fn func(context.Context, *nats.Conn) error
-	assert.ErrorIs(t, scope.Run(ctx, url, fn, opts...), scope.ErrInvalidOption)
 	var cfn func(context.Context, *instrument.Conn) error
-	assert.ErrorIs(t, scope.RunConn(ctx, url, cfn, opts...), scope.ErrInvalidOption)
+	assert.ErrorIs(t, scope.Run(ctx, url, cfn, opts...), scope.ErrInvalidOption)
 	var jfn func(context.Context, jetstream.JetStream) error
 	assert.ErrorIs(t, scope.JetStream(ctx, url, jfn, opts...), scope.ErrInvalidOption)
 }

@@ -85,8 +85,8 @@ var functionCases = []struct {
 }{
 	{"Load", `_, _ = scope.Load(OPT)`, kindLoad},
 	{"Open", `_, _ = scope.Open(ctx, "", OPT)`, kindOpen},
-	{"Run", `_ = scope.Run(ctx, "", func(context.Context, *nats.Conn) error { return nil }, OPT)`, kindOpen},
-	{"Do", `_, _ = scope.Do(ctx, "", func(context.Context, *nats.Conn) (int, error) { return 0, nil }, OPT)`, kindOpen},
+	{"Run", `_ = scope.Run(ctx, "", func(context.Context, *instrument.Conn) error { return nil }, OPT)`, kindOpen},
+	{"Do", `_, _ = scope.Do(ctx, "", func(context.Context, *instrument.Conn) (int, error) { return 0, nil }, OPT)`, kindOpen},
 	{"JetStream", `_ = scope.JetStream(ctx, "", func(context.Context, jetstream.JetStream) error { return nil }, OPT)`, kindOpen},
 	{"DoJetStream", `_, _ = scope.DoJetStream(ctx, "", func(context.Context, jetstream.JetStream) (int, error) { return 0, nil }, OPT)`, kindOpen},
 	{"KeyValue", `_ = scope.KeyValue(ctx, "", "b", func(context.Context, jetstream.KeyValue) error { return nil }, OPT)`, kindOpen},
@@ -104,9 +104,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/naq-io/naq/instrument"
 	"github.com/naq-io/naq/scope"
 )
 
@@ -115,7 +115,6 @@ var (
 	pool *scope.Pool
 	_    = time.Second
 	_    jetstream.JetStream
-	_    *nats.Conn
 )
 `
 
@@ -166,7 +165,7 @@ func TestOptionKindsCompile(t *testing.T) {
 	valid := `
 func _() {
 	opts := []scope.Option{scope.WithServers("nats://a:4222"), scope.WithPool(nil), scope.WithRetry(scope.RetryPolicy{}), scope.WithLimiter(nil)}
-	_ = scope.Run(ctx, "", func(context.Context, *nats.Conn) error { return nil }, opts...)
+	_ = scope.Run(ctx, "", func(context.Context, *instrument.Conn) error { return nil }, opts...)
 	var load scope.LoadOption = scope.WithClientName("x")
 	var acquire scope.AcquireOption = scope.WithRetry(scope.RetryPolicy{})
 	var o scope.Option = load
@@ -229,7 +228,7 @@ func exportImporter(t *testing.T) (types.Importer, *token.FileSet) {
 		t.Skip("the go command is not on PATH")
 	}
 	cmd := exec.Command(goBin, "list", "-export", "-deps", "-f", "{{if .Export}}{{.ImportPath}}={{.Export}}{{end}}",
-		"github.com/naq-io/naq/scope", "github.com/nats-io/nats.go", "github.com/nats-io/nats.go/jetstream", "context", "time")
+		"github.com/naq-io/naq/scope", "github.com/naq-io/naq/instrument", "github.com/nats-io/nats.go/jetstream", "context", "time")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -410,18 +410,23 @@ type Scope struct {
 	done           atomic.Bool
 }
 
-// Conn returns the pooled connection, uninstrumented. Do not close or drain
-// it: it is shared; release it with [Scope.Close].
-func (s *Scope) Conn() *nats.Conn { return s.pc.nc }
-
-// Instrumented returns the pooled connection wrapped by instrument.NewConn
-// (publish, request and subscribe traced and metered, requests gated by the
-// connection's gate), created once per connection and shared.
-func (s *Scope) Instrumented() *instrument.Conn {
+// Conn returns the pooled connection, instrumented: instrument.NewConn over
+// it (publish, request and subscribe traced and metered, requests gated by
+// the connection's gate, subscriptions tracked for the pending and dropped
+// metrics), created once per connection and shared. *instrument.Conn
+// embeds *nats.Conn, so every nats.go method is there. Do not close or
+// drain it: it is shared; release it with [Scope.Close].
+func (s *Scope) Conn() *instrument.Conn {
 	h := s.pc.handle
 	h.connOnce.Do(func() { h.conn = s.pool.tel.wrapConn(s.pc) })
 	return h.conn
 }
+
+// RawConn returns the pooled *nats.Conn itself, uninstrumented: the escape
+// hatch for code that must have a *nats.Conn. Calls made on it are neither
+// traced, metered nor gated (connection metrics still cover it). Do not
+// close or drain it; release it with [Scope.Close].
+func (s *Scope) RawConn() *nats.Conn { return s.pc.nc }
 
 // Gate returns the gate of the scope's connection config (its connect
 // breaker, the connection-health layer watching the current connection and

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/naq-io/naq/instrument"
 	"github.com/naq-io/naq/scope"
 )
 
@@ -44,14 +45,14 @@ func TestAcquireSharesOneConnectionPerConfig(t *testing.T) {
 	require.NoError(t, err)
 	s2, err := p.Acquire(ctx, cfg)
 	require.NoError(t, err)
-	assert.Same(t, s1.Conn(), s2.Conn(), "same config, same connection")
+	assert.Same(t, s1.RawConn(), s2.RawConn(), "same config, same connection")
 	assert.Equal(t, 1, srv.NumClients())
 
 	other := cfg
 	other.ClientName = "other"
 	s3, err := p.Acquire(ctx, other)
 	require.NoError(t, err)
-	assert.NotSame(t, s1.Conn(), s3.Conn(), "another config, another connection")
+	assert.NotSame(t, s1.RawConn(), s3.RawConn(), "another config, another connection")
 	assert.Equal(t, 2, srv.NumClients())
 	assert.Equal(t, 2, p.Len())
 	assert.EqualValues(t, 2, dials.n.Load())
@@ -59,7 +60,7 @@ func TestAcquireSharesOneConnectionPerConfig(t *testing.T) {
 	for _, s := range []*scope.Scope{s1, s2, s3} {
 		require.NoError(t, s.Close(ctx))
 	}
-	assert.False(t, s1.Conn().IsClosed(), "idle connections stay open for the idle timeout")
+	assert.False(t, s1.RawConn().IsClosed(), "idle connections stay open for the idle timeout")
 }
 
 func TestScopingInALoopReusesOneConnection(t *testing.T) {
@@ -69,8 +70,8 @@ func TestScopingInALoopReusesOneConnection(t *testing.T) {
 	ctx := context.Background()
 	conns := map[*nats.Conn]bool{}
 	for i := 0; i < 50; i++ {
-		err := scope.Run(ctx, srv.URL(), func(ctx context.Context, nc *nats.Conn) error {
-			conns[nc] = true
+		err := scope.Run(ctx, srv.URL(), func(ctx context.Context, nc *instrument.Conn) error {
+			conns[nc.Conn()] = true
 			return nc.Publish("loop", []byte("x"))
 		}, scope.WithPool(p), scope.WithLookupEnv(noEnv))
 		require.NoError(t, err)
@@ -87,7 +88,7 @@ func TestLastReleaseDrainsAndWaitsForClosed(t *testing.T) {
 
 	s, err := p.Acquire(ctx, cfgFor(srv))
 	require.NoError(t, err)
-	nc := s.Conn()
+	nc := s.RawConn()
 	const n = 20
 	var handled atomic.Int64
 	_, err = nc.Subscribe("work", func(*nats.Msg) {
@@ -120,7 +121,7 @@ func TestDrainTimeoutBoundsRelease(t *testing.T) {
 
 	s, err := p.Acquire(ctx, cfg)
 	require.NoError(t, err)
-	nc := s.Conn()
+	nc := s.RawConn()
 	block := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	_, err = nc.Subscribe("stuck", func(*nats.Msg) {
@@ -147,8 +148,8 @@ func TestReleaseOnErrorAndPanic(t *testing.T) {
 
 	errBoom := errors.New("boom")
 	var got *nats.Conn
-	err := scope.Run(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) error {
-		got = nc
+	err := scope.Run(ctx, srv.URL(), func(_ context.Context, nc *instrument.Conn) error {
+		got = nc.Conn()
 		return fmt.Errorf("wrapped: %w", errBoom)
 	}, opts...)
 	assert.ErrorIs(t, err, errBoom, "the closure's error comes back unchanged")
@@ -156,15 +157,15 @@ func TestReleaseOnErrorAndPanic(t *testing.T) {
 	assert.Equal(t, 0, p.Len())
 
 	assert.PanicsWithValue(t, "kaboom", func() {
-		_ = scope.Run(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) error {
-			got = nc
+		_ = scope.Run(ctx, srv.URL(), func(_ context.Context, nc *instrument.Conn) error {
+			got = nc.Conn()
 			panic("kaboom")
 		}, opts...)
 	})
 	assert.True(t, got.IsClosed(), "released on panic, then the panic continued")
 	assert.Equal(t, 0, p.Len())
 
-	v, err := scope.Do(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) (string, error) {
+	v, err := scope.Do(ctx, srv.URL(), func(_ context.Context, nc *instrument.Conn) (string, error) {
 		return nc.ConnectedServerId(), nil
 	}, opts...)
 	require.NoError(t, err)
@@ -181,8 +182,8 @@ func TestScopeCloseIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s1.Close(ctx))
 	require.NoError(t, s1.Close(ctx)) // must not drop s2's reference
-	require.NoError(t, s2.Conn().Publish("still", []byte("open")))
-	require.NoError(t, s2.Conn().Flush())
+	require.NoError(t, s2.RawConn().Publish("still", []byte("open")))
+	require.NoError(t, s2.RawConn().Flush())
 	require.NoError(t, s2.Close(ctx))
 }
 
@@ -202,13 +203,13 @@ func TestPoolCloseDrainsAllAndRejectsUse(t *testing.T) {
 	require.Equal(t, 2, srv.NumClients())
 
 	require.NoError(t, p.Close(ctx))
-	assert.True(t, held.Conn().IsClosed())
-	assert.True(t, idle.Conn().IsClosed())
+	assert.True(t, held.RawConn().IsClosed())
+	assert.True(t, idle.RawConn().IsClosed())
 	assert.Equal(t, 0, p.Len())
 
 	_, err = p.Acquire(ctx, cfg)
 	assert.ErrorIs(t, err, scope.ErrPoolClosed)
-	err = scope.Run(ctx, srv.URL(), func(context.Context, *nats.Conn) error { return nil },
+	err = scope.Run(ctx, srv.URL(), func(context.Context, *instrument.Conn) error { return nil },
 		scope.WithPool(p), scope.WithLookupEnv(noEnv))
 	assert.ErrorIs(t, err, scope.ErrPoolClosed)
 	assert.EqualError(t, err, "scope: pool closed")
@@ -222,14 +223,14 @@ func TestIdleConnectionIsDrainedAfterIdleTimeout(t *testing.T) {
 	ctx := context.Background()
 	s, err := p.Acquire(ctx, cfgFor(srv))
 	require.NoError(t, err)
-	nc := s.Conn()
+	nc := s.RawConn()
 	require.NoError(t, s.Close(ctx))
 	require.Eventually(t, nc.IsClosed, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 0, p.Len())
 
 	s, err = p.Acquire(ctx, cfgFor(srv))
 	require.NoError(t, err)
-	assert.NotSame(t, nc, s.Conn(), "a fresh connection after the idle one went away")
+	assert.NotSame(t, nc, s.RawConn(), "a fresh connection after the idle one went away")
 	require.NoError(t, s.Close(ctx))
 }
 
@@ -273,7 +274,7 @@ func TestWaiterOutlivesTheDialersContext(t *testing.T) {
 	srv.Restart()
 	r := <-resB
 	require.NoError(t, r.err, "B's context is alive: A's cancellation must not fail it")
-	assert.True(t, r.s.Conn().IsConnected())
+	assert.True(t, r.s.RawConn().IsConnected())
 	require.NoError(t, r.s.Close(context.Background()))
 }
 
@@ -294,7 +295,7 @@ func TestConcurrentAcquireDialsOnce(t *testing.T) {
 				errs <- err
 				return
 			}
-			if err := s.Conn().Publish("c", nil); err != nil {
+			if err := s.RawConn().Publish("c", nil); err != nil {
 				errs <- err
 			}
 			errs <- s.Close(ctx)
@@ -317,15 +318,15 @@ func TestClosedConnectionIsReplaced(t *testing.T) {
 	cfg.MaxReconnectAttempts = 0 // a lost connection closes for good
 	s, err := p.Acquire(ctx, cfg)
 	require.NoError(t, err)
-	old := s.Conn()
+	old := s.RawConn()
 	require.NoError(t, s.Close(ctx))
 	srv.Restart()
 	require.Eventually(t, old.IsClosed, 5*time.Second, 5*time.Millisecond)
 
 	s, err = p.Acquire(ctx, cfg)
 	require.NoError(t, err)
-	assert.NotSame(t, old, s.Conn())
-	assert.True(t, s.Conn().IsConnected())
+	assert.NotSame(t, old, s.RawConn())
+	assert.True(t, s.RawConn().IsConnected())
 	require.NoError(t, s.Close(ctx))
 }
 
@@ -358,7 +359,7 @@ func TestOpenUsesEnvironmentWhenURLEmpty(t *testing.T) {
 	defer func() { require.NoError(t, s.Close(ctx)) }()
 	assert.Equal(t, "from-env", s.Config().ClientName)
 	assert.Equal(t, []string{srv.URL()}, s.Config().Servers)
-	assert.True(t, s.Conn().IsConnected())
+	assert.True(t, s.RawConn().IsConnected())
 
 	_, err = scope.Open(ctx, "", scope.WithPool(p), scope.WithLookupEnv(env(map[string]string{"NAQ_MAX_RECONNECT": "x"})))
 	assert.ErrorIs(t, err, scope.ErrInvalidConfig)
@@ -490,7 +491,7 @@ func TestLimiterAsPoolDefault(t *testing.T) {
 func TestDefaultPoolAndShutdown(t *testing.T) {
 	srv := startServer(t)
 	ctx := context.Background()
-	err := scope.Run(ctx, srv.URL(), func(_ context.Context, nc *nats.Conn) error {
+	err := scope.Run(ctx, srv.URL(), func(_ context.Context, nc *instrument.Conn) error {
 		return nc.Flush()
 	}, scope.WithLookupEnv(noEnv))
 	require.NoError(t, err)
@@ -514,7 +515,7 @@ func TestWithNATSOptionsApplyAndChainClosedHandler(t *testing.T) {
 	s, err := scope.Open(ctx, srv.URL(), scope.WithPool(p), scope.WithClientName("from-config"),
 		scope.WithLookupEnv(noEnv))
 	require.NoError(t, err)
-	assert.Equal(t, "from-nats-option", s.Conn().Opts.Name, "WithNATSOptions apply after the config's options")
+	assert.Equal(t, "from-nats-option", s.RawConn().Opts.Name, "WithNATSOptions apply after the config's options")
 	require.NoError(t, s.Close(ctx), "the last release drains and waits for the close")
 
 	assert.Equal(t, int64(1), closedCalls.Load(), "the user's closed handler runs, chained with the pool's")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/naq-io/naq/instrument"
@@ -59,7 +58,7 @@ func Shutdown(ctx context.Context) error {
 //	s, err := scope.Open(ctx, "nats://127.0.0.1:4222")
 //	if err != nil { return err }
 //	defer s.Close(ctx)
-//	err = s.Conn().Publish("greet", []byte("hi"))
+//	err = s.Conn().Publish("greet", []byte("hi")) // traced and metered
 func Open(ctx context.Context, url string, opts ...Option) (*Scope, error) {
 	return openWith(ctx, url, newOptions(opts))
 }
@@ -91,118 +90,87 @@ func (s *Scope) closeInto(ctx context.Context, err *error) {
 	}
 }
 
-// Run opens a scope (see [Open]), calls fn with its connection and releases
+// Run opens a scope (see [Open]), calls fn with its instrumented
+// connection ([Scope.Conn]: core publish, request and subscribe are traced
+// and metered, requests are gated by the connection's gate) and releases
 // the scope when fn returns, returns an error or panics (the panic is
 // re-raised after the release). It returns fn's error unchanged, joined
-// with a release error if there was one. A nil fn returns an error matching
-// [ErrInvalidOption] ("scope: invalid option: Run: fn is nil") without
-// loading a config or dialing; so do the other helpers.
-func Run(ctx context.Context, url string, fn func(context.Context, *nats.Conn) error, opts ...Option) error {
-	if fn == nil {
-		return errNilFn("Run")
-	}
-	_, err := Do(ctx, url, func(ctx context.Context, nc *nats.Conn) (struct{}, error) {
-		return struct{}{}, fn(ctx, nc)
-	}, opts...)
-	return err
+// with a release error if there was one. *instrument.Conn embeds
+// *nats.Conn, so every nats.go method is there; nc.Conn() is the raw
+// *nats.Conn, for code that must have one. A nil fn returns an error
+// matching [ErrInvalidOption] ("scope: invalid option: Run: fn is nil")
+// without loading a config or dialing; so do the other helpers.
+func Run(ctx context.Context, url string, fn func(ctx context.Context, nc *instrument.Conn) error, opts ...Option) error {
+	return run(ctx, url, "Run", (*Scope).conn, fn, opts)
 }
 
 // Do is [Run] for a closure that returns a value.
-func Do[T any](ctx context.Context, url string, fn func(context.Context, *nats.Conn) (T, error), opts ...Option) (v T, err error) {
-	if fn == nil {
-		return v, errNilFn("Do")
-	}
-	s, err := Open(ctx, url, opts...)
-	if err != nil {
-		return v, err
-	}
-	defer s.closeInto(ctx, &err)
-	return fn(ctx, s.Conn())
-}
-
-// RunConn is [Run] with the instrumented connection ([Scope.Instrumented]):
-// core publish, request and subscribe are traced and metered, and requests
-// are gated by the connection's gate. *instrument.Conn embeds *nats.Conn.
-func RunConn(ctx context.Context, url string, fn func(context.Context, *instrument.Conn) error, opts ...Option) error {
-	if fn == nil {
-		return errNilFn("RunConn")
-	}
-	_, err := DoConn(ctx, url, func(ctx context.Context, c *instrument.Conn) (struct{}, error) {
-		return struct{}{}, fn(ctx, c)
-	}, opts...)
-	return err
-}
-
-// DoConn is [RunConn] for a closure that returns a value.
-func DoConn[T any](ctx context.Context, url string, fn func(context.Context, *instrument.Conn) (T, error), opts ...Option) (v T, err error) {
-	if fn == nil {
-		return v, errNilFn("DoConn")
-	}
-	s, err := Open(ctx, url, opts...)
-	if err != nil {
-		return v, err
-	}
-	defer s.closeInto(ctx, &err)
-	return fn(ctx, s.Instrumented())
+func Do[T any](ctx context.Context, url string, fn func(ctx context.Context, nc *instrument.Conn) (T, error), opts ...Option) (T, error) {
+	return do(ctx, url, "Do", (*Scope).conn, fn, opts)
 }
 
 // JetStream opens a scope (see [Open]) and calls fn with the pooled
-// connection's instrumented JetStream handle, releasing the scope like
-// [Run].
-func JetStream(ctx context.Context, url string, fn func(context.Context, jetstream.JetStream) error, opts ...Option) error {
-	if fn == nil {
-		return errNilFn("JetStream")
-	}
-	_, err := DoJetStream(ctx, url, func(ctx context.Context, js jetstream.JetStream) (struct{}, error) {
-		return struct{}{}, fn(ctx, js)
-	}, opts...)
-	return err
+// connection's instrumented JetStream handle ([Scope.JetStream]),
+// releasing the scope like [Run].
+func JetStream(ctx context.Context, url string, fn func(ctx context.Context, js jetstream.JetStream) error, opts ...Option) error {
+	return run(ctx, url, "JetStream", (*Scope).jetStream, fn, opts)
 }
 
 // DoJetStream is [JetStream] for a closure that returns a value.
-func DoJetStream[T any](ctx context.Context, url string, fn func(context.Context, jetstream.JetStream) (T, error), opts ...Option) (v T, err error) {
-	if fn == nil {
-		return v, errNilFn("DoJetStream")
-	}
-	s, err := Open(ctx, url, opts...)
-	if err != nil {
-		return v, err
-	}
-	defer s.closeInto(ctx, &err)
-	js, err := s.JetStream()
-	if err != nil {
-		return v, err
-	}
-	return fn(ctx, js)
+func DoJetStream[T any](ctx context.Context, url string, fn func(ctx context.Context, js jetstream.JetStream) (T, error), opts ...Option) (T, error) {
+	return do(ctx, url, "DoJetStream", (*Scope).jetStream, fn, opts)
 }
 
 // KeyValue opens a scope (see [Open]), binds the existing KeyValue bucket
-// and calls fn with it, releasing the scope like [Run]. A missing bucket
-// returns jetstream.ErrBucketNotFound unchanged (create buckets with
-// [JetStream]).
-func KeyValue(ctx context.Context, url, bucket string, fn func(context.Context, jetstream.KeyValue) error, opts ...Option) error {
-	if fn == nil {
-		return errNilFn("KeyValue")
-	}
-	_, err := DoKeyValue(ctx, url, bucket, func(ctx context.Context, kv jetstream.KeyValue) (struct{}, error) {
-		return struct{}{}, fn(ctx, kv)
-	}, opts...)
-	return err
+// through the instrumented JetStream handle ([Scope.KeyValue]) and calls fn
+// with it, releasing the scope like [Run]. A missing bucket returns
+// jetstream.ErrBucketNotFound unchanged (create buckets with [JetStream]).
+func KeyValue(ctx context.Context, url, bucket string, fn func(ctx context.Context, kv jetstream.KeyValue) error, opts ...Option) error {
+	return run(ctx, url, "KeyValue", bucketOf(bucket), fn, opts)
 }
 
 // DoKeyValue is [KeyValue] for a closure that returns a value.
-func DoKeyValue[T any](ctx context.Context, url, bucket string, fn func(context.Context, jetstream.KeyValue) (T, error), opts ...Option) (v T, err error) {
+func DoKeyValue[T any](ctx context.Context, url, bucket string, fn func(ctx context.Context, kv jetstream.KeyValue) (T, error), opts ...Option) (T, error) {
+	return do(ctx, url, "DoKeyValue", bucketOf(bucket), fn, opts)
+}
+
+// handleOf gets a helper's handle from its scope.
+type handleOf[H any] func(*Scope, context.Context) (H, error)
+
+func (s *Scope) conn(context.Context) (*instrument.Conn, error)         { return s.Conn(), nil }
+func (s *Scope) jetStream(context.Context) (jetstream.JetStream, error) { return s.JetStream() }
+
+func bucketOf(bucket string) handleOf[jetstream.KeyValue] {
+	return func(s *Scope, ctx context.Context) (jetstream.KeyValue, error) { return s.KeyValue(ctx, bucket) }
+}
+
+// do is every helper: it opens a scope, gets its handle, calls fn with it
+// and releases the scope when fn returns or panics.
+func do[H, T any](ctx context.Context, url, helper string, handle handleOf[H],
+	fn func(context.Context, H) (T, error), opts []Option) (v T, err error) {
 	if fn == nil {
-		return v, errNilFn("DoKeyValue")
+		return v, errNilFn(helper)
 	}
 	s, err := Open(ctx, url, opts...)
 	if err != nil {
 		return v, err
 	}
 	defer s.closeInto(ctx, &err)
-	kv, err := s.KeyValue(ctx, bucket)
+	h, err := handle(s, ctx)
 	if err != nil {
 		return v, err
 	}
-	return fn(ctx, kv)
+	return fn(ctx, h)
+}
+
+// run is do for a closure without a value.
+func run[H any](ctx context.Context, url, helper string, handle handleOf[H],
+	fn func(context.Context, H) error, opts []Option) error {
+	if fn == nil {
+		return errNilFn(helper)
+	}
+	_, err := do(ctx, url, helper, handle, func(ctx context.Context, h H) (struct{}, error) {
+		return struct{}{}, fn(ctx, h)
+	}, opts)
+	return err
 }

@@ -131,7 +131,7 @@ func TestPooledHandlesAreInstrumented(t *testing.T) {
 	ctx := context.Background()
 	opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv), scope.WithClientName("orders-svc")}
 
-	err := scope.RunConn(ctx, srv.URL(), func(ctx context.Context, c *instrument.Conn) error {
+	err := scope.Run(ctx, srv.URL(), func(ctx context.Context, c *instrument.Conn) error {
 		if err := c.Publish("greetings", []byte("hi")); err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func TestConnectBreakerRejectsDialsNotHandles(t *testing.T) {
 	require.NoError(t, err)
 	_, err = js.AccountInfo(ctx)
 	assert.NoError(t, err, "an open connect breaker does not gate a connection that is up")
-	require.NoError(t, s.Instrumented().PublishContext(ctx, "x", nil))
+	require.NoError(t, s.Conn().PublishContext(ctx, "x", nil))
 	require.NoError(t, s.Close(ctx))
 }
 
@@ -275,10 +275,10 @@ func TestWithoutGate(t *testing.T) {
 	assert.ErrorIs(t, err, circuit.ErrInvalidOption)
 }
 
-func TestDoConnReturnsValue(t *testing.T) {
+func TestDoReturnsValueOfInstrumentedConn(t *testing.T) {
 	srv := startServer(t)
 	p := newPool(t)
-	id, err := scope.DoConn(context.Background(), srv.URL(), func(_ context.Context, c *instrument.Conn) (string, error) {
+	id, err := scope.Do(context.Background(), srv.URL(), func(_ context.Context, c *instrument.Conn) (string, error) {
 		return c.Conn().ConnectedServerId(), nil
 	}, scope.WithPool(p), scope.WithLookupEnv(noEnv))
 	require.NoError(t, err)
@@ -321,7 +321,7 @@ func TestNoCredentialsInTelemetry(t *testing.T) {
 			ctx := context.Background()
 			opts := []scope.Option{scope.WithPool(p), scope.WithLookupEnv(noEnv), scope.WithClientName("svc")}
 
-			err := scope.RunConn(ctx, srv.URL(), func(ctx context.Context, c *instrument.Conn) error {
+			err := scope.Run(ctx, srv.URL(), func(ctx context.Context, c *instrument.Conn) error {
 				if _, err := c.Subscribe("svc.echo", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
 					return err
 				}
@@ -332,7 +332,7 @@ func TestNoCredentialsInTelemetry(t *testing.T) {
 				return err
 			}, append(opts, tc.good)...)
 			require.NoError(t, err)
-			err = scope.Run(ctx, srv.URL(), func(context.Context, *nats.Conn) error { return nil },
+			err = scope.Run(ctx, srv.URL(), func(context.Context, *instrument.Conn) error { return nil },
 				append(opts, tc.bad)...)
 			require.ErrorIs(t, err, nats.ErrAuthorization)
 
@@ -378,7 +378,7 @@ func TestSubscriptionsThroughHandleAreTracked(t *testing.T) {
 	s, err := p.Acquire(ctx, cfg)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, s.Close(ctx)) }()
-	c := s.Instrumented()
+	c := s.Conn()
 
 	// A slow subscriber: its handler blocks on the first message, at most 5
 	// more are queued, the rest are dropped. No manual Observer.Track.

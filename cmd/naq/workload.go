@@ -138,7 +138,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		}
 	}()
 
-	raw := s.Conn()
+	raw := s.RawConn()
 	d.gate.Store(s.Gate())
 	d.nc.Store(raw)
 	obs, found := d.recorder.Observer(raw)
@@ -151,7 +151,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 	// use a wrapper of the same pooled connection of their own (core
 	// publishes are never gated anyway: nats.go buffers them while it
 	// reconnects).
-	rpc := s.Instrumented()
+	rpc := s.Conn()
 	nc := instrument.NewConn(raw,
 		instrument.WithTracerProvider(tp),
 		instrument.WithMeterProvider(mp),
