@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -51,6 +52,11 @@ var semconvMetrics = map[string]string{
 	"MetricCircuitState":      semconv.MetricCircuitState,
 	"MetricCircuitTransition": semconv.MetricCircuitTransition,
 	"MetricCircuitRejected":   semconv.MetricCircuitRejected,
+
+	"MetricConsumerLag":         semconv.MetricConsumerLag,
+	"MetricConsumerPending":     semconv.MetricConsumerPending,
+	"MetricConsumerRedelivered": semconv.MetricConsumerRedelivered,
+	"MetricSlowConsumers":       semconv.MetricSlowConsumers,
 }
 
 var semconvOps = map[string]string{
@@ -226,6 +232,12 @@ func recordAll(t *testing.T, mp metric.MeterProvider) {
 	conn.ConnectDuration.Record(ctx, 0.001)
 	conn.Reconnects.Add(ctx, 1)
 	conn.Disconnects.Add(ctx, 1)
+	conn.SlowConsumers.Add(ctx, 1)
+
+	health := metrics.NewConsumerHealth(mp)
+	health.Lag.Record(ctx, 0.001)
+	health.Redelivered.Add(ctx, 1)
+	health.Pending(attribute.NewSet(semconv.System)).Store(1)
 	reg, err := metrics.Meter(mp).RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(conn.SubscriptionDropped, 1)
 		o.ObserveInt64(conn.SubscriptionPending, 1)

@@ -508,8 +508,10 @@ func BenchmarkJSConsume(b *testing.B) {
 		<-cc.Closed()
 	}
 	b.Run("raw", func(b *testing.B) { consume(b, raw, b.N, true) })
-	js := instrument.NewJetStream(raw, truthSampled.opts(p)...)
-	b.Run("naq/sampled", func(b *testing.B) { consume(b, js, b.N, true) })
+	for _, v := range []truthVariant{truthSampled, truthMetricsOnly} {
+		js := instrument.NewJetStream(raw, v.opts(p)...)
+		b.Run("naq/"+v.name, func(b *testing.B) { consume(b, js, b.N, true) })
+	}
 	sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
 		consume(b, instrument.NewJetStream(raw, captureOpts(tp, mp)...), 1, false)
 	})
@@ -552,8 +554,10 @@ func BenchmarkJSFetch(b *testing.B) {
 		}
 	}
 	b.Run("raw", func(b *testing.B) { fetch(b, raw, b.N, true) })
-	js := instrument.NewJetStream(raw, truthSampled.opts(p)...)
-	b.Run("naq/sampled", func(b *testing.B) { fetch(b, js, b.N, true) })
+	for _, v := range []truthVariant{truthSampled, truthMetricsOnly} {
+		js := instrument.NewJetStream(raw, v.opts(p)...)
+		b.Run("naq/"+v.name, func(b *testing.B) { fetch(b, js, b.N, true) })
+	}
 	sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
 		fetch(b, instrument.NewJetStream(raw, captureOpts(tp, mp)...), fetchBatch, false)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,9 +17,11 @@ import (
 // consumerSpecs are the operations of one consumer, declared once when the
 // consumer handle is wrapped. The destination of every one of them is the
 // stream: "process <stream>", "receive <stream>", "ack <stream>", ...
-// The stream name and, for durable consumers, the durable name
-// (messaging.consumer.group.name) go on spans and metrics; the consumer name
-// goes on spans only (ephemeral and ordered consumers have random names).
+// The stream name and the durable name (messaging.consumer.group.name;
+// "_ephemeral" for ephemeral and ordered consumers, whose names are random)
+// go on spans and metrics, both through the cardinality caps of health.go;
+// the consumer name goes on spans only. The consumer-health metrics
+// (health.go) carry the same two labels.
 type consumerSpecs struct {
 	p      *pipeline
 	mgmt   *mgmtSpecs
@@ -26,26 +29,28 @@ type consumerSpecs struct {
 
 	receive, process           *opSpec
 	ack, nak, term, inProgress *opSpec
-	active                     bool // any of the above is active
+	active                     bool            // any of the above is active
+	health                     *consumerHealth // nil: metrics off
 }
 
 func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstream.ConsumerInfo) *consumerSpecs {
-	attrs := []attribute.KeyValue{semconv.NATSStreamKey.String(stream)}
+	var durable string
 	var spanAttrs []attribute.KeyValue
 	if info != nil {
-		if info.Config.Durable != "" {
-			attrs = append(attrs, semconv.MessagingConsumerGroupNameKey.String(info.Config.Durable))
-		}
+		durable = info.Config.Durable
 		if info.Name != "" {
 			spanAttrs = append(spanAttrs, semconv.NATSConsumerKey.String(info.Name))
 		}
 	}
+	labels := p.health.labels(stream, durable)
+	attrs, realStream := consumerAttrs(labels, stream)
+	spanAttrs = append(spanAttrs, realStream...)
 	// Receives, settles and processing are never gated: receives are long
 	// polls (an idle consumer is neither failing nor slow), settles are
 	// publishes nats.go buffers while it reconnects.
 	mk := func(op, opType string, kind trace.SpanKind) *opSpec {
 		return p.spec(specConfig{
-			Op: op, OpType: opType, Kind: kind, Dest: stream,
+			Op: op, OpType: opType, Kind: kind, Dest: labels.stream, FilterDest: stream,
 			Attrs: attrs, SpanAttrs: spanAttrs,
 		})
 	}
@@ -53,6 +58,7 @@ func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstre
 		p:          p,
 		mgmt:       mgmt,
 		stream:     stream,
+		health:     p.health.consumer(labels),
 		receive:    mk(semconv.OpReceive, semconv.OpTypeReceive, trace.SpanKindClient),
 		process:    mk(semconv.OpProcess, semconv.OpTypeProcess, trace.SpanKindConsumer),
 		ack:        mk(semconv.OpAck, semconv.OpTypeSettle, trace.SpanKindClient),
@@ -68,18 +74,42 @@ func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstre
 // handler wraps a message handler: each message runs inside a CONSUMER span
 // "process <stream>", a child of the producer context in its header that
 // also links to it; messaging.process.duration and
-// messaging.client.consumed.messages are recorded when the handler returns.
-// The span ends in a defer: a panicking handler ends it with the panic
-// recorded, and the panic goes on as with raw nats.go.
+// messaging.client.consumed.messages are recorded when the handler returns,
+// the consumer-health metrics before it runs. The span ends in a defer: a
+// panicking handler ends it with the panic recorded, and the panic goes on
+// as with raw nats.go.
 func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHandler {
 	return func(m jetstream.Msg) {
 		ctx, c := cs.p.beginProcess(context.Background(), cs.process, m.Headers())
 		defer c.finish(nil)
-		if c.recording() {
-			msgAttrs(&c, m)
-		}
-		h(cs.wrapMsg(m, ctx, nil))
+		md := cs.delivered(&c, m, c.start)
+		h(cs.wrapMsg(m, ctx, nil, md))
 	}
+}
+
+// delivered handles the metadata of a message delivered by call c (a
+// process or receive call of cs): parsed once, it gives the span its
+// delivery count and stream sequence (when the span records) and the
+// consumer-health metrics their values, with now as the delivery time. An
+// inactive c (filtered) records nothing. It returns the metadata, or nil
+// when it was not needed or cannot be parsed (then nothing is recorded).
+func (cs *consumerSpecs) delivered(c *call, m jetstream.Msg, now time.Time) *jetstream.MsgMetadata {
+	if c.spec == nil {
+		return nil
+	}
+	rec := c.recording()
+	if cs.health == nil && !rec {
+		return nil
+	}
+	md, err := m.Metadata()
+	if err != nil || md == nil {
+		return nil
+	}
+	if rec {
+		setMsgAttrs(c, md)
+	}
+	cs.health.record(c.ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
+	return md
 }
 
 // consumer is the instrumented jetstream.Consumer returned by the
@@ -101,8 +131,12 @@ func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHa
 //   - Info: "js.consumer.info <stream>".
 //
 // Messages handed out are wrapped so that settling them is traced (see
-// jsMsg). Receives, settles and processing are never gated. It is safe
-// for concurrent use.
+// jsMsg). Every message handed out by Consume, Messages, Fetch, FetchBytes,
+// FetchNoWait and Next also records the consumer-health metrics
+// (nats.client.consumer.lag, .pending, .redelivered; see health.go) from
+// its metadata, with metrics on and the delivering operation not filtered.
+// Receives, settles and processing are never gated. It is safe for
+// concurrent use.
 type consumer struct {
 	jetstream.Consumer
 	cs *consumerSpecs
@@ -232,7 +266,13 @@ func (b *messageBatch) forward(in <-chan jetstream.Msg, cs *consumerSpecs, ctx c
 	for m := range in {
 		n++
 		cl.link(m.Headers())
-		b.out <- cs.wrapMsg(m, ctx, nil)
+		var md *jetstream.MsgMetadata
+		if cs.health != nil && cl.spec != nil {
+			if md, _ = m.Metadata(); md != nil {
+				cs.health.record(ctx, time.Now(), md.Timestamp, md.NumDelivered, md.NumPending)
+			}
+		}
+		b.out <- cs.wrapMsg(m, ctx, nil, md)
 	}
 	cl.setCount(n)
 	cl.setAttributes(semconv.MessagingBatchMessageCountKey.Int(n))
@@ -246,7 +286,7 @@ func (c *consumer) Next(opts ...jetstream.FetchOpt) (jetstream.Msg, error) {
 		if err != nil || !c.cs.active {
 			return m, err
 		}
-		return c.cs.wrapMsg(m, context.Background(), nil), nil
+		return c.cs.wrapMsg(m, context.Background(), nil, nil), nil
 	}
 	ctx, cl, err := c.cs.p.begin(context.Background(), c.cs.receive)
 	if err != nil {
@@ -263,10 +303,8 @@ func (c *consumer) Next(opts ...jetstream.FetchOpt) (jetstream.Msg, error) {
 		return m, err
 	}
 	cl.link(m.Headers())
-	if cl.recording() {
-		msgAttrs(&cl, m)
-	}
-	return c.cs.wrapMsg(m, ctx, nil), nil
+	md := c.cs.delivered(&cl, m, time.Now())
+	return c.cs.wrapMsg(m, ctx, nil, md), nil
 }
 
 // messagesContext is the iterator returned by consumer.Messages.
@@ -292,13 +330,11 @@ func (it *messagesContext) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error
 	var ctx context.Context
 	ctx, pr.c = it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers())
 	defer pr.endOnPanic() // the span outlives Next, but not a panic in it
-	if pr.c.recording() {
-		msgAttrs(&pr.c, m)
-	}
+	md := it.cs.delivered(&pr.c, m, pr.c.start)
 	it.mu.Lock()
 	it.cur = pr
 	it.mu.Unlock()
-	return it.cs.wrapMsg(m, ctx, pr), nil
+	return it.cs.wrapMsg(m, ctx, pr, md), nil
 }
 
 // Stop ends the open process span and stops the iterator.

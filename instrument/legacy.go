@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -68,6 +67,12 @@ import (
 //   - PullSubscribe returns nats.go's *nats.Subscription (a struct, it can't
 //     be wrapped): fetch with [FetchJS] for one CLIENT span "receive
 //     <stream>" per batch, process a message with [ProcessJS].
+//   - Consumer health (nats.client.consumer.lag, .pending, .redelivered,
+//     from each message's metadata, labelled with the stream and the queue
+//     or pull durable name, "_ephemeral" without one) is recorded in the
+//     Subscribe and QueueSubscribe handlers, by [FetchJS] for every message
+//     of a batch, and by [ProcessJS] for messages no wrapper receive saw
+//     (SubscribeSync, ChanSubscribe).
 //   - Settles (msg.Ack, Nak, Term, InProgress, AckSync) are methods of the
 //     *nats.Msg struct and can't be intercepted: [Ack], [AckSync], [Nak],
 //     [NakWithDelay], [Term] and [InProgress] are the traced forms.
@@ -424,14 +429,17 @@ type legacyConsumerKey struct{ stream, subject, group, consumer string }
 
 // legacyConsumerSpecs are the consumer-side operations on one destination,
 // with the attributes of the new API's consumerSpecs: messaging.nats.stream
-// and messaging.consumer.group.name on spans and metrics, the consumer name
-// on spans only.
+// and messaging.consumer.group.name (the queue or pull durable name, else
+// "_ephemeral"; both through the caps of health.go) on spans and metrics,
+// the consumer name on spans only; and the consumer-health recorder of the
+// same labels.
 type legacyConsumerSpecs struct {
 	process     *opSpec // push handler: counts the message as consumed
 	processOnly *opSpec // ProcessJS: the receive (FetchJS) counted it
 	receive     *opSpec
 	ack, nak    *opSpec
 	term, inPrg *opSpec
+	health      *consumerHealth // nil: metrics off
 }
 
 // consumerSpecs returns the specs for k, cached per key (up to
@@ -440,18 +448,14 @@ func (j *legacyJS) consumerSpecs(k legacyConsumerKey) *legacyConsumerSpecs {
 	if v, ok := j.consumers.Load(k); ok {
 		return v.(*legacyConsumerSpecs)
 	}
-	dest, filterDest := k.stream, k.stream
-	var attrs, spanAttrs []attribute.KeyValue
-	if k.stream != "" {
-		attrs = append(attrs, semconv.NATSStreamKey.String(k.stream))
-	} else if k.subject != "" {
+	labels := j.p.health.labels(k.stream, k.group)
+	attrs, spanAttrs := consumerAttrs(labels, k.stream)
+	dest, filterDest := labels.stream, k.stream
+	if k.stream == "" && k.subject != "" {
 		dest, filterDest = j.p.template(k.subject), k.subject
 	}
-	if k.group != "" {
-		attrs = append(attrs, semconv.MessagingConsumerGroupNameKey.String(k.group))
-	}
 	if k.consumer != "" {
-		spanAttrs = []attribute.KeyValue{semconv.NATSConsumerKey.String(k.consumer)}
+		spanAttrs = append(spanAttrs, semconv.NATSConsumerKey.String(k.consumer))
 	}
 	// Receives, settles and processing are never gated (see consumer.go).
 	mk := func(op, opType string, kind trace.SpanKind, count countKind) *opSpec {
@@ -468,6 +472,7 @@ func (j *legacyJS) consumerSpecs(k legacyConsumerKey) *legacyConsumerSpecs {
 		nak:         mk(semconv.OpNak, semconv.OpTypeSettle, trace.SpanKindClient, countAuto),
 		term:        mk(semconv.OpTerm, semconv.OpTypeSettle, trace.SpanKindClient, countAuto),
 		inPrg:       mk(semconv.OpInProgress, semconv.OpTypeSettle, trace.SpanKindClient, countAuto),
+		health:      j.p.health.consumer(labels),
 	}
 	if j.nConsumers.Load() >= maxMgmtSpecs {
 		return cs
@@ -481,10 +486,15 @@ func (j *legacyJS) consumerSpecs(k legacyConsumerKey) *legacyConsumerSpecs {
 
 // legacySub is what the wrapper knows of a subscription it made (or
 // fetched from): the subject given to the subscribe call, the consumer
-// group, and the specs of the last stream and consumer seen in its
-// messages (a subscription delivers from one stream).
+// group, whether the wrapper records its messages' consumer health where
+// it receives them (push handlers, FetchJS on its pull subscriptions; else
+// ProcessJS does), and the specs of the last stream and consumer seen in
+// its messages (a subscription delivers from one stream).
 type legacySub struct {
 	subject, group string
+	auto           bool        // registered by sub: the wrapper did not make it
+	bound          atomic.Bool // registered as the state of its subscription
+	receives       atomic.Bool
 	last           atomic.Pointer[legacySubSpecs]
 }
 
@@ -518,18 +528,33 @@ func (j *legacyJS) current(ls *legacySub) *legacyConsumerSpecs {
 }
 
 // track registers ls as the state of sub, kept until sub is garbage
-// collected; it returns the state registered (an earlier one wins).
+// collected; it returns the state registered. An earlier registration wins,
+// except an empty one sub registered for a subscription it did not know
+// yet: a handler can settle its first messages (sub) before the subscribe
+// call that made the subscription returns and tracks it, and the state of
+// the subscribe call must then replace the empty one.
 func (j *legacyJS) track(sub *nats.Subscription, ls *legacySub) *legacySub {
 	k := weak.Make(sub)
-	v, loaded := j.subs.LoadOrStore(k, ls)
-	if !loaded {
-		runtime.AddCleanup(sub, func(k weak.Pointer[nats.Subscription]) { j.subs.Delete(k) }, k)
+	for {
+		v, loaded := j.subs.LoadOrStore(k, ls)
+		if !loaded {
+			runtime.AddCleanup(sub, func(k weak.Pointer[nats.Subscription]) { j.subs.Delete(k) }, k)
+			ls.bound.Store(true)
+			return ls
+		}
+		old := v.(*legacySub)
+		if !old.auto || ls.auto {
+			return old
+		}
+		if j.subs.CompareAndSwap(k, old, ls) {
+			ls.bound.Store(true)
+			return ls
+		}
 	}
-	return v.(*legacySub)
 }
 
 // sub returns the state of sub, registering an empty one when the wrapper
-// did not make it.
+// has none (yet).
 func (j *legacyJS) sub(sub *nats.Subscription) *legacySub {
 	if sub == nil {
 		return &legacySub{}
@@ -537,7 +562,7 @@ func (j *legacyJS) sub(sub *nats.Subscription) *legacySub {
 	if v, ok := j.subs.Load(weak.Make(sub)); ok {
 		return v.(*legacySub)
 	}
-	return j.track(sub, &legacySub{})
+	return j.track(sub, &legacySub{auto: true})
 }
 
 // metadata returns m's JetStream metadata, or nil.
@@ -547,6 +572,14 @@ func metadata(m *nats.Msg) *nats.MsgMetadata {
 		return nil
 	}
 	return md
+}
+
+// recordHealth records the consumer health of a delivered message with
+// metadata md (nil: nothing) at time now.
+func recordHealth(ctx context.Context, h *consumerHealth, md *nats.MsgMetadata, now time.Time) {
+	if md != nil {
+		h.record(ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
+	}
 }
 
 // legacyMsgAttrs adds the delivery count and stream sequence of md to a
@@ -570,6 +603,7 @@ func (j *legacyJS) Subscribe(subj string, cb nats.MsgHandler, opts ...nats.SubOp
 		return j.JetStreamContext.Subscribe(subj, cb, opts...)
 	}
 	ls := &legacySub{subject: subj}
+	ls.receives.Store(true)
 	sub, err := j.JetStreamContext.Subscribe(subj, j.handler(ls, cb), opts...)
 	if err == nil && sub != nil {
 		j.track(sub, ls)
@@ -584,6 +618,7 @@ func (j *legacyJS) QueueSubscribe(subj, queue string, cb nats.MsgHandler, opts .
 		return j.JetStreamContext.QueueSubscribe(subj, queue, cb, opts...)
 	}
 	ls := &legacySub{subject: subj, group: queue}
+	ls.receives.Store(true)
 	sub, err := j.JetStreamContext.QueueSubscribe(subj, queue, j.handler(ls, cb), opts...)
 	if err == nil && sub != nil {
 		j.track(sub, ls)
@@ -601,8 +636,15 @@ func (j *legacyJS) observing() bool { return j.p.tracing || j.p.metering }
 // ContextFromMsg(m) returns the span's context.
 func (j *legacyJS) handler(ls *legacySub, cb nats.MsgHandler) nats.MsgHandler {
 	return func(m *nats.Msg) {
+		if !ls.bound.Load() && m.Sub != nil {
+			// The first messages can arrive before Subscribe returns and
+			// tracks the subscription: register ls now, so that a settle
+			// in cb finds the queue group.
+			j.track(m.Sub, ls)
+		}
 		md := metadata(m)
-		s := j.specsFor(ls, md).process
+		specs := j.specsFor(ls, md)
+		s := specs.process
 		if !s.active() {
 			cb(m)
 			return
@@ -610,6 +652,7 @@ func (j *legacyJS) handler(ls *legacySub, cb nats.MsgHandler) nats.MsgHandler {
 		ctx, c := j.p.beginProcess(context.Background(), s, m.Header)
 		defer c.finish(nil)
 		legacyMsgAttrs(&c, md)
+		recordHealth(ctx, specs.health, md, c.start)
 		if trace.SpanContextFromContext(ctx).IsValid() {
 			msgContexts.Store(m, ctx)
 			defer msgContexts.Delete(m)
@@ -626,7 +669,9 @@ func (j *legacyJS) handler(ls *legacySub, cb nats.MsgHandler) nats.MsgHandler {
 func (j *legacyJS) PullSubscribe(subj, durable string, opts ...nats.SubOpt) (*nats.Subscription, error) {
 	sub, err := j.JetStreamContext.PullSubscribe(subj, durable, opts...)
 	if err == nil && sub != nil && j.observing() {
-		j.track(sub, &legacySub{subject: subj, group: durable})
+		ls := &legacySub{subject: subj, group: durable}
+		ls.receives.Store(true)
+		j.track(sub, ls)
 	}
 	return sub, err
 }
@@ -667,6 +712,7 @@ func (j *legacyJS) fetch(ctx context.Context, sub *nats.Subscription, batch int,
 		return sub.Fetch(batch, opts...)
 	}
 	ls := j.sub(sub)
+	ls.receives.Store(true) // its messages' health is recorded here, not by ProcessJS
 	s := j.current(ls).receive
 	if !s.active() {
 		msgs, err := sub.Fetch(batch, opts...)
@@ -690,11 +736,19 @@ func (j *legacyJS) fetch(ctx context.Context, sub *nats.Subscription, batch int,
 		return msgs, err
 	}
 	md := metadata(msgs[0])
-	if learned := j.specsFor(ls, md).receive; learned != s && learned.active() {
+	specs := j.specsFor(ls, md)
+	if learned := specs.receive; learned != s && learned.active() {
 		retarget(&c, learned)
 	}
-	for _, m := range msgs {
+	now := time.Now()
+	for i, m := range msgs {
 		c.link(m.Header)
+		if specs.health != nil && c.spec == specs.receive {
+			if i > 0 {
+				md = metadata(m)
+			}
+			recordHealth(c.ctx, specs.health, md, now)
+		}
 	}
 	c.setCount(len(msgs))
 	c.setAttributes(semconv.MessagingBatchMessageCountKey.Int(len(msgs)))
@@ -742,13 +796,18 @@ func ProcessJS(js nats.JetStreamContext, msg *nats.Msg, fn func(ctx context.Cont
 
 func (j *legacyJS) process(msg *nats.Msg, fn func(ctx context.Context, msg *nats.Msg) error) (err error) {
 	md := metadata(msg)
-	s := j.specsFor(j.sub(msg.Sub), md).processOnly
+	ls := j.sub(msg.Sub)
+	specs := j.specsFor(ls, md)
+	s := specs.processOnly
 	if !s.active() {
 		return fn(context.Background(), msg)
 	}
 	ctx, c := j.p.beginProcess(context.Background(), s, msg.Header)
 	defer c.finish(&err)
 	legacyMsgAttrs(&c, md)
+	if !ls.receives.Load() { // SubscribeSync, ChanSubscribe: no naq receive saw it
+		recordHealth(ctx, specs.health, md, c.start)
+	}
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		msgContexts.Store(msg, ctx)
 		defer msgContexts.Delete(msg)

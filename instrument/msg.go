@@ -25,14 +25,17 @@ import (
 type jsMsg struct {
 	jetstream.Msg
 	cs   *consumerSpecs
-	ctx  context.Context // parent of the settle spans
-	proc *processing     // Messages: the process span ended by a final settle
+	ctx  context.Context        // parent of the settle spans
+	proc *processing            // Messages: the process span ended by a final settle
+	md   *jetstream.MsgMetadata // parsed at delivery, or nil; never handed out
 }
 
 var _ jetstream.Msg = (*jsMsg)(nil)
 
-func (cs *consumerSpecs) wrapMsg(m jetstream.Msg, ctx context.Context, pr *processing) jetstream.Msg {
-	return &jsMsg{Msg: m, cs: cs, ctx: ctx, proc: pr}
+// wrapMsg wraps m; md is its metadata when the delivery parsed it (reused
+// for the settle spans' attributes), else nil.
+func (cs *consumerSpecs) wrapMsg(m jetstream.Msg, ctx context.Context, pr *processing, md *jetstream.MsgMetadata) jetstream.Msg {
+	return &jsMsg{Msg: m, cs: cs, ctx: ctx, proc: pr, md: md}
 }
 
 // Ack is traced as "ack <stream>".
@@ -88,7 +91,11 @@ func (m *jsMsg) settle(ctx context.Context, s *opSpec, final bool, fn func(conte
 	}
 	defer c.finish(&err)
 	if c.recording() {
-		msgAttrs(&c, m.Msg)
+		md := m.md
+		if md == nil {
+			md, _ = m.Msg.Metadata()
+		}
+		setMsgAttrs(&c, md)
 	}
 	return fn(sctx)
 }
@@ -108,11 +115,10 @@ func (m *jsMsg) parent(ctx context.Context) context.Context {
 	return ctx
 }
 
-// msgAttrs adds the delivery count and stream sequence of m to a recording
-// call's span.
-func msgAttrs(c *call, m jetstream.Msg) {
-	md, err := m.Metadata()
-	if err != nil || md == nil {
+// setMsgAttrs adds the delivery count and stream sequence of md (nil:
+// nothing) to a recording call's span.
+func setMsgAttrs(c *call, md *jetstream.MsgMetadata) {
+	if md == nil {
 		return
 	}
 	c.setAttributes(

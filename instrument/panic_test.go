@@ -421,7 +421,7 @@ func TestPanicJetStream(t *testing.T) {
 		pr := &processing{}
 		var ctx context.Context
 		ctx, pr.c = cs.p.beginProcess(context.Background(), cs.process, m.Headers())
-		jm := cs.wrapMsg(m, ctx, pr).(*jsMsg)
+		jm := cs.wrapMsg(m, ctx, pr, nil).(*jsMsg)
 		before := len(e.named("process PN"))
 		v := &panicValue{where: "Ack"}
 		got := catch(func() { _ = jm.settle(nil, cs.ack, true, func(context.Context) error { panic(v) }) })

@@ -252,6 +252,7 @@ type pipeline struct {
 
 	spanBase   []attribute.KeyValue // on every span
 	metricBase []attribute.KeyValue // on every metric data point
+	health     *healthState         // consumer-health metrics and name caps (health.go)
 	stab       semconv.Stability    // OTEL_SEMCONV_STABILITY_OPT_IN, read once here
 }
 
@@ -294,6 +295,7 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 		p.spanBase = append(p.spanBase, kv)
 		p.metricBase = append(p.metricBase, kv)
 	}
+	p.health = newHealthState(p)
 	return p
 }
 

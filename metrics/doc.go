@@ -31,7 +31,10 @@
 //     (from nats.Statistics), and nats.client.rtt, sampled by a background
 //     goroutine so that a collection never waits on the network.
 //     [Observer.Track] adds a subscription's nats.client.subscription.pending
-//     and .dropped. The Observer stops when the connection closes or on
+//     and .dropped, and the template its nats.client.slow_consumers events
+//     are counted under (one event per slow episode of a subscription, from
+//     nats.go's nats.ErrSlowConsumer async errors; "_OTHER" for an untracked
+//     subscription). The Observer stops when the connection closes or on
 //     [Observer.Close]: callbacks unregistered, goroutine ended.
 //   - [Recorder.ConnOptions] returns nats.Options to append last to a connect
 //     call, for the events nats.go only lets you hook at connect time
@@ -41,6 +44,15 @@
 //     failed connections, average/min/max connect time, reconnects,
 //     disconnects, last error type, per-connection state. Reset only starts a
 //     new Snapshot period; the OpenTelemetry counters stay monotonic.
+//
+// # Consumer health
+//
+// [NewConsumerHealth] creates the instruments the instrument package records
+// from every delivered JetStream message's metadata: nats.client.consumer.lag
+// (histogram, seconds, buckets up to one hour), nats.client.consumer.redelivered
+// (counter) and nats.client.consumer.pending (observable gauge over
+// [PendingCell]s, one per stream and consumer, looked up with
+// [ConsumerHealth.Pending] and bounded by [MaxPendingSeries]).
 //
 // # Performance measurement
 //

@@ -92,6 +92,12 @@ type Connection struct {
 	// ReceivedBytes is nats.client.received.bytes (By), from
 	// nats.Statistics.InBytes.
 	ReceivedBytes metric.Int64ObservableCounter
+	// SlowConsumers is nats.client.slow_consumers ({event}): the
+	// nats.ErrSlowConsumer async errors of the connection, one per slow
+	// episode of a subscription (nats.go reports a subscription once when
+	// it starts dropping messages, and again only after it has delivered
+	// one since); nats.client.subscription.dropped counts the messages.
+	SlowConsumers metric.Int64Counter
 }
 
 // NewConnection creates the synchronous connection instruments on mp (nil:
@@ -124,6 +130,8 @@ func NewConnection(mp metric.MeterProvider) *Connection {
 			"Number of bytes the NATS connection sent."),
 		ReceivedBytes: obsCounter(m, semconv.MetricReceivedBytes, semconv.UnitBytes,
 			"Number of bytes the NATS connection received."),
+		SlowConsumers: counter(m, semconv.MetricSlowConsumers, semconv.UnitEvent,
+			"Number of times a subscription became a slow consumer and started dropping messages."),
 	}
 }
 

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,11 @@ import (
 // tracked subscriptions under it, release it, query nats.go, and re-lock only
 // to drop the subscriptions found invalid. Untrack only takes the mutex for a
 // map delete.
+//
+// The async-error listener runs on nats.go's callback goroutine and takes
+// no lock that collection holds: it finds a subscription's template in a
+// sync.Map mirror of the tracked subscriptions and reads the stopped state
+// from an atomic.
 type Observer struct {
 	r    *Recorder
 	nc   *nats.Conn
@@ -50,6 +56,12 @@ type Observer struct {
 	rttNanos atomic.Int64 // last successful RTT sample; 0 = none
 	rttOK    atomic.Bool  // whether the most recent sample succeeded
 	reaping  atomic.Bool  // a stop was scheduled after seeing the conn closed
+	halted   atomic.Bool  // mirrors stopped, for the event listeners
+
+	// tracked mirrors subs (written under mu, read without it) for the
+	// async-error listener: *nats.Subscription → *trackedSub.
+	tracked   sync.Map
+	slowOther metric.AddOption // slow_consumers of an untracked subscription
 
 	// mu guards the fields below. It is never held across a call into
 	// nats.go, the OTel SDK or user code (see the type's doc).
@@ -66,6 +78,7 @@ type Observer struct {
 // subscription.
 type trackedSub struct {
 	opt metric.MeasurementOption
+	add metric.AddOption // the same set, for nats.client.slow_consumers
 }
 
 // subEntry is a (subscription, registration) pair copied out of
@@ -119,6 +132,7 @@ func (r *Recorder) Observe(nc *nats.Conn, name string) (*Observer, error) {
 		done:   make(chan struct{}),
 		subs:   make(map[*nats.Subscription]*trackedSub),
 	}
+	o.slowOther = metric.WithAttributeSet(destinationSet(set, semconv.OtherValue))
 	r.observers[nc] = o
 	observing.LoadOrStore(nc, o)
 	r.mu.Unlock()
@@ -171,7 +185,7 @@ func (o *Observer) chain() {
 	connevents.Chain(o.nc, connevents.Handlers{
 		Disconnected: func(_ *nats.Conn, err error) { o.event(evDisconnect, err) },
 		Reconnected:  func(*nats.Conn) { o.event(evReconnect, nil) },
-		AsyncError:   func(_ *nats.Conn, _ *nats.Subscription, err error) { o.event(evAsyncError, err) },
+		AsyncError:   func(_ *nats.Conn, sub *nats.Subscription, err error) { o.asyncError(sub, err) },
 		Discovered:   func(*nats.Conn) { o.event(evDiscovered, nil) },
 		Closed:       func(*nats.Conn) { o.stop() },
 	})
@@ -179,12 +193,29 @@ func (o *Observer) chain() {
 
 // event counts a connection event unless the Observer has stopped.
 func (o *Observer) event(ev event, err error) {
-	o.mu.Lock()
-	stopped := o.stopped
-	o.mu.Unlock()
-	if !stopped {
+	if !o.halted.Load() {
 		o.r.recordEvent(ev, o.set, err)
 	}
+}
+
+// asyncError counts an async error, and a nats.ErrSlowConsumer in
+// nats.client.slow_consumers under the template the subscription was
+// tracked with ([OtherValue] when it is not tracked). It runs on nats.go's
+// callback goroutine and waits for no lock collection can hold.
+func (o *Observer) asyncError(sub *nats.Subscription, err error) {
+	if o.halted.Load() {
+		return
+	}
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		opt := o.slowOther
+		if sub != nil {
+			if v, ok := o.tracked.Load(sub); ok {
+				opt = v.(*trackedSub).add
+			}
+		}
+		o.r.inst.SlowConsumers.Add(context.Background(), 1, opt)
+	}
+	o.r.recordEvent(evAsyncError, o.set, err)
 }
 
 // sampleRTT measures the round trip now and then every interval until ctx
@@ -318,6 +349,7 @@ func (o *Observer) dropLocked(entries []subEntry) {
 	for _, e := range entries {
 		if o.subs[e.sub] == e.ts {
 			delete(o.subs, e.sub)
+			o.tracked.CompareAndDelete(e.sub, e.ts)
 		}
 	}
 }
@@ -356,7 +388,10 @@ func clampInt64(v uint64) int64 {
 // its cumulative dropped count (nats.client.subscription.dropped) with the
 // connection's attributes plus messaging.destination.name and
 // messaging.destination.template, both set to destination (as the instrument
-// pipeline does).
+// pipeline does), and counts its slow-consumer events
+// (nats.client.slow_consumers) under the same attributes. The Observer
+// counts every nats.ErrSlowConsumer its connection reports: those of a
+// subscription that is not tracked go under the destination "_OTHER".
 // destination must be a low-cardinality subject template (never a raw
 // subject with ids or a reply inbox). Tracking stops when untrack is called,
 // when the subscription becomes invalid (unsubscribed, drained, connection
@@ -373,13 +408,13 @@ func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack fu
 	if sub == nil {
 		return func() {}
 	}
-	ts := &trackedSub{opt: metric.WithAttributeSet(attribute.NewSet(append(o.set.ToSlice(),
-		semconv.MessagingDestinationNameKey.String(destination),
-		semconv.MessagingDestinationTemplateKey.String(destination))...))}
+	set := destinationSet(o.set, destination)
+	ts := &trackedSub{opt: metric.WithAttributeSet(set), add: metric.WithAttributeSet(set)}
 	var sweep []subEntry
 	o.mu.Lock()
 	if !o.stopped {
 		o.subs[sub] = ts
+		o.tracked.Store(sub, ts)
 		if !o.sweeping && len(o.subs) > max(o.sweepAt, minSweep) {
 			o.sweeping = true
 			sweep = o.copyLocked()
@@ -393,9 +428,18 @@ func (o *Observer) Track(sub *nats.Subscription, destination string) (untrack fu
 		o.mu.Lock()
 		if o.subs[sub] == ts {
 			delete(o.subs, sub)
+			o.tracked.CompareAndDelete(sub, ts)
 		}
 		o.mu.Unlock()
 	}
+}
+
+// destinationSet is the connection's set plus messaging.destination.name
+// and messaging.destination.template, both destination.
+func destinationSet(conn attribute.Set, destination string) attribute.Set {
+	return attribute.NewSet(append(conn.ToSlice(),
+		semconv.MessagingDestinationNameKey.String(destination),
+		semconv.MessagingDestinationTemplateKey.String(destination))...)
 }
 
 // observing maps every connection observed by any Recorder to its first
@@ -446,9 +490,11 @@ func (o *Observer) stop() {
 		return
 	}
 	o.stopped = true
+	o.halted.Store(true)
 	reg := o.reg
 	o.reg = nil
 	clear(o.subs)
+	o.tracked.Clear()
 	o.mu.Unlock()
 
 	o.cancel()
