@@ -37,7 +37,9 @@
 // suggestion), a key set twice or a value of the wrong kind is an error
 // naming the file and line. Every field has a NAQ_* variable (see the Env*
 // constants, e.g. [EnvNATSURL]); NATS_URL is used for servers when neither
-// NAQ_NATS_URL nor the file/profile set them.
+// NAQ_NATS_URL nor the file/profile set them. Load ignores NAQ_* variables
+// it does not read (a program may use NAQ_ names of its own); [CheckEnv]
+// reports them, with the variable a misspelt name most likely meant.
 // [WithLookupEnv] replaces os.LookupEnv (tests inject a map). Invalid input is
 // reported as a [*ConfigError] (errors.Is(err, [ErrInvalidConfig])) naming
 // where the value came from (file:line, environment variable, option), the

@@ -342,3 +342,14 @@ func ExampleNewHealthChecker() {
 	// healthy: true jetstream: true
 	// start again: scope: health checker already started
 }
+
+// CheckEnv finds NAQ_* variables that Load does not read, such as a
+// misspelt name, which Load ignores.
+func ExampleCheckEnv() {
+	environ := []string{"NAQ_NATS_URL=nats://localhost:4222", "NAQ_MAX_RECONECT=10", "HOME=/home/me"}
+	var ce *scope.ConfigError
+	if err := scope.CheckEnv(environ); errors.As(err, &ce) {
+		fmt.Println(ce.Field, "is ignored;", ce.Suggestion)
+	}
+	// Output: NAQ_MAX_RECONECT is ignored; did you mean "NAQ_MAX_RECONNECT"?
+}

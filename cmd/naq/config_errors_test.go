@@ -114,3 +114,47 @@ func clearConnEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownEnvVariables: a NAQ_* variable naq does not read (a typo) is
+// a warning on stderr naming the variable it most likely meant, and the
+// command carries on; `config check --strict` exits 2 on it instead. The
+// value is never shown.
+func TestUnknownEnvVariables(t *testing.T) {
+	const warning = `naq: warning: NAQ_MAX_RECONECT is not a variable naq reads and is ignored; did you mean "NAQ_MAX_RECONNECT"?` + "\n"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	t.Run("warning", func(t *testing.T) {
+		clearConnEnv(t)
+		t.Setenv("NAQ_MAX_RECONECT", "-1")
+		t.Setenv("NAQ_MAX_RECONNECT", "7")
+		var out, errOut bytes.Buffer
+		code := run(ctx, []string{"config", "check", "--url", "nats://a:4222"}, &out, &errOut)
+		assert.Equal(t, exitOK, code, errOut.String())
+		assert.Equal(t, warning, errOut.String())
+		assert.Contains(t, out.String(), "max_reconnect_attempts: 7\n", "the typo changes nothing")
+	})
+	t.Run("strict", func(t *testing.T) {
+		clearConnEnv(t)
+		t.Setenv("NAQ_MAX_RECONECT", "secret-value")
+		var out, errOut bytes.Buffer
+		code := run(ctx, []string{"config", "check", "--strict", "--url", "nats://a:4222"}, &out, &errOut)
+		assert.Equal(t, exitUsage, code)
+		assert.Empty(t, out.String())
+		assert.Equal(t, "naq: scope: invalid config: NAQ_MAX_RECONECT (environment): unknown variable: allowed: "+
+			"NAQ_CONFIG, NAQ_PROFILE, NAQ_NATS_URL, NAQ_CLIENT_NAME, NAQ_MAX_RECONNECT, NAQ_RECONNECT_TIME_WAIT, "+
+			"NAQ_CONNECTION_TIMEOUT, NAQ_DRAIN_TIMEOUT, NAQ_FLUSH_TIMEOUT, NAQ_PING_INTERVAL, NAQ_MAX_OUTSTANDING_PINGS, "+
+			"NAQ_TLS_ENABLED, NAQ_TLS_CERT_FILE, NAQ_TLS_KEY_FILE, NAQ_TLS_CA_FILE, NAQ_TLS_INSECURE_SKIP_VERIFY, "+
+			"NAQ_AUTH_USER, NAQ_AUTH_PASSWORD, NAQ_AUTH_TOKEN, NAQ_AUTH_NKEY_SEED_FILE, NAQ_AUTH_CREDS_FILE; "+
+			`did you mean "NAQ_MAX_RECONNECT"?`+"\n", errOut.String())
+		assert.NotContains(t, errOut.String(), "secret-value")
+	})
+	t.Run("strict, all known", func(t *testing.T) {
+		clearConnEnv(t)
+		t.Setenv("NAQ_MAX_RECONNECT", "3")
+		var out, errOut bytes.Buffer
+		code := run(ctx, []string{"config", "check", "--strict", "--url", "nats://a:4222"}, &out, &errOut)
+		assert.Equal(t, exitOK, code, errOut.String())
+		assert.Empty(t, errOut.String())
+	})
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -20,6 +22,8 @@ type globalFlags struct {
 	configArg bool
 	// root holds the flags, to tell `--url=` from no --url.
 	root *cobra.Command
+	// envChecked: the NAQ_* variables naq does not read were reported.
+	envChecked bool
 }
 
 const rootLong = `naq observes and checks NATS clients built with naq.
@@ -154,11 +158,51 @@ func (g *globalFlags) load(extra ...scope.LoadOption) (scope.Config, error) {
 	if err := g.checkEmpty(); err != nil {
 		return scope.Config{}, usageErr(err)
 	}
+	g.warnUnknownEnv()
 	cfg, err := scope.Load(append(g.loadOptions(), extra...)...)
 	if err != nil {
 		return cfg, usageErr(g.flagError(err))
 	}
 	return cfg, nil
+}
+
+// warnUnknownEnv prints one warning on stderr, once, for each NAQ_*
+// variable naq does not read (a misspelt name would otherwise be ignored
+// without a word), with the variable it most likely meant.
+func (g *globalFlags) warnUnknownEnv() {
+	if g.envChecked || g.root == nil {
+		return
+	}
+	g.envChecked = true
+	w := g.root.ErrOrStderr()
+	for _, ce := range unknownEnv() {
+		hint := ""
+		if ce.Suggestion != "" {
+			hint = "; " + ce.Suggestion
+		}
+		fmt.Fprintf(w, "naq: warning: %s is not a variable naq reads and is ignored%s\n", ce.Field, hint)
+	}
+}
+
+// unknownEnv lists the NAQ_* variables of the environment that naq does not
+// read (scope.CheckEnv), one error each.
+func unknownEnv() []*scope.ConfigError {
+	err := scope.CheckEnv(os.Environ())
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]*scope.ConfigError, 0, len(errs))
+	for _, e := range errs {
+		var ce *scope.ConfigError
+		if errors.As(e, &ce) {
+			out = append(out, ce)
+		}
+	}
+	return out
 }
 
 func splitURLs(s string) []string {
