@@ -173,7 +173,7 @@ type HealthChecker struct {
 // [WithOnCheck], which observes every result.
 func NewHealthChecker(url string, interval time.Duration, opts ...HealthCheckerOption) (*HealthChecker, error) {
 	if interval <= 0 {
-		return nil, invalidOption("health check interval", interval, "a duration > 0")
+		return nil, invalidOption("NewHealthChecker interval", interval, "a duration > 0")
 	}
 	o := newOptions(opts)
 	o.noGate = true

@@ -17,7 +17,7 @@ type Limiter struct {
 // matching [ErrInvalidOption].
 func NewLimiter(max int) (*Limiter, error) {
 	if max < 1 {
-		return nil, invalidOption("limiter max", max, "an integer >= 1")
+		return nil, invalidOption("NewLimiter max", max, "an integer >= 1")
 	}
 	return &Limiter{slots: make(chan struct{}, max)}, nil
 }

@@ -123,7 +123,7 @@ func NewPool(opts ...PoolOption) (*Pool, error) {
 		natsOpts: append([]nats.Option(nil), o.natsOpts...)}
 	if o.idle != nil {
 		if *o.idle < 0 {
-			return nil, invalidOption("idle timeout", *o.idle, "a duration >= 0")
+			return nil, invalidOption("scope.WithIdleTimeout", *o.idle, "a duration >= 0")
 		}
 		p.idle = *o.idle
 	}

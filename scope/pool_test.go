@@ -343,10 +343,14 @@ func TestAcquireHonoursContext(t *testing.T) {
 func TestNewPoolRejectsBadOptions(t *testing.T) {
 	_, err := scope.NewPool(scope.WithIdleTimeout(-time.Second))
 	assert.ErrorIs(t, err, scope.ErrInvalidOption)
-	assert.Contains(t, err.Error(), "idle timeout")
+	assert.EqualError(t, err, "scope: invalid option: scope.WithIdleTimeout=-1s: allowed: a duration >= 0")
 	_, err = scope.NewPool(scope.WithRetry(scope.RetryPolicy{MaxRetries: 2}))
 	assert.ErrorIs(t, err, scope.ErrInvalidOption)
-	assert.Contains(t, err.Error(), "InitialDelay")
+	assert.EqualError(t, err, "scope: invalid option: RetryPolicy.InitialDelay=0s: allowed: a duration > 0")
+	_, err = scope.NewLimiter(0)
+	assert.EqualError(t, err, "scope: invalid option: NewLimiter max=0: allowed: an integer >= 1")
+	_, err = scope.NewHealthChecker("", -time.Second)
+	assert.EqualError(t, err, "scope: invalid option: NewHealthChecker interval=-1s: allowed: a duration > 0")
 }
 
 func TestOpenUsesEnvironmentWhenURLEmpty(t *testing.T) {

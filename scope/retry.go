@@ -44,15 +44,15 @@ func DefaultRetryPolicy() RetryPolicy {
 func (p RetryPolicy) Validate() error {
 	switch {
 	case p.MaxRetries < -1:
-		return invalidOption("retry MaxRetries", p.MaxRetries, "an integer >= -1 (-1 = until ctx ends)")
+		return invalidOption("RetryPolicy.MaxRetries", p.MaxRetries, "an integer >= -1 (-1 = until ctx ends)")
 	case p.MaxRetries != 0 && p.InitialDelay <= 0:
-		return invalidOption("retry InitialDelay", p.InitialDelay, "a duration > 0")
+		return invalidOption("RetryPolicy.InitialDelay", p.InitialDelay, "a duration > 0")
 	case p.MaxRetries != 0 && (p.BackoffFactor < 1 || math.IsNaN(p.BackoffFactor) || math.IsInf(p.BackoffFactor, 0)):
-		return invalidOption("retry BackoffFactor", p.BackoffFactor, "a finite number >= 1")
+		return invalidOption("RetryPolicy.BackoffFactor", p.BackoffFactor, "a finite number >= 1")
 	case p.Jitter < 0 || p.Jitter > 1 || math.IsNaN(p.Jitter):
-		return invalidOption("retry Jitter", p.Jitter, "a number between 0 and 1")
+		return invalidOption("RetryPolicy.Jitter", p.Jitter, "a number between 0 and 1")
 	case p.MaxDelay < 0:
-		return invalidOption("retry MaxDelay", p.MaxDelay, "a duration >= 0 (0 = no cap)")
+		return invalidOption("RetryPolicy.MaxDelay", p.MaxDelay, "a duration >= 0 (0 = no cap)")
 	}
 	return nil
 }
