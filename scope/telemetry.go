@@ -129,6 +129,7 @@ func newPoolTelemetry(o *telemetryOptions) (*poolTelemetry, error) {
 	if o.prop != nil {
 		inst = append(inst, instrument.WithPropagators(o.prop))
 	}
+	inst = append(inst, o.instOpts...) // WithInstrumentOptions: for the handles only
 	t := &poolTelemetry{
 		rec:      rec,
 		mp:       mp,
