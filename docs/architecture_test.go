@@ -45,6 +45,10 @@ func TestImportDirection(t *testing.T) {
 					strings.HasPrefix(imp, "go.opentelemetry.io/otel/exporters"),
 					"library package %s imports the OpenTelemetry SDK (%s); only telemetry may", pkg, imp)
 			}
+			// The server is for tests, the demo and the CLI: a library user
+			// never links it (tracing has its own trace event types).
+			assert.False(t, strings.HasPrefix(imp, "github.com/nats-io/nats-server"),
+				"library package %s imports nats-server (%s)", pkg, imp)
 		}
 	}
 }

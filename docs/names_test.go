@@ -110,6 +110,15 @@ var semconvKeys = map[string]string{
 	"ExceptionMessageKey":             string(semconv.ExceptionMessageKey),
 	"ExceptionStacktraceKey":          string(semconv.ExceptionStacktraceKey),
 	"NATSPropagationReasonKey":        string(semconv.NATSPropagationReasonKey),
+	"NATSServerNameKey":               string(semconv.NATSServerNameKey),
+	"NATSServerIDKey":                 string(semconv.NATSServerIDKey),
+	"NATSServerClusterKey":            string(semconv.NATSServerClusterKey),
+	"NATSHopTypeKey":                  string(semconv.NATSHopTypeKey),
+	"NATSHopIDKey":                    string(semconv.NATSHopIDKey),
+	"NATSHopConnKindKey":              string(semconv.NATSHopConnKindKey),
+	"NATSHopConnNameKey":              string(semconv.NATSHopConnNameKey),
+	"NATSHopAccountKey":               string(semconv.NATSHopAccountKey),
+	"NATSHopNoInterestKey":            string(semconv.NATSHopNoInterestKey),
 }
 
 var semconvEvents = map[string]string{

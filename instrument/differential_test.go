@@ -197,10 +197,11 @@ func dataOf(b []byte) string {
 	return fmt.Sprintf("<%d bytes %s>", len(b), hex.EncodeToString(h[:8]))
 }
 
-// isTraceHeader reports whether k is a trace-context key (any case).
+// isTraceHeader reports whether k is a trace-context key (any case), or
+// the Nats-Trace-Dest header of WithServerTrace.
 func isTraceHeader(k string) bool {
 	switch strings.ToLower(k) {
-	case "traceparent", "tracestate", "baggage":
+	case "traceparent", "tracestate", "baggage", "nats-trace-dest":
 		return true
 	}
 	return false
@@ -1337,6 +1338,39 @@ func TestDifferential(t *testing.T) {
 	t.Run("delivery", func(t *testing.T) { runDiff(t, e, deliveryCases()) })
 	t.Run("jetstream", func(t *testing.T) { runDiff(t, e, jsCases()) })
 	t.Run("kv", func(t *testing.T) { runDiff(t, e, kvCases()) })
+}
+
+// TestDifferentialServerTrace runs the core and JetStream cases with
+// WithServerTrace on: every sampled publish and request asks the server for
+// its hops, and the calls still return exactly what raw nats.go returns (a
+// request's reply, a JetStream ack, every error) and put the same messages
+// on the wire apart from the trace headers. The traces are asked for for
+// real: the server publishes events to the destination. Cases that watch
+// every subject (">") are left out, since they would see those events; the
+// span checks are about the size of the traceparent header alone.
+func TestDifferentialServerTrace(t *testing.T) {
+	const dest = "zz.diff.hops"
+	e := newDiffEnv(t, diffEnvConfig{tracing: true, instOpts: func(tel *telemetry) []Option {
+		return tel.opts(WithServerTrace(ServerTrace{Dest: dest}))
+	}})
+	events, err := e.feeder.SubscribeSync(dest)
+	require.NoError(t, err)
+	require.NoError(t, e.feeder.Flush())
+	var cases []diffCase
+	for _, c := range append(coreCases(), jsCases()...) {
+		if slices.Contains(c.observe, ">") {
+			continue
+		}
+		c.check = nil
+		cases = append(cases, c)
+	}
+	runDiff(t, e, cases)
+	n, _, err := events.Pending()
+	require.NoError(t, err)
+	assert.Greater(t, n, 20, "the servers traced the instrumented side's messages")
+	m, err := events.NextMsg(time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, string(m.Data), `"traceparent"`, "a trace event names the publisher's trace")
 }
 
 // TestDifferentialCoreMetricsOnly runs the core cases with tracing off and

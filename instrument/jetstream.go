@@ -260,7 +260,8 @@ func (j *jetStream) retryRaw(ctx context.Context, err error, opts []jetstream.Pu
 // (Nats-Msg-Id, Nats-Expected-*, Nats-TTL, schedules) on the message it is
 // given, so a caller that reuses msg sees (and sends again) the same headers
 // as with raw nats.go. Only keys nats.go added or changed are copied back,
-// never the keys the propagators write. Without options nats.go writes
+// never the keys the propagators write nor the Nats-Trace-Dest of
+// WithServerTrace. Without options nats.go writes
 // nothing and neither does sent. Both JetStream wrappers (new and legacy
 // API) use it.
 func (p *pipeline) sent(msg, out *nats.Msg, withOpts bool) {
@@ -272,7 +273,7 @@ func (p *pipeline) sent(msg, out *nats.Msg, withOpts bool) {
 	}
 	var fields []string
 	for k, v := range out.Header {
-		if cur, ok := msg.Header[k]; ok && slices.Equal(cur, v) {
+		if cur, ok := msg.Header[k]; (ok && slices.Equal(cur, v)) || k == traceDestHeader {
 			continue
 		}
 		if fields == nil {

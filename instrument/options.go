@@ -1,6 +1,8 @@
 package instrument
 
 import (
+	"strings"
+
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -63,6 +65,7 @@ type config struct {
 	connName     string
 	kvKeys       bool
 	tracker      func(sub *nats.Subscription, destination string) (untrack func())
+	serverTrace  serverTrace
 }
 
 // newConfig applies opts over the defaults, reading the otel globals now.
@@ -242,4 +245,81 @@ func WithSubscriptionTracker(track func(sub *nats.Subscription, destination stri
 			c.tracker = track
 		}
 	})
+}
+
+// ServerTrace asks nats-server (2.11 or later) to trace sampled messages
+// through the servers they cross; see [WithServerTrace].
+type ServerTrace struct {
+	// Dest is the subject the servers publish their trace events to: the
+	// value of the Nats-Trace-Dest header (tracing.TraceDestHeader). A
+	// tracing.HopCollector subscribed to it turns the events into spans.
+	// It must be a valid subject without wildcards, and the publishing
+	// user must be allowed to publish to it: nats-server drops a traced
+	// message whose sender may not publish to its trace destination.
+	Dest string
+	// Ratio is the fraction of sampled publishes to trace, chosen by trace
+	// id (tracing.TraceIDRatio), so a trace is traced through the servers
+	// whole or not at all. A value outside (0, 1), the zero value
+	// included, traces every sampled publish.
+	Ratio float64
+}
+
+// traceDestHeader is the header WithServerTrace adds.
+const traceDestHeader = tracing.TraceDestHeader
+
+// serverTrace is a validated ServerTrace, ready for the pipeline.
+type serverTrace struct {
+	dest  []string // the header value, shared read-only by every message
+	ratio float64
+}
+
+// WithServerTrace makes sampled publishes ask the NATS servers for their
+// hops: core publishes and requests and JetStream publishes (sync and
+// async, new and legacy API) whose span is sampled carry a Nats-Trace-Dest
+// header with st.Dest on the message sent (never on the caller's message),
+// and every server the message crosses publishes a trace event (ingress,
+// subject mapping, imports and exports, JetStream store, egress, with its
+// timestamps) to st.Dest, while delivering the message as usual. Run a
+// tracing.HopCollector on st.Dest to turn the events into spans of the
+// publish's trace.
+//
+// Unsampled publishes never carry the header. The header follows the trace
+// context's rules: it is left out with it when the server does not support
+// headers, and when the headers together would push the message past
+// max_payload (the message then goes out as raw nats.go sends it). A
+// message whose header already names a trace destination keeps it.
+//
+// Alternatively, without this option: an account's msg_trace (dest and
+// sampling) in the server config makes nats-server trace every message
+// that carries a sampled traceparent, which naq injects on every sampled
+// publish; run the collector on that dest.
+//
+// Default: off. An empty Dest, or one with spaces or wildcards, is
+// ignored. The server's extra work is one event per traced message per
+// server: bound it with the sampler and st.Ratio.
+func WithServerTrace(st ServerTrace) Option {
+	return optionFunc(func(c *config) {
+		if !validTraceDest(st.Dest) {
+			return
+		}
+		r := st.Ratio
+		if !(r > 0 && r < 1) {
+			r = 1
+		}
+		c.serverTrace = serverTrace{dest: []string{st.Dest}, ratio: r}
+	})
+}
+
+// validTraceDest reports whether dest is a subject nats-server accepts as a
+// trace destination: non-empty tokens, no white space, no wildcards.
+func validTraceDest(dest string) bool {
+	if dest == "" || strings.ContainsAny(dest, " \t\r\n") {
+		return false
+	}
+	for tok := range strings.SplitSeq(dest, ".") {
+		if tok == "" || tok == "*" || tok == ">" {
+			return false
+		}
+	}
+	return true
 }

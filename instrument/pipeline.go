@@ -633,6 +633,23 @@ func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
 		msg.Header = make(nats.Header, 2)
 	}
 	p.cfg.propagators.Inject(ctx, tracing.HeaderCarrier(msg.Header))
+	if p.cfg.serverTrace.dest != nil {
+		p.askServerTrace(ctx, msg.Header)
+	}
+}
+
+// askServerTrace adds the Nats-Trace-Dest header of WithServerTrace to h
+// (the header of the message sent, never the caller's) when the span of ctx
+// is sampled and its trace falls in the configured ratio, unless h already
+// names a trace destination.
+func (p *pipeline) askServerTrace(ctx context.Context, h nats.Header) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsSampled() || !tracing.TraceIDRatio(sc.TraceID(), p.cfg.serverTrace.ratio) {
+		return
+	}
+	if _, ok := h[traceDestHeader]; !ok {
+		h[traceDestHeader] = p.cfg.serverTrace.dest
+	}
 }
 
 // needsInject reports whether inject would write anything for ctx.

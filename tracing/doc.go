@@ -17,7 +17,17 @@
 //     subjects into destination templates ("_INBOX.abc" → "_INBOX",
 //     "orders.42" → "orders.*") and cap the number of distinct templates.
 //   - [SpanName] formats "<operation> <destination>".
+//   - [NewHopCollector] subscribes to the destination of nats-server's
+//     message tracing (ADR-41, nats-server 2.11+: the [TraceDestHeader]
+//     header, or an account's msg_trace) and turns each server hop of a
+//     traced message (ingress, subject mapping, imports and exports, the
+//     JetStream store, egress) into an INTERNAL span of the publisher's
+//     trace, bounded by a sampling ratio and an events-per-second cap
+//     ([HopStats] counts what it dropped). [ParseHopEvent] reads one event;
+//     [TraceIDRatio] is the trace-id sampling rule it shares with
+//     instrument.WithServerTrace.
 //
-// The package imports only the OpenTelemetry API; without an SDK every call
-// is a cheap no-op. All functions are safe for concurrent use.
+// The package imports only the OpenTelemetry API (and not nats-server: the
+// trace event types are its own); without an SDK every call is a cheap
+// no-op. All functions are safe for concurrent use.
 package tracing

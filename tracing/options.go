@@ -15,9 +15,11 @@ const ScopeName = "github.com/naq-io/naq/tracing"
 // Version is the version of the naq tracing package.
 const Version = version.Version
 
-// Option configures [Inject], [Extract], [StartProcess] and [LinkFromHeader].
-// Options never fail; a nil value passed to a With* function is ignored.
+// Option configures [Inject], [Extract], [StartProcess], [LinkFromHeader]
+// and [NewHopCollector] (every Option is a [HopOption]). Options never fail;
+// a nil value passed to a With* function is ignored.
 type Option interface {
+	HopOption
 	apply(*config)
 }
 
@@ -51,8 +53,9 @@ func newConfig(opts []Option) config {
 }
 
 // WithPropagators sets the propagator used to inject and extract the trace
-// context. Default: the global propagator (otel.GetTextMapPropagator) at call
-// time. A nil p is ignored.
+// context (a [HopCollector] extracts the traced message's). Default: the
+// global propagator (otel.GetTextMapPropagator) at call time, or when the
+// collector is created. A nil p is ignored.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return optionFunc(func(c *config) {
 		if p != nil {
@@ -61,8 +64,9 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 	})
 }
 
-// WithTracerProvider sets the TracerProvider [StartProcess] uses. Default: the
-// global TracerProvider at call time. A nil tp is ignored.
+// WithTracerProvider sets the TracerProvider [StartProcess] and a
+// [HopCollector] use. Default: the global TracerProvider at call time, or
+// when the collector is created. A nil tp is ignored.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) {
 		if tp != nil {
@@ -72,8 +76,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 }
 
 // WithSubjectNamer sets the hook that maps a subject to its destination
-// template in [StartProcess]. Default: [DefaultSubjectNamer]. A nil n is
-// ignored.
+// template in [StartProcess] and in a [HopCollector]'s span names (behind
+// its template cap). Default: [DefaultSubjectNamer]. A nil n is ignored.
 func WithSubjectNamer(n SubjectNamer) Option {
 	return optionFunc(func(c *config) {
 		if n != nil {

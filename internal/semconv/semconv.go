@@ -56,6 +56,32 @@ const (
 	// "js.publish orders.*"), "connect" for connect attempts, or
 	// CircuitConnection for the gate's connection-health layer.
 	NATSCircuitDestinationKey = attribute.Key("nats.circuit.destination")
+
+	// Server hop spans (nats-server message tracing, ADR-41): which server
+	// reported the hop, what kind of hop it is, and the connection it came
+	// in on or went out to.
+	NATSServerNameKey    = attribute.Key("nats.server.name")
+	NATSServerIDKey      = attribute.Key("nats.server.id")
+	NATSServerClusterKey = attribute.Key("nats.server.cluster")
+	NATSHopTypeKey       = attribute.Key("nats.hop.type")               // one of the Hop* names
+	NATSHopIDKey         = attribute.Key("nats.hop.id")                 // Nats-Trace-Hop: pairs a route egress with the next server's ingress
+	NATSHopConnKindKey   = attribute.Key("nats.hop.connection.kind")    // client, router, gateway, leaf, ...
+	NATSHopConnNameKey   = attribute.Key("nats.hop.connection.name")    // client name, or the remote server's name
+	NATSHopAccountKey    = attribute.Key("nats.hop.account")            // the account the hop happened in
+	NATSHopNoInterestKey = attribute.Key("nats.hop.stream.no_interest") // interest stream skipped the message
+)
+
+// Server hop span names: the first word of "<hop> <destination>" (INTERNAL
+// spans built from nats-server trace events; the destination is a subject
+// template, or the stream name for HopJetStream). They are also the values
+// of NATSHopTypeKey.
+const (
+	HopIngress        = "ingress"
+	HopSubjectMapping = "subject_mapping"
+	HopServiceImport  = "service_import"
+	HopStreamExport   = "stream_export"
+	HopJetStream      = "jetstream"
+	HopEgress         = "egress"
 )
 
 // System is the messaging.system attribute.
