@@ -18,9 +18,11 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/instrument"
 	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/scope"
 	"github.com/naq-io/naq/telemetry"
+	"github.com/naq-io/naq/tracing"
 )
 
 type demoFlags struct {
@@ -52,6 +54,10 @@ one breaker per destination):
   micro     a micro service demo-quotes (endpoint demo.quotes.get in the
             group demo.quotes) and a client requesting it
   objects   ObjectStore bucket demo_objects: a small object put and read back
+  hops      the server's own hops (ingress, JetStream store, egress) of sampled
+            messages, as spans of their traces: nats-server message tracing
+            to naq.trace.hops, asked for by the publishes on the embedded
+            server (by the account's msg_trace on the compose stack's NATS)
 
 Every --interval a summary shows ops/s, p50/p99 and errors per operation (from
 the same histograms /metrics exports), the connection state and the gate
@@ -165,6 +171,11 @@ type demo struct {
 	httpAddr string
 	// pricingStalled makes the pricing service ignore requests (chaos).
 	pricingStalled atomic.Bool
+	// serverTrace makes sampled publishes ask the embedded server for
+	// their hops (zero, off, on a configured server); hops turns the
+	// servers' trace events into spans.
+	serverTrace instrument.ServerTrace
+	hops        *tracing.HopCollector
 	// shipper: chaos stalls the shipper consumer; its last delivery.
 	shipper shipperState
 }
@@ -223,6 +234,7 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 		if err != nil {
 			return failure(err)
 		}
+		d.serverTrace = instrument.ServerTrace{Dest: demoTraceDest}
 		// The demo keeps running through chaos: reconnect forever, quickly;
 		// drain fast on exit.
 		extra = append(extra, scope.WithServers(d.server.URL()),
@@ -276,6 +288,7 @@ func runDemo(ctx context.Context, g *globalFlags, f *demoFlags, out io.Writer) (
 		}
 		return failure(fmt.Errorf("demo: start workload: %w", err))
 	}
+	d.collectHops(runCtx)
 
 	var bg sync.WaitGroup
 	if f.chaos {
@@ -469,11 +482,32 @@ func (d *demo) watchConnection(ctx context.Context, stop context.CancelCauseFunc
 	}
 }
 
+// demoTraceDest is where the NATS servers publish the hops of the
+// messages they trace: asked for by the demo's publishes on the embedded
+// server (instrument.WithServerTrace), by the account's msg_trace on the
+// compose stack's NATS (dashboards/nats/nats.conf).
+const demoTraceDest = "naq.trace.hops"
+
+// collectHops turns the servers' trace events into spans of the
+// publishers' traces (ingress, JetStream store, egress) until ctx ends.
+func (d *demo) collectHops(ctx context.Context) {
+	hc, err := tracing.NewHopCollector(ctx, d.nc.Load(), demoTraceDest,
+		tracing.WithTracerProvider(d.tel.TracerProvider()), tracing.WithPropagators(d.tel.Propagator()))
+	if err != nil {
+		d.printf("naq demo: server hops not collected: %v\n", err)
+		return
+	}
+	d.hops = hc
+}
+
 // close stops everything the demo started, in reverse order.
 func (d *demo) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var errs []error
+	if d.hops != nil {
+		_ = d.hops.Close()
+	}
 	if d.pool != nil {
 		if err := d.pool.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))

@@ -96,6 +96,9 @@ func TestDemoOTLP(t *testing.T) {
 		"request demo.price.quote", "process demo.price.quote",
 		"publish demo.events.paid", "process DEMO_EVENTS", "receive DEMO_EVENTS", "ack DEMO_EVENTS",
 		"kv.put demo_status", "kv.watch demo_status",
+		// The embedded server's own hops (server tracing, collected from
+		// naq.trace.hops).
+		"ingress demo.orders.*", "egress demo.orders.*", "ingress demo.events.paid", "jetstream DEMO_EVENTS",
 	} {
 		assert.Truef(t, names[want], "span %q not exported; got %v", want, keysOf(names))
 	}
@@ -113,6 +116,17 @@ func TestDemoOTLP(t *testing.T) {
 		}
 	}
 	assert.True(t, linked, "no process span is a child of its publish span")
+	// The JetStream store is a hop of the publish's trace.
+	stored := false
+	for _, s := range recv.spans {
+		if p, ok := byID[string(s.GetParentSpanId())]; ok && s.GetName() == "jetstream DEMO_EVENTS" &&
+			(p.GetName() == "publish demo.events.paid" || p.GetName() == "publish demo.events.shipped") && bytes.Equal(p.GetTraceId(), s.GetTraceId()) &&
+			s.GetKind() == tracepb.Span_SPAN_KIND_INTERNAL {
+			stored = true
+			break
+		}
+	}
+	assert.True(t, stored, "no jetstream hop span is a child of its publish span")
 }
 
 func keysOf(m map[string]bool) []string {

@@ -121,6 +121,7 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		scope.WithGateOptions(circuit.WithOnGateStateChange(func(_, dest string, from, to circuit.State) {
 			d.event("gate %s: %s -> %s", dest, from, to)
 		})),
+		scope.WithInstrumentOptions(instrument.WithServerTrace(d.serverTrace)),
 	)
 	if err != nil {
 		return nil, err
@@ -158,7 +159,8 @@ func (d *demo) startWorkload(ctx context.Context, rate int) (*workload, error) {
 		instrument.WithPropagators(prop),
 		instrument.WithConnectionName(d.cfg.ClientName),
 		// Subscriptions report nats.client.subscription.pending/.dropped.
-		instrument.WithSubscriptionTracker(obs.Track))
+		instrument.WithSubscriptionTracker(obs.Track),
+		instrument.WithServerTrace(d.serverTrace))
 	js, err := s.JetStream()
 	if err != nil {
 		return nil, err
