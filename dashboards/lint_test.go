@@ -527,7 +527,7 @@ func checkLayout(t *testing.T, panels []map[string]any) {
 	}
 }
 
-// TestOverviewCoverage: the overview shows what issue 6 lists.
+// TestOverviewCoverage: the overview shows what issues 6 and 12 list.
 func TestOverviewCoverage(t *testing.T) {
 	var all strings.Builder
 	types := map[string]bool{}
@@ -558,6 +558,11 @@ func TestOverviewCoverage(t *testing.T) {
 		"nats_client_disconnects_total", "nats_client_circuit_state", "nats_client_circuit_transitions_total",
 		"nats_client_circuit_rejected_total", "nats_client_subscription_pending",
 		"nats_client_subscription_dropped_total",
+		// Consumers (issue 12): lag, pending, redeliveries, settle
+		// outcomes, slow consumers.
+		"nats_client_consumer_lag_seconds_bucket", "nats_client_consumer_pending",
+		"nats_client_consumer_redelivered_total", "nats_client_slow_consumers_total",
+		`messaging_operation_name=~"ack|nak|term|in_progress"`,
 	} {
 		assert(t, strings.Contains(text, want), "overview queries never use %s", want)
 	}

@@ -40,21 +40,29 @@ import (
 //     connection (instrument.NewConn) behind a circuit.Gate, dialled and
 //     observed by a metrics.Recorder, publishing, requesting (including a few
 //     requests nobody answers), serving requests, consuming, publishing to
-//     and consuming from a JetStream stream, putting and getting KeyValue
-//     entries, and feeding a deliberately slow subscription until it drops
-//     messages; a probe
-//     connection is dialled every second (connect duration, opened) and one
-//     dial to a dead port fails. Metrics are exported by the telemetry
-//     package's Prometheus /metrics handler on a loopback port.
+//     and consuming from a JetStream stream with two durable consumers (one
+//     acks everything; one NAKs every tenth message on its first delivery
+//     and terms some of those on redelivery, with an in-progress before
+//     some acks: redeliveries and every settle outcome), putting and getting
+//     KeyValue entries, and feeding a deliberately slow subscription until
+//     it drops messages (slow-consumer events); a probe connection is
+//     dialled every second (connect duration, opened) and one dial to a dead
+//     port fails. Metrics are exported by the telemetry package's Prometheus
+//     /metrics handler on a loopback port.
 //  2. The real `prometheus` binary scrapes it every second and evaluates a
 //     test copy of alerts.yml (see scaledRules: every range and every `for:`
 //     shrunk 30x, so 5m becomes 10s and 1h becomes 2m; the expressions,
 //     thresholds and labels are the real ones).
-//  3. The embedded server is stopped: NATSClientHighErrorRatio,
+//  3. A stalled consumer: the acking consumer's handler takes 250ms per
+//     message (4/s) while 50/s are published, so its lag and pending grow:
+//     NATSClientConsumerLagGrowing must reach "firing" for that consumer
+//     alone; back to full speed it drains its backlog and the alert must
+//     leave /api/v1/alerts.
+//  4. The embedded server is stopped: NATSClientHighErrorRatio,
 //     NATSClientCircuitBreakerOpen and NATSClientDisconnected must reach
 //     "firing" in Prometheus' /api/v1/alerts. The server is restarted: all
 //     three must leave /api/v1/alerts (resolved).
-//  4. Every Prometheus query of every dashboard panel, with the template
+//  5. Every Prometheus query of every dashboard panel, with the template
 //     variables substituted (liveVars), must return at least one finite
 //     sample, and every variable's label_values query at least one value.
 //
@@ -115,14 +123,47 @@ func TestLive(t *testing.T) {
 		res, err := prom.query(fmt.Sprintf(`sum(rate(messaging_client_operation_duration_seconds_count{job=%q}[10s])) > 1`, liveJob))
 		return err == nil && len(res) > 0, fmt.Sprint(err)
 	})
-	prom.requireNotFiring(t, "NATSClientHighErrorRatio", "NATSClientCircuitBreakerOpen", "NATSClientDisconnected")
+	prom.requireNotFiring(t, "NATSClientHighErrorRatio", "NATSClientCircuitBreakerOpen", "NATSClientDisconnected",
+		"NATSClientConsumerLagGrowing")
+
+	// Stalled consumer: lag and pending grow until the lag alert fires for
+	// the stalled consumer (and only for it); at full speed again it
+	// catches up and the alert resolves.
+	t.Log("stalled consumer: LIVE/live handles 4 messages/s while 50/s are published")
+	w.stalled.Store(true)
+	lagAlert := map[string]string{"messaging_nats_stream": "LIVE", "messaging_consumer_group_name": "live"}
+	prom.waitFor(t, "NATSClientConsumerLagGrowing firing", 120*time.Second, func() (bool, string) {
+		st, err := prom.alertState("NATSClientConsumerLagGrowing", lagAlert)
+		return st == "firing", fmt.Sprintf("state %q, err %v", st, err)
+	})
+	for q, floor := range map[string]float64{
+		// The alert's own terms, by value: the median delivery is more than
+		// 10s old and the backlog grew.
+		fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(nats_client_consumer_lag_seconds_bucket{job=%q, messaging_consumer_group_name="live"}[10s])))`, liveJob): 10,
+		fmt.Sprintf(`max(nats_client_consumer_pending{job=%q, messaging_consumer_group_name="live"})`, liveJob):                                                         100,
+	} {
+		res, err := prom.query(q)
+		require.NoError(t, err)
+		require.Len(t, res, 1, q)
+		t.Logf("stalled: %s = %.1f", q, res[0].value)
+		require.Greater(t, res[0].value, floor, q)
+	}
+	st, err := prom.alertState("NATSClientConsumerLagGrowing", map[string]string{"messaging_consumer_group_name": "live-naks"})
+	require.NoError(t, err)
+	require.Empty(t, st, "the consumer that keeps up must not fire")
+	t.Log("stalled consumer: back to full speed")
+	w.stalled.Store(false)
+	prom.waitFor(t, "NATSClientConsumerLagGrowing resolved", 60*time.Second, func() (bool, string) {
+		st, err := prom.alertState("NATSClientConsumerLagGrowing", nil)
+		return err == nil && st == "", fmt.Sprintf("state %q, err %v", st, err)
+	})
 
 	// Outage.
 	t.Log("outage: stopping the NATS server")
 	srv.Stop()
 	for _, a := range []string{"NATSClientCircuitBreakerOpen", "NATSClientDisconnected", "NATSClientHighErrorRatio"} {
 		prom.waitFor(t, a+" firing", 60*time.Second, func() (bool, string) {
-			st, err := prom.alertState(a)
+			st, err := prom.alertState(a, nil)
 			return st == "firing", fmt.Sprintf("state %q, err %v", st, err)
 		})
 	}
@@ -133,7 +174,7 @@ func TestLive(t *testing.T) {
 	srv.Restart()
 	for _, a := range []string{"NATSClientCircuitBreakerOpen", "NATSClientDisconnected", "NATSClientHighErrorRatio"} {
 		prom.waitFor(t, a+" resolved", 60*time.Second, func() (bool, string) {
-			st, err := prom.alertState(a)
+			st, err := prom.alertState(a, nil)
 			return err == nil && st == "", fmt.Sprintf("state %q, err %v", st, err)
 		})
 	}
@@ -143,10 +184,27 @@ func TestLive(t *testing.T) {
 		return err == nil && len(res) > 0, fmt.Sprint(err)
 	})
 
-	// The slow subscription really dropped messages.
-	res, err := prom.query(fmt.Sprintf(`sum(nats_client_subscription_dropped_total{job=%q}) > 0`, liveJob))
+	// The slow subscription really dropped messages and was reported as a
+	// slow consumer; the NAKing consumer really redelivered, and settled
+	// with every outcome.
+	for q, what := range map[string]string{
+		`sum(nats_client_subscription_dropped_total{job=%q}) > 0`:                                            "the slow subscription dropped nothing",
+		`sum(nats_client_slow_consumers_total{job=%q, messaging_destination_name="slow.events"}) > 0`:        "no slow-consumer event for slow.events",
+		`sum(nats_client_consumer_redelivered_total{job=%q, messaging_consumer_group_name="live-naks"}) > 0`: "the NAKing consumer got no redelivery",
+	} {
+		res, err := prom.query(fmt.Sprintf(q, liveJob))
+		require.NoError(t, err)
+		require.NotEmpty(t, res, what)
+	}
+	res, err := prom.query(fmt.Sprintf(`sum by (messaging_operation_name) (messaging_client_operation_duration_seconds_count{job=%q, messaging_consumer_group_name="live-naks"}) > 0`, liveJob))
 	require.NoError(t, err)
-	require.NotEmpty(t, res, "the slow consumer dropped nothing")
+	ops := map[string]bool{}
+	for _, r := range res {
+		ops[r.labels["messaging_operation_name"]] = true
+	}
+	for _, op := range []string{"ack", "nak", "term", "in_progress"} {
+		assert(t, ops[op], "the NAKing consumer recorded no %s: %v", op, ops)
+	}
 
 	t.Run("panels", func(t *testing.T) {
 		queries := promQueries(t)
@@ -191,9 +249,10 @@ func TestLive(t *testing.T) {
 // ---- workload -----------------------------------------------------------
 
 type workload struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errors atomic.Int64
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errors  atomic.Int64
+	stalled atomic.Bool // the LIVE/live consumer's handler crawls
 }
 
 func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *workload {
@@ -249,15 +308,45 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 	defer setupCancel()
 	stream, err := js.CreateStream(setupCtx, jetstream.StreamConfig{Name: "LIVE", Subjects: []string{"live.orders.>"}})
 	require.NoError(t, err)
+	w := &workload{}
 	cons, err := stream.CreateOrUpdateConsumer(setupCtx, jetstream.ConsumerConfig{Durable: "live", AckPolicy: jetstream.AckExplicitPolicy})
 	require.NoError(t, err)
-	cc, err := cons.Consume(func(m jetstream.Msg) { _ = m.Ack() },
-		jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
+	// A small client-side buffer (PullMaxMessages), so the pending count
+	// each delivery carries is the server's backlog of the moment rather
+	// than that of 500 prefetched messages ago.
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if w.stalled.Load() {
+			time.Sleep(250 * time.Millisecond)
+		}
+		_ = m.Ack()
+	}, jetstream.PullMaxMessages(10), jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
+	require.NoError(t, err)
+	// The NAKing consumer: every tenth message is NAKed on its first
+	// delivery (redelivered at once), and half of those are termed on the
+	// redelivery; every seventh gets an in-progress before its ack. Under
+	// the redelivery (10%) and NAK/term (25%) alert thresholds.
+	naks, err := stream.CreateOrUpdateConsumer(setupCtx, jetstream.ConsumerConfig{Durable: "live-naks", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	nakCC, err := naks.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		switch {
+		case err != nil:
+			_ = m.Ack()
+		case md.NumDelivered == 1 && md.Sequence.Stream%10 == 0:
+			_ = m.Nak()
+		case md.NumDelivered > 1 && md.Sequence.Stream%20 == 0:
+			_ = m.Term()
+		case md.Sequence.Stream%7 == 0:
+			_ = m.InProgress()
+			_ = m.Ack()
+		default:
+			_ = m.Ack()
+		}
+	}, jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
 	require.NoError(t, err)
 	kv, err := js.CreateKeyValue(setupCtx, jetstream.KeyValueConfig{Bucket: "live"})
 	require.NoError(t, err)
 
-	w := &workload{}
 	wctx, cancel := context.WithCancel(ctx)
 	w.cancel = cancel
 	w.wg.Add(2)
@@ -319,7 +408,9 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 	t.Cleanup(func() {
 		w.cancel()
 		w.wg.Wait()
+		w.stalled.Store(false)
 		cc.Stop()
+		nakCC.Stop()
 		for _, s := range subs {
 			_ = s.Unsubscribe()
 		}
@@ -526,8 +617,9 @@ func (p *promServer) labelValues(label, match string) ([]string, error) {
 }
 
 // alertState returns the state of the named alert in /api/v1/alerts
-// ("firing" wins over "pending"), or "" when it is not active.
-func (p *promServer) alertState(name string) (string, error) {
+// ("firing" wins over "pending"), or "" when it is not active. With match,
+// only the alerts carrying those label values count.
+func (p *promServer) alertState(name string, match map[string]string) (string, error) {
 	var data struct {
 		Alerts []struct {
 			Labels map[string]string `json:"labels"`
@@ -542,6 +634,13 @@ func (p *promServer) alertState(name string) (string, error) {
 		if a.Labels["alertname"] != name {
 			continue
 		}
+		matches := true
+		for k, v := range match {
+			matches = matches && a.Labels[k] == v
+		}
+		if !matches {
+			continue
+		}
 		if a.State == "firing" || state == "" {
 			state = a.State
 		}
@@ -552,8 +651,8 @@ func (p *promServer) alertState(name string) (string, error) {
 func (p *promServer) requireNotFiring(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		st, err := p.alertState(n)
+		st, err := p.alertState(n, nil)
 		require.NoError(t, err)
-		require.NotEqual(t, "firing", st, "%s fires before the outage", n)
+		require.NotEqual(t, "firing", st, "%s fires before the faults", n)
 	}
 }
