@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -301,15 +300,13 @@ func (c *Conn) QueueSubscribeContext(subj, queue string, cb MsgHandlerContext) (
 
 // processSpec declares the process operation of one subscription: the
 // destination is the template of the subscription subject (so "orders.*"
-// stays "orders.*" whatever the delivered subject).
+// stays "orders.*" whatever the delivered subject), and the queue group
+// passes the cap of group names (names.go).
 func (c *Conn) processSpec(subj, queue string, count countKind) *opSpec {
-	var attrs []attribute.KeyValue
-	if queue != "" {
-		attrs = []attribute.KeyValue{semconv.MessagingConsumerGroupNameKey.String(queue)}
-	}
+	_, attrs, spanAttrs := c.p.nameAttrs(nameGroup, queue)
 	return c.p.spec(specConfig{
 		Op: semconv.OpProcess, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
-		Dest: c.p.template(subj), FilterDest: subj, Attrs: attrs, Count: count,
+		Dest: c.p.template(subj), FilterDest: subj, Attrs: attrs, SpanAttrs: spanAttrs, Count: count,
 	})
 }
 

@@ -10,13 +10,14 @@ package instrument
 // three health metrics carry the same two low-cardinality labels, so that
 // they join:
 //
-//   - messaging.nats.stream: the stream name, through a cap of
-//     cfg.maxTemplates distinct names per wrapper (WithMaxTemplates);
+//   - messaging.nats.stream: the stream name, through the pipeline's cap
+//     of stream names (names.go: cfg.maxTemplates distinct names per
+//     wrapper, WithMaxTemplates), shared with the management calls;
 //     further streams are "_OTHER" (the destination and span name use the
 //     capped name too; a capped span also carries the real name);
 //   - messaging.consumer.group.name: the durable name (new API: the
 //     consumer's Durable; legacy: the queue of QueueSubscribe, the durable
-//     of PullSubscribe) through the same kind of cap, or
+//     of PullSubscribe) through the cap of group names (names.go), or
 //     semconv.ConsumerEphemeral ("_ephemeral") when there is none: the
 //     names of ephemeral and ordered consumers are random and change with
 //     every (re)creation, so they stay off metrics (the consumer name is a
@@ -39,7 +40,6 @@ import (
 
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/metrics"
-	"github.com/naq-io/naq/tracing"
 )
 
 // consumerHealths holds the metrics.ConsumerHealth of each MeterProvider (of
@@ -48,11 +48,10 @@ import (
 var consumerHealths sync.Map // metric.MeterProvider → *metrics.ConsumerHealth
 
 // healthState is the per-pipeline part of consumer health: the instruments
-// (nil when metrics are off) and the caps on stream and durable names.
+// (nil when metrics are off) and the pipeline's name caps.
 type healthState struct {
 	inst    *metrics.ConsumerHealth
-	streams tracing.SubjectNamer // stream name → itself or "_OTHER"
-	groups  tracing.SubjectNamer // durable name → itself or "_OTHER"
+	names   *nameCaps            // the pipeline's: stream and durable names → themselves or "_OTHER"
 	base    []attribute.KeyValue // system, connection name
 	stab    semconv.Stability    // renames of the stream key (opt-in)
 	byLabel sync.Map             // consumerLabels → *consumerHealth
@@ -61,14 +60,11 @@ type healthState struct {
 // consumerLabels are the capped label values of one consumer.
 type consumerLabels struct{ stream, group string }
 
-func identity(s string) string { return s }
-
 func newHealthState(p *pipeline) *healthState {
 	h := &healthState{
-		streams: tracing.LimitTemplates(identity, p.cfg.maxTemplates),
-		groups:  tracing.LimitTemplates(identity, p.cfg.maxTemplates),
-		base:    p.metricBase,
-		stab:    p.stab,
+		names: p.names,
+		base:  p.metricBase,
+		stab:  p.stab,
 	}
 	if p.metering {
 		h.inst = sharedConsumerHealth(p.cfg.mp)
@@ -93,11 +89,9 @@ func sharedConsumerHealth(mp metric.MeterProvider) *metrics.ConsumerHealth {
 // consumer of stream with durable name durable ("" for none).
 func (h *healthState) labels(stream, durable string) consumerLabels {
 	l := consumerLabels{stream: stream, group: semconv.ConsumerEphemeral}
-	if stream != "" {
-		l.stream = h.streams(stream)
-	}
+	l.stream = h.names.name(nameStream, stream)
 	if durable != "" {
-		l.group = h.groups(durable)
+		l.group = h.names.name(nameGroup, durable)
 	}
 	return l
 }

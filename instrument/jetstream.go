@@ -164,15 +164,18 @@ type mgmtKey struct {
 const maxMgmtSpecs = 1024
 
 // spec returns the spec of management call op on name (stream, bucket;
-// may be empty), with name recorded under key (if key is not empty).
+// may be empty), with name recorded under key (if key is not empty). The
+// name passes the cap of its kind (names.go): the span name, the label and
+// the gate's breaker carry the capped name, the Filter and the span the
+// real one.
 func (m *mgmtSpecs) spec(op, name string, key attribute.Key) *opSpec {
 	k := mgmtKey{op: op, name: name, key: key}
 	if v, ok := m.specs.Load(k); ok {
 		return v.(*opSpec)
 	}
-	sc := specConfig{Op: op, Kind: trace.SpanKindClient, Dest: name, NoDestAttrs: true, Gate: gateJS}
-	if key != "" && name != "" {
-		sc.Attrs = []attribute.KeyValue{key.String(name)}
+	sc := specConfig{Op: op, Kind: trace.SpanKindClient, Dest: name, FilterDest: name, NoDestAttrs: true, Gate: gateJS}
+	if kind, ok := nameKindOf(key); ok {
+		sc.Dest, sc.Attrs, sc.SpanAttrs = m.p.nameAttrs(kind, name)
 	}
 	s := m.p.spec(sc)
 	if m.n.Load() >= maxMgmtSpecs {

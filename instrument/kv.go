@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -63,9 +62,12 @@ var _ jetstream.KeyValue = (*keyValue)(nil)
 
 func newKeyValue(kv jetstream.KeyValue, p *pipeline) *keyValue {
 	bucket := kv.Bucket()
-	attrs := []attribute.KeyValue{semconv.NATSKVBucketKey.String(bucket)}
+	dest, attrs, spanAttrs := p.nameAttrs(nameKVBucket, bucket) // the cap of names.go
 	mk := func(op string) *opSpec {
-		return p.spec(specConfig{Op: op, Kind: trace.SpanKindClient, Dest: bucket, NoDestAttrs: true, Attrs: attrs, Gate: gateKV})
+		return p.spec(specConfig{
+			Op: op, Kind: trace.SpanKindClient, Dest: dest, FilterDest: bucket, NoDestAttrs: true,
+			Attrs: attrs, SpanAttrs: spanAttrs, Gate: gateKV,
+		})
 	}
 	return &keyValue{
 		KeyValue: kv,
@@ -81,7 +83,7 @@ func newKeyValue(kv jetstream.KeyValue, p *pipeline) *keyValue {
 		status:   mk(semconv.OpKVStatus),
 		watch: p.spec(specConfig{
 			Op: semconv.OpKVWatch, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
-			Dest: bucket, NoDestAttrs: true, Attrs: attrs,
+			Dest: dest, FilterDest: bucket, NoDestAttrs: true, Attrs: attrs, SpanAttrs: spanAttrs,
 		}),
 	}
 }

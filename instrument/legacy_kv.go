@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -44,9 +43,12 @@ var _ nats.KeyValue = (*legacyKV)(nil)
 
 func newLegacyKV(kv nats.KeyValue, p *pipeline) *legacyKV {
 	bucket := kv.Bucket()
-	attrs := []attribute.KeyValue{semconv.NATSKVBucketKey.String(bucket)}
+	dest, attrs, spanAttrs := p.nameAttrs(nameKVBucket, bucket) // the cap of names.go
 	mk := func(op string) *opSpec {
-		return p.spec(specConfig{Op: op, Kind: trace.SpanKindClient, Dest: bucket, NoDestAttrs: true, Attrs: attrs, Gate: gateKV})
+		return p.spec(specConfig{
+			Op: op, Kind: trace.SpanKindClient, Dest: dest, FilterDest: bucket, NoDestAttrs: true,
+			Attrs: attrs, SpanAttrs: spanAttrs, Gate: gateKV,
+		})
 	}
 	return &legacyKV{
 		KeyValue: kv,

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -138,14 +137,11 @@ type objSpecs struct {
 }
 
 func newObjSpecs(p *pipeline, bucket string) *objSpecs {
-	var attrs []attribute.KeyValue
-	if bucket != "" {
-		attrs = []attribute.KeyValue{semconv.NATSObjBucketKey.String(bucket)}
-	}
+	dest, attrs, spanAttrs := p.nameAttrs(nameObjBucket, bucket) // the cap of names.go
 	mk := func(op string) *opSpec {
 		return p.spec(specConfig{
-			Op: op, Kind: trace.SpanKindClient, Dest: bucket, NoDestAttrs: true, Attrs: attrs,
-			Gate: gateObj,
+			Op: op, Kind: trace.SpanKindClient, Dest: dest, FilterDest: bucket, NoDestAttrs: true,
+			Attrs: attrs, SpanAttrs: spanAttrs, Gate: gateObj,
 		})
 	}
 	s := &objSpecs{
@@ -159,7 +155,7 @@ func newObjSpecs(p *pipeline, bucket string) *objSpecs {
 		s.updateP = m
 		s.update = m.spec(specConfig{
 			Op: semconv.OpObjWatch, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
-			Dest: bucket, NoDestAttrs: true, Attrs: attrs, Hist: histNone,
+			Dest: dest, FilterDest: bucket, NoDestAttrs: true, Attrs: attrs, Hist: histNone,
 		})
 	}
 	return s

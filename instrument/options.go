@@ -146,8 +146,15 @@ func WithSubjectNamer(n tracing.SubjectNamer) Option {
 
 // WithMaxTemplates sets how many distinct destination templates one wrapper
 // records before it maps new ones to [tracing.OverflowTemplate], bounding the
-// series of every metric. Default: [tracing.DefaultMaxTemplates]. A value
-// below 1 is ignored.
+// series of every metric. The same cap applies, each kind on its own, to
+// every other name that becomes a metric label: stream names, KeyValue
+// bucket names, ObjectStore bucket names, and consumer groups (durable
+// names and queue groups). A capped name is "_OTHER" on metrics, in span
+// names and in the gate's breaker key; the span keeps the real name in its
+// attribute and a [Filter] sees the real name. Wrappers handed out by a
+// wrapper (a Stream, Consumer, KeyValue or ObjectStore of a JetStream) share
+// its caps. Default: [tracing.DefaultMaxTemplates]. A value below 1 is
+// ignored.
 func WithMaxTemplates(n int) Option {
 	return optionFunc(func(c *config) {
 		if n > 0 {

@@ -49,8 +49,9 @@ package instrument
 //	""       messaging.client.operation.duration    none   (KV, js.<op>, connect)
 //
 // Attrs are constant attributes put on the span AND on the metrics (keep them
-// low-cardinality: stream, consumer, bucket, consumer group); SpanAttrs go on
-// the span only. NoDestAttrs leaves out messaging.destination.name/template
+// low-cardinality: a stream, bucket or consumer-group name goes through
+// p.name first, and so does a Dest that is one); SpanAttrs go on the span only.
+// NoDestAttrs leaves out messaging.destination.name/template
 // (Dest still names the span). Span attributes are set right after the span
 // starts and only when it records, so an unsampled span costs no attribute
 // copy; samplers see the span name and kind. server.address/port go on spans
@@ -115,7 +116,9 @@ package instrument
 // ErrorClassifier, SubjectNamer) go to otel.Handle.
 //
 // Helpers: p.template(subject) is the bounded destination template of a
-// subject; needsInject(ctx) tells whether inject would write anything (use it
+// subject, p.name(kind, name) the bounded label value of a stream, bucket,
+// durable or queue-group name (names.go); needsInject(ctx) tells whether
+// inject would write anything (use it
 // to keep a header-less nats.go call when there is nothing to propagate);
 // c.recording() tells whether per-call span attributes are worth computing.
 // For a *nats.Msg owned by the caller use out, pooled := p.tracedOn(ctx, nc,
@@ -249,6 +252,7 @@ type pipeline struct {
 	tracing  bool
 	metering bool
 	namer    tracing.SubjectNamer // cfg.namer behind tracing.LimitTemplates
+	names    *nameCaps            // the caps of every other name (names.go)
 
 	spanBase   []attribute.KeyValue // on every span
 	metricBase []attribute.KeyValue // on every metric data point
@@ -271,6 +275,7 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 		p.meters = metrics.NewMessaging(cfg.mp)
 	}
 	p.namer = tracing.LimitTemplates(cfg.namer, cfg.maxTemplates)
+	p.names = newNameCaps(cfg.maxTemplates)
 
 	if p.cfg.gate != nil && nc != nil {
 		p.cfg.gate.Watch(nc) // no-op when the gate already watches nc
