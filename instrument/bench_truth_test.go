@@ -245,7 +245,8 @@ const (
 )
 
 // BenchmarkProcess is the handler side of a delivered message: ProcessMsg
-// on a prebuilt message that carries a traceparent (msg/...), and end to
+// on a prebuilt message that carries a traceparent (msg/...), ProcessJS on
+// a delivered JetStream message that carries one (jsmsg/...), and end to
 // end through a Subscribe callback, fed by a raw publisher through the
 // embedded server or pushed by the fake server (ns/op is per message).
 func BenchmarkProcess(b *testing.B) {
@@ -267,6 +268,32 @@ func BenchmarkProcess(b *testing.B) {
 		}
 	})
 	runFloors(b, "msg/", p, sh, 1, "extract", "span", "span_unsampled", "metrics", "metrics_sampled", "clock")
+
+	// A delivered JetStream message (legacy API, SubscribeSync) through
+	// ProcessJS: the process path of a JetStream message, consumer-health
+	// metrics from its metadata included.
+	jnc, jraw := truthJetStream(b, "BPROC", "bproc", -1)
+	if _, err := jraw.PublishMsg(context.Background(), &nats.Msg{Subject: "bproc.orders", Data: truthData, Header: truthHeader()}); err != nil {
+		b.Fatal(err)
+	}
+	ljs, err := jnc.JetStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	jsub, err := ljs.SubscribeSync("bproc.>", nats.DeliverAll(), nats.AckNone())
+	if err != nil {
+		b.Fatal(err)
+	}
+	jmsg, err := jsub.NextMsg(5 * time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []truthVariant{truthSampled, truthUnsampled, truthMetricsOnly} {
+		w := instrument.NewJetStreamContext(ljs, v.opts(p)...)
+		b.Run("jsmsg/naq/"+v.name, func(b *testing.B) {
+			truthLoop(b, func() error { return instrument.ProcessJS(w, jmsg, handle) })
+		})
+	}
 
 	// End to end through a subscription callback.
 	type subscribeFunc func(subj string, cb nats.MsgHandler) (*nats.Subscription, error)

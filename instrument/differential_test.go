@@ -1156,6 +1156,97 @@ func jsCases() []diffCase {
 				cc.Stop()
 			}
 		}},
+		{name: "js.consumer/consume-nak-then-ack", setup: resetStreamAndConsumer, run: func(t *testing.T, s *diffSide, r rec) {
+			ctx, cancel := ctxT()
+			defer cancel()
+			c, err := s.js.Consumer(ctx, diffStream, diffConsumer)
+			r.err(err)
+			if err != nil {
+				return
+			}
+			// NAK every first delivery, ack the redelivery: the messages,
+			// their metadata and the settle results are the same either way.
+			type delivery struct {
+				seq, delivered uint64
+				subject, data  string
+				settle         error
+			}
+			var mu sync.Mutex
+			var got []delivery
+			acked := make(chan struct{}, 3)
+			cc, err := c.Consume(func(m jetstream.Msg) {
+				md, err := m.Metadata()
+				if !assert.NoError(t, err) {
+					return
+				}
+				d := delivery{seq: md.Sequence.Stream, delivered: md.NumDelivered, subject: m.Subject(), data: string(m.Data())}
+				if md.NumDelivered == 1 {
+					d.settle = m.Nak()
+				} else {
+					d.settle = m.Ack()
+					acked <- struct{}{}
+				}
+				mu.Lock()
+				got = append(got, d)
+				mu.Unlock()
+			})
+			r.err(err)
+			if err != nil {
+				return
+			}
+			for range 3 {
+				select {
+				case <-acked:
+				case <-ctx.Done():
+					t.Fatal("not all messages acked")
+				}
+			}
+			cc.Stop()
+			<-cc.Closed()
+			mu.Lock()
+			defer mu.Unlock()
+			sort.Slice(got, func(i, j int) bool {
+				if got[i].seq != got[j].seq {
+					return got[i].seq < got[j].seq
+				}
+				return got[i].delivered < got[j].delivered
+			})
+			for _, d := range got {
+				r.val(d.seq, d.delivered, d.subject, d.data)
+				r.err(d.settle)
+			}
+		}},
+		{name: "js.consumer/messages-next", setup: resetStreamAndConsumer, run: func(_ *testing.T, s *diffSide, r rec) {
+			ctx, cancel := ctxT()
+			defer cancel()
+			c, err := s.js.Consumer(ctx, diffStream, diffConsumer)
+			r.err(err)
+			if err != nil {
+				return
+			}
+			it, err := c.Messages()
+			r.err(err)
+			if err != nil {
+				return
+			}
+			for range 3 {
+				m, err := it.Next()
+				r.err(err)
+				if err != nil {
+					break
+				}
+				md, err := m.Metadata()
+				r.err(err)
+				if md != nil {
+					r.val(md.Sequence.Stream, md.NumDelivered, md.NumPending, md.Stream, md.Consumer)
+				}
+				r.val(m.Subject(), string(m.Data()), withoutTraceKeys(m.Headers()))
+				r.err(m.Ack())
+			}
+			it.Stop()
+			_, err = it.Next()
+			r.err(err)
+		}},
 		{name: "js.keyValue/invalid-bucket", run: func(_ *testing.T, s *diffSide, r rec) {
 			ctx, cancel := ctxT()
 			defer cancel()

@@ -692,3 +692,108 @@ func TestSlowConsumers(t *testing.T) {
 	assert.Less(t, seen["slow.orders"], int64(dropped), "an event per episode, not per dropped message")
 	t.Logf("slow events %v, dropped %d", seen, dropped)
 }
+
+// Many consumers delivering at once (Consume, Fetch, Messages; durable and
+// ephemeral), metrics collected all along, consumers stopped as they
+// finish, under -race: every series ends exact.
+func TestConsumerHealthConcurrentConsumers(t *testing.T) {
+	e := newJSEnv(t)
+	h := healthPoints{t, e.telemetry}
+	const m = 40
+	streams := []string{"ST0", "ST1"}
+	for _, s := range streams {
+		e.stream(s, s+".>")
+		e.publishRaw(s+".x", m)
+	}
+	stop := make(chan struct{})
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				var rm metricdata.ResourceMetrics
+				assert.NoError(t, e.reader.Collect(context.Background(), &rm))
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	run := func(fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn()
+		}()
+	}
+	for _, s := range streams {
+		for i := range 3 {
+			cons := e.consumer(s, fmt.Sprintf("c%d", i))
+			run(func() {
+				var n atomic.Int32
+				done := make(chan struct{})
+				cc, err := cons.Consume(func(msg jetstream.Msg) {
+					assert.NoError(t, msg.Ack())
+					if n.Add(1) == m {
+						close(done)
+					}
+				})
+				if !assert.NoError(t, err) {
+					return
+				}
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					t.Error("consume: not all delivered")
+				}
+				cc.Stop() // unsubscribes while others deliver
+				<-cc.Closed()
+			})
+		}
+		fetcher := e.consumer(s, "fetcher")
+		run(func() {
+			for got := 0; got < m; {
+				b, err := fetcher.Fetch(7, jetstream.FetchMaxWait(5*time.Second))
+				if !assert.NoError(t, err) {
+					return
+				}
+				for msg := range b.Messages() {
+					assert.NoError(t, msg.Ack())
+					got++
+				}
+			}
+		})
+		eph, err := e.js2.CreateConsumer(context.Background(), s, jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy})
+		require.NoError(t, err)
+		run(func() {
+			it, err := eph.Messages()
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer it.Stop()
+			for range m {
+				if _, err := it.Next(); !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-collected
+
+	for _, s := range streams {
+		for _, g := range []string{"c0", "c1", "c2", "fetcher", semconv.ConsumerEphemeral} {
+			l := []attribute.KeyValue{streamAttr(s), groupAttr(g)}
+			p, ok := h.lag(l...)
+			if assert.True(t, ok, "%s/%s", s, g) {
+				assert.Equal(t, uint64(m), p.Count, "%s/%s", s, g)
+			}
+			pending, _ := h.pending(l...)
+			assert.Equal(t, int64(0), pending, "%s/%s", s, g)
+		}
+	}
+	assert.Zero(t, h.sum(semconv.MetricConsumerRedelivered))
+}

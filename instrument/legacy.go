@@ -782,8 +782,13 @@ func retarget(c *call, s *opSpec) {
 // "process <stream>" through the pipeline of js: a child of the producer
 // context in msg's header that also links to it, with
 // messaging.process.duration (the message is not counted again: its
-// receive was). fn gets the span's context, and [ContextFromMsg](msg)
-// returns it while fn runs; fn's error is recorded and returned unchanged.
+// receive was). A message of a subscription no wrapper receive saw
+// (SubscribeSync, ChanSubscribe, a raw Fetch on a subscription the wrapper
+// did not make) also records its consumer health (nats.client.consumer.lag,
+// .pending, .redelivered) here; a message [FetchJS] or a wrapped handler
+// delivered was recorded there. fn gets the span's context, and
+// [ContextFromMsg](msg) returns it while fn runs; fn's error is recorded
+// and returned unchanged.
 // If fn panics the span ends with the panic recorded and the panic goes on.
 // With js not an instrumented context, fn runs with context.Background().
 func ProcessJS(js nats.JetStreamContext, msg *nats.Msg, fn func(ctx context.Context, msg *nats.Msg) error) error {
