@@ -12,8 +12,10 @@ import (
 	"github.com/naq-io/naq/internal/version"
 )
 
-// ScopeName is the instrumentation scope of the breaker's meter.
-const ScopeName = "github.com/naq-io/naq/circuit"
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package), the breaker's meter
+// included.
+const ScopeName = version.ScopeName
 
 // Version is the version of the circuit package.
 const Version = version.Version

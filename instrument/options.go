@@ -14,9 +14,10 @@ import (
 	"github.com/naq-io/naq/tracing"
 )
 
-// ScopeName is the instrumentation scope (import path) of the tracer every
-// instrument wrapper creates.
-const ScopeName = "github.com/naq-io/naq/instrument"
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package): the wrappers' spans and
+// their metric data points share it.
+const ScopeName = version.ScopeName
 
 // Version is the version of the naq instrument package.
 const Version = version.Version

@@ -9,8 +9,10 @@ import (
 	"github.com/naq-io/naq/internal/version"
 )
 
-// ScopeName is the instrumentation scope of every naq meter.
-const ScopeName = "github.com/naq-io/naq/metrics"
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package): the wrappers' spans and
+// the data points of every naq instrument share it.
+const ScopeName = version.ScopeName
 
 // Version is the version of the naq metrics package.
 const Version = version.Version

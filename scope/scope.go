@@ -12,9 +12,9 @@ import (
 	"github.com/naq-io/naq/internal/version"
 )
 
-// ScopeName is the import path of this package, used as its
-// instrumentation scope name.
-const ScopeName = "github.com/naq-io/naq/scope"
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package).
+const ScopeName = version.ScopeName
 
 // Version is the version of the scope package.
 const Version = version.Version

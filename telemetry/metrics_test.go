@@ -51,7 +51,7 @@ func recordNaqMetrics(t *testing.T, mp metric.MeterProvider) {
 		return nil
 	}, conn.Connected, conn.RTT)
 	require.NoError(t, err)
-	circ := mp.Meter("github.com/naq-io/naq/circuit")
+	circ := mp.Meter(telemetry.ScopeName)
 	g, err := circ.Int64ObservableGauge(semconv.MetricCircuitState, metric.WithUnit(semconv.UnitDimless))
 	require.NoError(t, err)
 	_, err = circ.RegisterCallback(func(_ context.Context, o metric.Observer) error {

@@ -28,8 +28,10 @@ import (
 	"github.com/naq-io/naq/internal/version"
 )
 
-// ScopeName is the import path of this package.
-const ScopeName = "github.com/naq-io/naq/telemetry"
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package): filter on it to select
+// naq's telemetry in views and processors.
+const ScopeName = version.ScopeName
 
 // Version is the version of the naq telemetry package.
 const Version = version.Version

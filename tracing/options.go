@@ -8,9 +8,10 @@ import (
 	"github.com/naq-io/naq/internal/version"
 )
 
-// ScopeName is the instrumentation scope (import path) of the tracer this
-// package creates in [StartProcess].
-const ScopeName = "github.com/naq-io/naq/tracing"
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package), including the tracers
+// of [StartProcess] and the hop collector.
+const ScopeName = version.ScopeName
 
 // Version is the version of the naq tracing package.
 const Version = version.Version
