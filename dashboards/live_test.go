@@ -43,21 +43,27 @@ import (
 //     and consuming from a JetStream stream with two durable consumers (one
 //     acks everything; one NAKs every tenth message on its first delivery
 //     and terms some of those on redelivery, with an in-progress before
-//     some acks: redeliveries and every settle outcome), putting and getting
+//     some acks: redeliveries and every settle outcome; one acks everything
+//     until its fault below), putting and getting
 //     KeyValue entries, and feeding a deliberately slow subscription until
 //     it drops messages (slow-consumer events); a probe connection is
 //     dialled every second (connect duration, opened) and one dial to a dead
 //     port fails. Metrics are exported by the telemetry package's Prometheus
 //     /metrics handler on a loopback port.
 //  2. The real `prometheus` binary scrapes it every second and evaluates a
-//     test copy of alerts.yml (see scaledRules: every range and every `for:`
-//     shrunk 30x, so 5m becomes 10s and 1h becomes 2m; the expressions,
-//     thresholds and labels are the real ones).
-//  3. A stalled consumer: the acking consumer's handler takes 250ms per
-//     message (4/s) while 50/s are published, so its lag and pending grow:
-//     NATSClientConsumerLagGrowing must reach "firing" for that consumer
-//     alone; back to full speed it drains its backlog and the alert must
-//     leave /api/v1/alerts.
+//     test copy of alerts.yml (see scaledRules: every range, offset and
+//     `for:` shrunk 30x, so 5m becomes 10s and 1h becomes 2m; the
+//     expressions, thresholds and labels are the real ones).
+//  3. Two consumer faults at once. A slow consumer: the acking consumer's
+//     handler takes 250ms per message (4/s) while 50/s are published, so
+//     its lag and pending grow: NATSClientConsumerLagGrowing must reach
+//     "firing" for that consumer alone. A stuck consumer: the third
+//     consumer's handler hangs on a message delivered while work was
+//     waiting (pending > 0), so it delivers nothing more:
+//     NATSClientConsumerStalled must reach "firing" for it alone (not for
+//     the slow one, which still delivers), and LagGrowing must never see
+//     it. Released, both drain their backlog and both alerts must leave
+//     /api/v1/alerts.
 //  4. The embedded server is stopped: NATSClientHighErrorRatio,
 //     NATSClientCircuitBreakerOpen and NATSClientDisconnected must reach
 //     "firing" in Prometheus' /api/v1/alerts. The server is restarted: all
@@ -124,18 +130,29 @@ func TestLive(t *testing.T) {
 		return err == nil && len(res) > 0, fmt.Sprint(err)
 	})
 	prom.requireNotFiring(t, "NATSClientHighErrorRatio", "NATSClientCircuitBreakerOpen", "NATSClientDisconnected",
-		"NATSClientConsumerLagGrowing")
+		"NATSClientConsumerLagGrowing", "NATSClientConsumerStalled")
 
-	// Stalled consumer: lag and pending grow until the lag alert fires for
-	// the stalled consumer (and only for it); at full speed again it
-	// catches up and the alert resolves.
-	t.Log("stalled consumer: LIVE/live handles 4 messages/s while 50/s are published")
+	// Consumer faults, at the same time. Slow: lag and pending grow until
+	// the lag alert fires for the slow consumer (and only for it). Stuck:
+	// the stalled alert fires for the stuck consumer (and only for it),
+	// which the lag alert cannot see. Released, both catch up and both
+	// alerts resolve.
+	t.Log("consumer faults: LIVE/live handles 4 messages/s while 50/s are published; LIVE/live-stuck hangs once work is waiting")
+	faultStart := time.Now()
 	w.stalled.Store(true)
+	w.wedged.Store(true)
+	stuckAlert := map[string]string{"messaging_nats_stream": "LIVE", "messaging_consumer_group_name": "live-stuck"}
+	prom.waitFor(t, "NATSClientConsumerStalled firing", 120*time.Second, func() (bool, string) {
+		st, err := prom.alertState("NATSClientConsumerStalled", stuckAlert)
+		return st == "firing", fmt.Sprintf("state %q, err %v", st, err)
+	})
+	t.Logf("NATSClientConsumerStalled fired %v after the stuck consumer's fault began", time.Since(faultStart).Round(100*time.Millisecond))
 	lagAlert := map[string]string{"messaging_nats_stream": "LIVE", "messaging_consumer_group_name": "live"}
 	prom.waitFor(t, "NATSClientConsumerLagGrowing firing", 120*time.Second, func() (bool, string) {
 		st, err := prom.alertState("NATSClientConsumerLagGrowing", lagAlert)
 		return st == "firing", fmt.Sprintf("state %q, err %v", st, err)
 	})
+	t.Logf("NATSClientConsumerLagGrowing fired %v after the slow consumer's fault began", time.Since(faultStart).Round(100*time.Millisecond))
 	for q, floor := range map[string]float64{
 		// The alert's own terms, by value: the median delivery is more than
 		// 10s old and the backlog grew.
@@ -151,12 +168,47 @@ func TestLive(t *testing.T) {
 	st, err := prom.alertState("NATSClientConsumerLagGrowing", map[string]string{"messaging_consumer_group_name": "live-naks"})
 	require.NoError(t, err)
 	require.Empty(t, st, "the consumer that keeps up must not fire")
-	t.Log("stalled consumer: back to full speed")
+	// The stalled alert's terms, by value: the stuck consumer's last
+	// delivery saw work waiting, and it delivered nothing over the window
+	// (10m scaled to 20s), while its series are still exported.
+	for q, check := range map[string]func(float64) bool{
+		fmt.Sprintf(`max(nats_client_consumer_pending{job=%q, messaging_consumer_group_name="live-stuck"})`, liveJob):                          func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`sum(increase(nats_client_consumer_lag_seconds_count{job=%q, messaging_consumer_group_name="live-stuck"}[20s]))`, liveJob): func(v float64) bool { return v == 0 },
+		fmt.Sprintf(`sum(increase(nats_client_consumer_lag_seconds_count{job=%q, messaging_consumer_group_name="live"}[20s]))`, liveJob):       func(v float64) bool { return v > 0 },
+	} {
+		res, err := prom.query(q)
+		require.NoError(t, err)
+		require.Len(t, res, 1, q)
+		t.Logf("stuck: %s = %.1f", q, res[0].value)
+		require.True(t, check(res[0].value), "%s = %v", q, res[0].value)
+	}
+	// Over the whole fault, as Prometheus recorded the rule states (ALERTS,
+	// pending or firing): the stalled alert was never even pending for
+	// another consumer (the slow one delivers), and the lag alert never
+	// for the stuck one (no deliveries, no lag samples).
+	window := fmt.Sprintf("%ds", int(time.Since(faultStart).Seconds())+5)
+	for q, what := range map[string]string{
+		`ALERTS{alertname="NATSClientConsumerStalled", messaging_consumer_group_name!="live-stuck"}`:   "NATSClientConsumerStalled was active for a consumer that delivers",
+		`ALERTS{alertname="NATSClientConsumerLagGrowing", messaging_consumer_group_name="live-stuck"}`: "NATSClientConsumerLagGrowing was active for the stuck consumer",
+	} {
+		res, err := prom.query(fmt.Sprintf(`max_over_time(%s[%s])`, q, window))
+		require.NoError(t, err)
+		require.Empty(t, res, "%s: %v", what, res)
+	}
+
+	t.Log("consumer faults: back to full speed, the stuck handler released")
+	released := time.Now()
 	w.stalled.Store(false)
+	w.release()
+	prom.waitFor(t, "NATSClientConsumerStalled resolved", 60*time.Second, func() (bool, string) {
+		st, err := prom.alertState("NATSClientConsumerStalled", nil)
+		return err == nil && st == "", fmt.Sprintf("state %q, err %v", st, err)
+	})
 	prom.waitFor(t, "NATSClientConsumerLagGrowing resolved", 60*time.Second, func() (bool, string) {
 		st, err := prom.alertState("NATSClientConsumerLagGrowing", nil)
 		return err == nil && st == "", fmt.Sprintf("state %q, err %v", st, err)
 	})
+	t.Logf("consumer alerts resolved %v after the release", time.Since(released).Round(100*time.Millisecond))
 
 	// Outage.
 	t.Log("outage: stopping the NATS server")
@@ -253,6 +305,18 @@ type workload struct {
 	wg      sync.WaitGroup
 	errors  atomic.Int64
 	stalled atomic.Bool // the LIVE/live consumer's handler crawls
+
+	// The LIVE/live-stuck consumer's handler hangs, once wedged, on the
+	// first message delivered with work waiting, until release.
+	wedged    atomic.Bool
+	unwedge   chan struct{}
+	unwedgeMu sync.Once
+}
+
+// release frees the LIVE/live-stuck handler and stops it from hanging again.
+func (w *workload) release() {
+	w.wedged.Store(false)
+	w.unwedgeMu.Do(func() { close(w.unwedge) })
 }
 
 func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *workload {
@@ -308,7 +372,7 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 	defer setupCancel()
 	stream, err := js.CreateStream(setupCtx, jetstream.StreamConfig{Name: "LIVE", Subjects: []string{"live.orders.>"}})
 	require.NoError(t, err)
-	w := &workload{}
+	w := &workload{unwedge: make(chan struct{})}
 	cons, err := stream.CreateOrUpdateConsumer(setupCtx, jetstream.ConsumerConfig{Durable: "live", AckPolicy: jetstream.AckExplicitPolicy})
 	require.NoError(t, err)
 	// A small client-side buffer (PullMaxMessages), so the pending count
@@ -343,6 +407,25 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 			_ = m.Ack()
 		}
 	}, jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
+	require.NoError(t, err)
+	// The consumer that gets stuck: acks everything until wedged; then it
+	// falls behind (100ms per message) until a message arrives with work
+	// waiting behind it, and hangs on that one. A handler that hangs while
+	// its consumer is caught up leaves a last pending count of 0, which no
+	// client-side signal can tell from an idle consumer (see the runbook
+	// of NATSClientConsumerStalled).
+	stuck, err := stream.CreateOrUpdateConsumer(setupCtx, jetstream.ConsumerConfig{Durable: "live-stuck", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	stuckCC, err := stuck.Consume(func(m jetstream.Msg) {
+		if w.wedged.Load() {
+			if md, err := m.Metadata(); err == nil && md.NumPending > 0 {
+				<-w.unwedge
+			} else {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		_ = m.Ack()
+	}, jetstream.PullMaxMessages(10), jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
 	require.NoError(t, err)
 	kv, err := js.CreateKeyValue(setupCtx, jetstream.KeyValueConfig{Bucket: "live"})
 	require.NoError(t, err)
@@ -409,8 +492,10 @@ func startWorkload(t *testing.T, serverURL string, mp metric.MeterProvider) *wor
 		w.cancel()
 		w.wg.Wait()
 		w.stalled.Store(false)
+		w.release()
 		cc.Stop()
 		nakCC.Stop()
+		stuckCC.Stop()
 		for _, s := range subs {
 			_ = s.Unsubscribe()
 		}
@@ -433,9 +518,9 @@ type promServer struct {
 	client *http.Client
 }
 
-// scaledRules returns alerts.yml with every range selector and every `for:`
-// duration divided by ruleScale (rounded up to whole seconds), so the real
-// expressions fire and resolve within seconds.
+// scaledRules returns alerts.yml with every range selector, every offset
+// and every `for:` duration divided by ruleScale (rounded up to whole
+// seconds), so the real expressions fire and resolve within seconds.
 func scaledRules(t *testing.T) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("prometheus", "alerts.yml"))
@@ -458,7 +543,13 @@ func scaledRules(t *testing.T) []byte {
 		p := regexp.MustCompile(`(?m)^(\s+for: )(\d+)([smh])$`).FindStringSubmatch(m)
 		return p[1] + scale(p[2], p[3])
 	})
+	offset := regexp.MustCompile(`\boffset (\d+)([smh])\b`)
+	out = offset.ReplaceAllStringFunc(out, func(m string) string {
+		p := offset.FindStringSubmatch(m)
+		return "offset " + scale(p[1], p[2])
+	})
 	require.NotContains(t, out, "[5m]")
+	require.NotContains(t, out, "offset 10m")
 	return []byte(out)
 }
 
