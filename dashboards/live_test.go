@@ -196,6 +196,13 @@ func TestLive(t *testing.T) {
 		require.Empty(t, res, "%s: %v", what, res)
 	}
 
+	// Still active at release time (firing; pending again only if a failed
+	// scrape just left the pending gauge stale for one evaluation), so that
+	// what resolves it is the release.
+	st, err = prom.alertState("NATSClientConsumerStalled", stuckAlert)
+	require.NoError(t, err)
+	require.NotEmpty(t, st, "NATSClientConsumerStalled for the stuck consumer resolved before its release")
+
 	t.Log("consumer faults: back to full speed, the stuck handler released")
 	released := time.Now()
 	w.stalled.Store(false)
