@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/telemetry"
 )
 
@@ -140,7 +140,7 @@ func buildPromNames() (promSeries, error) {
 	}
 	defer func() { _ = tel.Shutdown(ctx) }()
 
-	m := metrics.Meter(tel.MeterProvider())
+	m := meters.Meter(tel.MeterProvider())
 	attrs := metric.WithAttributes(semconv.System, semconv.NATSConnectionKey.String("c"))
 	var regErr error
 	keep := func(err error) {

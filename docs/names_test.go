@@ -21,8 +21,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/telemetry"
 )
 
@@ -228,13 +228,13 @@ func liveInstruments(t *testing.T) (map[string]instrumentInfo, map[string]string
 // the test.
 func recordAll(t *testing.T, mp metric.MeterProvider) {
 	ctx := context.Background()
-	msg := metrics.NewMessaging(mp)
+	msg := meters.NewMessaging(mp)
 	msg.OperationDuration.Record(ctx, 0.001)
 	msg.ProcessDuration.Record(ctx, 0.001)
 	msg.SentMessages.Add(ctx, 1)
 	msg.ConsumedMessages.Add(ctx, 1)
 
-	conn := metrics.NewConnection(mp)
+	conn := meters.NewConnection(mp)
 	conn.Active.Add(ctx, 1)
 	conn.Opened.Add(ctx, 1)
 	conn.Failed.Add(ctx, 1)
@@ -243,11 +243,11 @@ func recordAll(t *testing.T, mp metric.MeterProvider) {
 	conn.Disconnects.Add(ctx, 1)
 	conn.SlowConsumers.Add(ctx, 1)
 
-	health := metrics.NewConsumerHealth(mp)
+	health := meters.NewConsumerHealth(mp)
 	health.Lag.Record(ctx, 0.001)
 	health.Redelivered.Add(ctx, 1)
 	health.Pending(attribute.NewSet(semconv.System)).Store(1)
-	reg, err := metrics.Meter(mp).RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	reg, err := meters.Meter(mp).RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(conn.SubscriptionDropped, 1)
 		o.ObserveInt64(conn.SubscriptionPending, 1)
 		o.ObserveInt64(conn.Connected, 1)

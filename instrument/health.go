@@ -38,19 +38,19 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 )
 
-// consumerHealths holds the metrics.ConsumerHealth of each MeterProvider (of
+// consumerHealths holds the meters.ConsumerHealth of each MeterProvider (of
 // a comparable type): one pending-gauge callback per provider, whichever
 // wrappers record into it.
-var consumerHealths sync.Map // metric.MeterProvider → *metrics.ConsumerHealth
+var consumerHealths sync.Map // metric.MeterProvider → *meters.ConsumerHealth
 
 // healthState is the per-pipeline part of consumer health: the instruments
 // (nil when metrics are off) and the pipeline's name caps.
 type healthState struct {
-	inst    *metrics.ConsumerHealth
+	inst    *meters.ConsumerHealth
 	names   *nameCaps            // the pipeline's: stream and durable names → themselves or "_OTHER"
 	base    []attribute.KeyValue // system, connection name
 	stab    semconv.Stability    // renames of the stream key (opt-in)
@@ -74,15 +74,15 @@ func newHealthState(p *pipeline) *healthState {
 
 // sharedConsumerHealth returns the ConsumerHealth of mp, created once per
 // provider of a comparable type (else one per pipeline).
-func sharedConsumerHealth(mp metric.MeterProvider) *metrics.ConsumerHealth {
+func sharedConsumerHealth(mp metric.MeterProvider) *meters.ConsumerHealth {
 	if t := reflect.TypeOf(mp); t == nil || !t.Comparable() {
-		return metrics.NewConsumerHealth(mp)
+		return meters.NewConsumerHealth(mp)
 	}
 	if v, ok := consumerHealths.Load(mp); ok {
-		return v.(*metrics.ConsumerHealth)
+		return v.(*meters.ConsumerHealth)
 	}
-	v, _ := consumerHealths.LoadOrStore(mp, metrics.NewConsumerHealth(mp))
-	return v.(*metrics.ConsumerHealth)
+	v, _ := consumerHealths.LoadOrStore(mp, meters.NewConsumerHealth(mp))
+	return v.(*meters.ConsumerHealth)
 }
 
 // labels returns the capped stream and consumer-group label values of a
@@ -121,8 +121,8 @@ func (h *healthState) consumer(l consumerLabels) *consumerHealth {
 
 // consumerHealth records the health metrics of one (stream, group).
 type consumerHealth struct {
-	inst    *metrics.ConsumerHealth
-	pending *metrics.PendingCell
+	inst    *meters.ConsumerHealth
+	pending *meters.PendingCell
 	rec     []metric.RecordOption
 	add     []metric.AddOption
 }

@@ -12,7 +12,7 @@ package instrument
 //	p := newPipeline(nc, opts) // nc may be nil (no server.address, no default conn name)
 //
 // It resolves the options (globals read now), creates the tracer and the
-// metrics.Messaging instruments once, and detects noop providers
+// meters.Messaging instruments once, and detects noop providers
 // (p.tracing / p.metering false: no span / no metric work at all). A wrapper
 // that returns another wrapper (JetStream → Stream → Consumer) passes its
 // *pipeline down instead of building a new one.
@@ -155,8 +155,8 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/tracing"
 )
 
@@ -248,7 +248,7 @@ func (s *opSpec) active() bool { return s != nil && !s.off }
 type pipeline struct {
 	cfg      config
 	tracer   trace.Tracer
-	meters   *metrics.Messaging // nil when !metering
+	meters   *meters.Messaging // nil when !metering
 	tracing  bool
 	metering bool
 	namer    tracing.SubjectNamer // cfg.namer behind tracing.LimitTemplates
@@ -272,7 +272,7 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	}
 	if _, isNoop := cfg.mp.(metricnoop.MeterProvider); !isNoop {
 		p.metering = true
-		p.meters = metrics.NewMessaging(cfg.mp)
+		p.meters = meters.NewMessaging(cfg.mp)
 	}
 	p.namer = tracing.LimitTemplates(cfg.namer, cfg.maxTemplates)
 	p.names = newNameCaps(cfg.maxTemplates)

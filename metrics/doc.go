@@ -1,13 +1,18 @@
-// Package metrics defines naq's OpenTelemetry instruments and connection-level
-// measurements.
+// Package metrics measures NATS connections: the connection [Recorder] and
+// its [Observer]s, [Recorder.Snapshot] and [Recorder.Reset], and the
+// performance measurement [Measure].
 //
 // # Instruments
 //
-// [NewMessaging] creates the semantic-convention messaging instruments that the
-// instrument pipeline records on every operation; [NewConnection] creates the
-// nats.client.* connection instruments. Names, units and the explicit duration
-// buckets come from naq's one names table (internal/semconv). [Meter] returns
-// the meter they live on ([ScopeName], [Version], semconv schema URL).
+// naq's instruments (the messaging durations and message counters, the
+// nats.client.* connection and consumer-health instruments) are recorded for
+// you: the instrument wrappers (and scope's pooled handles built on them)
+// record the messaging and consumer-health instruments on every operation
+// and delivered message, and a [Recorder] the connection instruments. Their
+// names, units and explicit buckets come from naq's one names table; every
+// data point carries the instrumentation scope [ScopeName] and [Version].
+// Pass your MeterProvider to the wrappers (instrument.WithMeterProvider) and
+// to the Recorder ([WithMeterProvider]) to export them.
 //
 // # Connection metrics: Recorder and Observer
 //
@@ -44,15 +49,6 @@
 //     failed connections, average/min/max connect time, reconnects,
 //     disconnects, last error type, per-connection state. Reset only starts a
 //     new Snapshot period; the OpenTelemetry counters stay monotonic.
-//
-// # Consumer health
-//
-// [NewConsumerHealth] creates the instruments the instrument package records
-// from every delivered JetStream message's metadata: nats.client.consumer.lag
-// (histogram, seconds, buckets up to one hour), nats.client.consumer.redelivered
-// (counter) and nats.client.consumer.pending (observable gauge over
-// [PendingCell]s, one per stream and consumer, looked up with
-// [ConsumerHealth.Pending] and bounded by [MaxPendingSeries]).
 //
 // # Performance measurement
 //

@@ -4,7 +4,17 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/naq-io/naq/internal/version"
 )
+
+// ScopeName is the instrumentation scope name of every naq tracer and meter
+// (the module path, the same in every naq package): the wrappers' spans and
+// the data points of every naq instrument share it.
+const ScopeName = version.ScopeName
+
+// Version is the version of the naq metrics package.
+const Version = version.Version
 
 // Option configures a [Recorder]. Options never fail: a nil or out-of-range
 // value is ignored and the default kept.

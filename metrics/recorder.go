@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
 )
 
@@ -26,7 +27,7 @@ import (
 type Recorder struct {
 	cfg   config
 	meter metric.Meter
-	inst  *Connection
+	inst  *meters.Connection
 
 	// activeMu makes the Snapshot count and the OTel up-down counter move
 	// together, so a reader never sees one updated without the other.
@@ -67,8 +68,8 @@ func NewRecorder(opts ...Option) *Recorder {
 	cfg := newConfig(opts)
 	r := &Recorder{
 		cfg:       cfg,
-		meter:     Meter(cfg.mp),
-		inst:      NewConnection(cfg.mp),
+		meter:     meters.Meter(cfg.mp),
+		inst:      meters.NewConnection(cfg.mp),
 		observers: make(map[*nats.Conn]*Observer),
 		attrs:     make(map[string]attribute.Set),
 		stab:      semconv.StabilityFromEnv(),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -71,15 +72,20 @@ func ExampleViews() {
 	)
 	defer mp.Shutdown(ctx)
 
-	// naq's wrappers create their instruments on mp, e.g.
-	// instrument.NewConn(nc, instrument.WithMeterProvider(mp)).
-	metrics.NewMessaging(mp).OperationDuration.Record(ctx, 0.0003)
+	// naq records its instruments on mp once you pass it: the wrappers,
+	// e.g. instrument.NewConn(nc, instrument.WithMeterProvider(mp)), and a
+	// Recorder, here counting a 300 µs dial its caller timed.
+	rec := metrics.NewRecorder(metrics.WithMeterProvider(mp))
+	rec.RecordDial(ctx, "orders", 300*time.Microsecond, nil)
 
 	var rm metricdata.ResourceMetrics
 	_ = reader.Collect(ctx, &rm)
-	m := rm.ScopeMetrics[0].Metrics[0]
-	fmt.Println(m.Name, m.Unit, m.Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds[:3])
-	// Output: messaging.client.operation.duration s [5e-05 0.0001 0.00025]
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+			fmt.Println(m.Name, m.Unit, h.DataPoints[0].Bounds[:3])
+		}
+	}
+	// Output: nats.client.connect.duration s [5e-05 0.0001 0.00025]
 }
 
 // ExampleWithPrometheusRegisterer serves naq's metrics from the
@@ -112,7 +118,9 @@ func ExampleNewPrometheusReader() {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(telemetry.Views()...))
 	defer mp.Shutdown(context.Background())
 
-	metrics.NewConnection(mp).Opened.Add(context.Background(), 1)
+	// A Recorder on mp counts a dial (as a scope pool does for each of its
+	// connections).
+	metrics.NewRecorder(metrics.WithMeterProvider(mp)).RecordDial(context.Background(), "orders", time.Millisecond, nil)
 	fams, _ := reg.Gather()
 	for _, f := range fams {
 		if f.GetName() == "nats_client_connections_opened_total" {

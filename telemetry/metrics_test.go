@@ -23,29 +23,29 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/telemetry"
 )
 
 // recordNaqMetrics creates naq's instruments on mp the way the library does
-// (metrics.NewMessaging, metrics.NewConnection, a circuit-scope state gauge)
+// (meters.NewMessaging, meters.NewConnection, a circuit-scope state gauge)
 // and records one value in each synchronous one; the observable gauges
 // report 1.
 func recordNaqMetrics(t *testing.T, mp metric.MeterProvider) {
 	t.Helper()
 	ctx := context.Background()
 	attrs := metric.WithAttributes(semconv.System, semconv.MessagingOperationNameKey.String(semconv.OpPublish))
-	msg := metrics.NewMessaging(mp)
+	msg := meters.NewMessaging(mp)
 	msg.OperationDuration.Record(ctx, 0.00007, attrs)
 	msg.ProcessDuration.Record(ctx, 0.002, attrs)
 	msg.SentMessages.Add(ctx, 1, attrs)
 	msg.ConsumedMessages.Add(ctx, 1, attrs)
-	conn := metrics.NewConnection(mp)
+	conn := meters.NewConnection(mp)
 	conn.Active.Add(ctx, 1)
 	conn.Opened.Add(ctx, 1)
 	conn.ConnectDuration.Record(ctx, 0.0004)
-	_, err := metrics.Meter(mp).RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err := meters.Meter(mp).RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(conn.Connected, 1)
 		o.ObserveFloat64(conn.RTT, 0.0001)
 		return nil

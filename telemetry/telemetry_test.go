@@ -29,8 +29,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 	"github.com/naq-io/naq/telemetry"
 )
 
@@ -97,8 +97,8 @@ func TestPrometheusNames(t *testing.T) {
 	mp := tel.MeterProvider()
 
 	// Every instrument of the names table, created with the kind, unit and
-	// scope the library uses (the metrics package's meter).
-	m := metrics.Meter(mp)
+	// scope the library uses (internal/meters' meter).
+	m := meters.Meter(mp)
 	attrs := metric.WithAttributes(semconv.System, semconv.MessagingOperationNameKey.String(semconv.OpPublish))
 	for _, name := range []string{semconv.MetricOperationDuration, semconv.MetricProcessDuration, semconv.MetricConnectDuration} {
 		h, err := m.Float64Histogram(name, metric.WithUnit(semconv.UnitSeconds),
@@ -176,7 +176,7 @@ func TestPrometheusNames(t *testing.T) {
 func TestPrometheusBuckets(t *testing.T) {
 	clearOTelEnv(t)
 	tel := setup(t)
-	h, err := metrics.Meter(tel.MeterProvider()).Float64Histogram(semconv.MetricOperationDuration,
+	h, err := meters.Meter(tel.MeterProvider()).Float64Histogram(semconv.MetricOperationDuration,
 		metric.WithUnit(semconv.UnitSeconds), metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...))
 	require.NoError(t, err)
 	h.Record(context.Background(), 0.00007)
@@ -199,7 +199,7 @@ func TestPrometheusBuckets(t *testing.T) {
 func TestOpenMetricsExemplars(t *testing.T) {
 	clearOTelEnv(t)
 	tel := setup(t, telemetry.WithSpanProcessor(tracetest.NewSpanRecorder()))
-	h, err := metrics.Meter(tel.MeterProvider()).Float64Histogram(semconv.MetricOperationDuration,
+	h, err := meters.Meter(tel.MeterProvider()).Float64Histogram(semconv.MetricOperationDuration,
 		metric.WithUnit(semconv.UnitSeconds), metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...))
 	require.NoError(t, err)
 	ctx, sp := tel.TracerProvider().Tracer("test").Start(context.Background(), "publish orders")
@@ -486,7 +486,7 @@ func TestExtraReader(t *testing.T) {
 	clearOTelEnv(t)
 	r := sdkmetric.NewManualReader()
 	tel := setup(t, telemetry.WithMetricReader(r), telemetry.WithoutPrometheus())
-	c, err := metrics.Meter(tel.MeterProvider()).Int64Counter(semconv.MetricSentMessages)
+	c, err := meters.Meter(tel.MeterProvider()).Int64Counter(semconv.MetricSentMessages)
 	require.NoError(t, err)
 	c.Add(context.Background(), 2)
 	var rm metricdata.ResourceMetrics

@@ -1,7 +1,8 @@
-package metrics
+package meters
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -90,7 +91,7 @@ type PendingCell struct {
 // above the int64 range is clamped.
 func (c *PendingCell) Store(n uint64) {
 	if c != nil {
-		c.v.Store(clampInt64(n))
+		c.v.Store(int64(min(n, math.MaxInt64)))
 	}
 }
 

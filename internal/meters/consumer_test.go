@@ -1,8 +1,9 @@
-package metrics_test
+package meters_test
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 
@@ -12,8 +13,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/naq-io/naq/internal/meters"
 	"github.com/naq-io/naq/internal/semconv"
-	"github.com/naq-io/naq/metrics"
 )
 
 func consumerSet(stream, group string) attribute.Set {
@@ -26,7 +27,7 @@ func consumerSet(stream, group string) attribute.Set {
 // stored, then its last count.
 func TestConsumerHealthInstruments(t *testing.T) {
 	mp, rd := newReader(t)
-	h := metrics.NewConsumerHealth(mp)
+	h := meters.NewConsumerHealth(mp)
 	ctx := context.Background()
 	set := consumerSet("ORDERS", "billing")
 	cell := h.Pending(set)
@@ -55,11 +56,16 @@ func TestConsumerHealthInstruments(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, int64(3), got)
 
-	var nilCell *metrics.PendingCell
+	cell.Store(math.MaxUint64) // beyond int64: clamped, not negative
+	got, ok = cell.Load()
+	assert.True(t, ok)
+	assert.Equal(t, int64(math.MaxInt64), got)
+
+	var nilCell *meters.PendingCell
 	nilCell.Store(1) // no-op
 	_, ok = nilCell.Load()
 	assert.False(t, ok)
-	var nilHealth *metrics.ConsumerHealth
+	var nilHealth *meters.ConsumerHealth
 	assert.Nil(t, nilHealth.Pending(set))
 }
 
@@ -69,8 +75,8 @@ func TestConsumerHealthInstruments(t *testing.T) {
 // series.
 func TestConsumerHealthConcurrent(t *testing.T) {
 	mp, rd := newReader(t)
-	h := metrics.NewConsumerHealth(mp)
-	const sets = metrics.MaxPendingSeries + 100
+	h := meters.NewConsumerHealth(mp)
+	const sets = meters.MaxPendingSeries + 100
 	const workers, rounds = 6, 20
 	final := func(i int) uint64 { return uint64(10 * i) }
 
@@ -91,12 +97,12 @@ func TestConsumerHealthConcurrent(t *testing.T) {
 	// Each worker walks every set (from its own offset, so creations race),
 	// stores round numbers, then the set's final count.
 	var wg sync.WaitGroup
-	cells := make([][]*metrics.PendingCell, workers)
+	cells := make([][]*meters.PendingCell, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cells[w] = make([]*metrics.PendingCell, sets)
+			cells[w] = make([]*meters.PendingCell, sets)
 			for k := range sets {
 				i := (k + w*sets/workers) % sets
 				c := h.Pending(consumerSet(fmt.Sprintf("S%d", i), "g"))
@@ -121,7 +127,7 @@ func TestConsumerHealthConcurrent(t *testing.T) {
 	m := find(rm, semconv.MetricConsumerPending)
 	require.NotNil(t, m)
 	points := m.Data.(metricdata.Gauge[int64]).DataPoints
-	require.Len(t, points, metrics.MaxPendingSeries+1, "the bound plus one overflow series")
+	require.Len(t, points, meters.MaxPendingSeries+1, "the bound plus one overflow series")
 	seen := map[string]int64{}
 	for _, p := range points {
 		s, _ := p.Attributes.Value(semconv.NATSStreamKey)
@@ -138,7 +144,7 @@ func TestConsumerHealthConcurrent(t *testing.T) {
 			overflowFinals[int64(final(i))] = true
 		}
 	}
-	assert.Equal(t, metrics.MaxPendingSeries, inCells)
+	assert.Equal(t, meters.MaxPendingSeries, inCells)
 	other, ok := seen[semconv.OtherValue]
 	require.True(t, ok)
 	assert.True(t, overflowFinals[other], "the overflow series holds the last count of an overflow set")

@@ -1,4 +1,4 @@
-package metrics
+package meters
 
 import (
 	"go.opentelemetry.io/otel"
@@ -9,22 +9,15 @@ import (
 	"github.com/naq-io/naq/internal/version"
 )
 
-// ScopeName is the instrumentation scope name of every naq tracer and meter
-// (the module path, the same in every naq package): the wrappers' spans and
-// the data points of every naq instrument share it.
-const ScopeName = version.ScopeName
-
-// Version is the version of the naq metrics package.
-const Version = version.Version
-
-// Meter returns the meter naq uses on mp: scope [ScopeName], [Version] and the
-// semconv schema URL. A nil mp means the global MeterProvider.
+// Meter returns the meter naq uses on mp: naq's one instrumentation scope
+// (version.ScopeName), version.Version and the semconv schema URL. A nil mp
+// means the global MeterProvider.
 func Meter(mp metric.MeterProvider) metric.Meter {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	return mp.Meter(ScopeName,
-		metric.WithInstrumentationVersion(Version),
+	return mp.Meter(version.ScopeName,
+		metric.WithInstrumentationVersion(version.Version),
 		metric.WithSchemaURL(semconv.SchemaURL))
 }
 
@@ -62,8 +55,9 @@ func NewMessaging(mp metric.MeterProvider) *Messaging {
 }
 
 // Connection holds the nats.client.* connection instruments: the synchronous
-// ones recorded by a [Recorder] when it dials or sees a connection event, and
-// the observable ones whose callbacks an [Observer] registers per connection.
+// ones recorded by a metrics.Recorder when it dials or sees a connection event,
+// and the observable ones whose callbacks a metrics.Observer registers per
+// connection.
 // Create it with [NewConnection]; it is safe for concurrent use.
 type Connection struct {
 	// Active is nats.client.connections.active ({connection}).
@@ -137,7 +131,7 @@ func NewConnection(mp metric.MeterProvider) *Connection {
 	}
 }
 
-var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
+var noopMeter = noop.NewMeterProvider().Meter(version.ScopeName)
 
 func histogram(m metric.Meter, name, desc string, opts ...metric.Float64HistogramOption) metric.Float64Histogram {
 	opts = append(opts, metric.WithUnit(semconv.UnitSeconds), metric.WithDescription(desc))
