@@ -60,6 +60,15 @@
 // [WithOperation], [WithPayloadSize], [WithSubject], [WithOpTimeout],
 // [WithProgress], [WithRecorder].
 //
+// # Options
+//
+// The options form one family of two kinds, as in the scope package: an
+// [Option] configures a Recorder ([NewRecorder]), a [MeasureOption] one
+// measurement ([Measure]). No option applies to both, so each function takes
+// only its kind and an option it would ignore does not compile there. A
+// measurement counted in a Recorder's metrics dials through it
+// ([WithRecorder]).
+//
 // The package imports only the OpenTelemetry API: pass an SDK MeterProvider to
 // export, or leave it nil to use the global one. Every exported type is safe
 // for concurrent use.

@@ -40,16 +40,6 @@ const (
 // dial failed.
 const errNoConnection = "no_connection"
 
-// MeasureOption configures [Measure]. Options never fail: out-of-range values
-// are clamped or ignored as each option documents.
-type MeasureOption interface {
-	applyMeasure(*measureConfig)
-}
-
-type measureOptionFunc func(*measureConfig)
-
-func (f measureOptionFunc) applyMeasure(c *measureConfig) { f(c) }
-
 type operation struct {
 	name string
 	n    int
@@ -58,6 +48,7 @@ type operation struct {
 	setup func(context.Context, *nats.Conn) (cleanup func(), err error)
 }
 
+// measureConfig is the part of config that a [MeasureOption] sets.
 type measureConfig struct {
 	connects    int
 	roundTrips  int
@@ -76,52 +67,53 @@ type measureConfig struct {
 // [DefaultConnects]). Values below 1 become 1: the other phases need a
 // connection.
 func WithConnects(n int) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) { c.connects = max(n, 1) })
+	return forMeasure(func(c *config) { c.connects = max(n, 1) })
 }
 
 // WithRoundTrips sets how many round trips (PING/PONG, as nc.RTT) [Measure]
 // times on one connection (default [DefaultRoundTrips]; 0 skips the phase,
 // negative values become 0).
 func WithRoundTrips(n int) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) { c.roundTrips = max(n, 0) })
+	return forMeasure(func(c *config) { c.roundTrips = max(n, 0) })
 }
 
-// WithPublishes adds a "publish" phase of n publish+flush operations to the
-// measurement subject (default 0: no phase; negative values become 0).
+// WithPublishes adds to [Measure] a "publish" phase of n publish+flush
+// operations to the measurement subject (default 0: no phase; negative
+// values become 0).
 func WithPublishes(n int) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) { c.publishes = max(n, 0) })
+	return forMeasure(func(c *config) { c.publishes = max(n, 0) })
 }
 
 // WithRequests adds a "request" phase of n request-reply round trips to a
 // responder that [Measure] runs on the measurement connection for the
 // duration of the phase (default 0: no phase; negative values become 0).
 func WithRequests(n int) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) { c.requests = max(n, 0) })
+	return forMeasure(func(c *config) { c.requests = max(n, 0) })
 }
 
-// WithPayloadSize sets the payload size in bytes of publish and request
-// operations (default [DefaultPayloadSize]; negative values become 0). The
-// payload is zero bytes, never user data.
+// WithPayloadSize sets the payload size in bytes of the publish and request
+// operations of [Measure] (default [DefaultPayloadSize]; negative values
+// become 0). The payload is zero bytes, never user data.
 func WithPayloadSize(n int) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) { c.payloadSize = max(n, 0) })
+	return forMeasure(func(c *config) { c.payloadSize = max(n, 0) })
 }
 
-// WithSubject sets the subject of publish and request operations (the
-// request phase uses subject+".req"). The default is a unique subject under
-// "_naq.perf.". An empty subject is ignored.
+// WithSubject sets the subject of the publish and request operations of
+// [Measure] (the request phase uses subject+".req"). The default is a unique
+// subject under "_naq.perf.". An empty subject is ignored.
 func WithSubject(subject string) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) {
+	return forMeasure(func(c *config) {
 		if subject != "" {
 			c.subject = subject
 		}
 	})
 }
 
-// WithOpTimeout bounds each single operation (dial excepted: the dial
-// function owns its timeout) (default [DefaultOpTimeout]; values <= 0 are
-// ignored).
+// WithOpTimeout bounds each single operation of [Measure] (dial excepted:
+// the dial function owns its timeout) (default [DefaultOpTimeout]; values
+// <= 0 are ignored).
 func WithOpTimeout(d time.Duration) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) {
+	return forMeasure(func(c *config) {
 		if d > 0 {
 			c.opTimeout = d
 		}
@@ -132,7 +124,7 @@ func WithOpTimeout(d time.Duration) MeasureOption {
 // operation, e.g. to drive a progress bar. It must not block for long. A nil
 // fn is ignored.
 func WithProgress(fn func(Progress)) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) {
+	return forMeasure(func(c *config) {
 		if fn != nil {
 			c.progress = fn
 		}
@@ -143,19 +135,19 @@ func WithProgress(fn func(Progress)) MeasureOption {
 // name, so the measurement's connects also show up in r's metrics and
 // [Recorder.Snapshot]. A nil r is ignored.
 func WithRecorder(r *Recorder, name string) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) {
+	return forMeasure(func(c *config) {
 		if r != nil {
 			c.recorder, c.name = r, name
 		}
 	})
 }
 
-// WithOperation adds a custom phase named name of n calls to fn on the
-// measurement connection (for example a JetStream publish or a KV get), run
-// after the built-in phases in the order added. Each call gets a context
+// WithOperation adds to [Measure] a custom phase named name of n calls to fn
+// on the measurement connection (for example a JetStream publish or a KV
+// get), run after the built-in phases in the order added. Each call gets a context
 // bounded by the operation timeout. A nil fn or n <= 0 is ignored.
 func WithOperation(name string, n int, fn func(ctx context.Context, nc *nats.Conn) error) MeasureOption {
-	return measureOptionFunc(func(c *measureConfig) {
+	return forMeasure(func(c *config) {
 		if fn != nil && n > 0 {
 			c.ops = append(c.ops, operation{name: name, n: n, fn: fn})
 		}
@@ -332,17 +324,18 @@ func Measure(ctx context.Context, dial func(context.Context) (*nats.Conn, error)
 	if dial == nil {
 		return nil, ErrNilDial
 	}
-	cfg := measureConfig{
+	all := config{measureConfig: measureConfig{
 		connects:    DefaultConnects,
 		roundTrips:  DefaultRoundTrips,
 		payloadSize: DefaultPayloadSize,
 		opTimeout:   DefaultOpTimeout,
-	}
+	}}
 	for _, o := range opts {
 		if o != nil {
-			o.applyMeasure(&cfg)
+			o.apply(&all)
 		}
 	}
+	cfg := all.measureConfig
 	if cfg.subject == "" {
 		cfg.subject = "_naq.perf." + strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix)
 	}
