@@ -23,7 +23,8 @@
 //     traced message (ingress, subject mapping, imports and exports, the
 //     JetStream store, egress) into an INTERNAL span of the publisher's
 //     trace, bounded by a sampling ratio and an events-per-second cap
-//     ([HopStats] counts what it dropped). [ParseHopEvent] reads one event;
+//     ([HopStats] counts what it dropped); the event format is
+//     nats-server's, read by the collector and not exported.
 //     [TraceIDRatio] is the trace-id sampling rule it shares with
 //     instrument.WithServerTrace.
 //

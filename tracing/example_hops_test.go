@@ -78,24 +78,3 @@ func ExampleNewHopCollector() {
 	// [checkout egress orders.* ingress orders.*]
 	// dropped: 0
 }
-
-func ExampleParseHopEvent() {
-	ev, err := tracing.ParseHopEvent([]byte(`{
-	  "server": {"name": "nats-1", "id": "NAB", "cluster": "east", "ver": "2.15.2"},
-	  "request": {"header": {"traceparent": ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]}, "msgsize": 64},
-	  "events": [
-	    {"type": "in", "ts": "2026-01-02T03:04:05.000001Z", "kind": 0, "name": "orders-api", "acc": "APP", "subj": "orders.1042"},
-	    {"type": "js", "ts": "2026-01-02T03:04:05.000090Z", "stream": "ORDERS", "subject": "orders.1042"}
-	  ]}`))
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(ev.Server.Name, ev.Request.Header.Get("traceparent")[3:35])
-	for _, h := range ev.Hops {
-		fmt.Println(h.Type, h.Timestamp.Sub(ev.Hops[0].Timestamp), h.Subject+h.Stream)
-	}
-	// Output:
-	// nats-1 4bf92f3577b34da6a3ce929d0e0e4736
-	// in 0s orders.1042
-	// js 89µs ORDERS
-}

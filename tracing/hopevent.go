@@ -18,7 +18,7 @@ import (
 // JSON; naq does not import nats-server.
 
 // TraceDestHeader is the message header that asks nats-server (2.11+) to
-// trace the message: every server it crosses publishes a [HopEvent] to the
+// trace the message: every server it crosses publishes a hopEvent to the
 // subject in the header's value, and still delivers the message as usual.
 // The server rewrites the header to "trace disabled" on the copy it stores
 // in a stream, so the delivery of a stored message is not traced again.
@@ -29,72 +29,72 @@ const TraceDestHeader = "Nats-Trace-Dest"
 // next server's event carries in its request headers.
 const traceHopHeader = "Nats-Trace-Hop"
 
-// HopType is the type of one hop of a [HopEvent], as nats-server writes it.
-type HopType string
+// hopType is the type of one hop of a hopEvent, as nats-server writes it.
+type hopType string
 
 // The hop types of nats-server 2.11 to 2.15.
 const (
-	HopTypeIngress        HopType = "in" // the server received the message
-	HopTypeSubjectMapping HopType = "sm" // a subject mapping rewrote its subject
-	HopTypeStreamExport   HopType = "se" // a stream export delivered it to another account
-	HopTypeServiceImport  HopType = "si" // a service import sent it to another account
-	HopTypeJetStream      HopType = "js" // a stream took it for storage
-	HopTypeEgress         HopType = "eg" // the server sent it to a subscription, route, gateway or leaf node
+	hopTypeIngress        hopType = "in" // the server received the message
+	hopTypeSubjectMapping hopType = "sm" // a subject mapping rewrote its subject
+	hopTypeStreamExport   hopType = "se" // a stream export delivered it to another account
+	hopTypeServiceImport  hopType = "si" // a service import sent it to another account
+	hopTypeJetStream      hopType = "js" // a stream took it for storage
+	hopTypeEgress         hopType = "eg" // the server sent it to a subscription, route, gateway or leaf node
 )
 
-// HopConnKind is the kind of connection a hop came in on or went out to,
+// hopConnKind is the kind of connection a hop came in on or went out to,
 // numbered as nats-server numbers them.
-type HopConnKind int
+type hopConnKind int
 
 // Connection kinds.
 const (
-	HopConnClient    HopConnKind = 0
-	HopConnRouter    HopConnKind = 1
-	HopConnGateway   HopConnKind = 2
-	HopConnSystem    HopConnKind = 3
-	HopConnLeaf      HopConnKind = 4
-	HopConnJetStream HopConnKind = 5
-	HopConnAccount   HopConnKind = 6
+	hopConnClient    hopConnKind = 0
+	hopConnRouter    hopConnKind = 1
+	hopConnGateway   hopConnKind = 2
+	hopConnSystem    hopConnKind = 3
+	hopConnLeaf      hopConnKind = 4
+	hopConnJetStream hopConnKind = 5
+	hopConnAccount   hopConnKind = 6
 )
 
 // String returns "client", "router", "gateway", "system", "leaf",
 // "jetstream", "account", or "unknown".
-func (k HopConnKind) String() string {
+func (k hopConnKind) String() string {
 	switch k {
-	case HopConnClient:
+	case hopConnClient:
 		return "client"
-	case HopConnRouter:
+	case hopConnRouter:
 		return "router"
-	case HopConnGateway:
+	case hopConnGateway:
 		return "gateway"
-	case HopConnSystem:
+	case hopConnSystem:
 		return "system"
-	case HopConnLeaf:
+	case hopConnLeaf:
 		return "leaf"
-	case HopConnJetStream:
+	case hopConnJetStream:
 		return "jetstream"
-	case HopConnAccount:
+	case hopConnAccount:
 		return "account"
 	}
 	return "unknown"
 }
 
-// HopEvent is one server's trace event for one traced message.
-type HopEvent struct {
+// hopEvent is one server's trace event for one traced message.
+type hopEvent struct {
 	// Server is the server that sent the event.
-	Server HopServer `json:"server"`
+	Server hopServer `json:"server"`
 	// Request is what the server saw of the traced message.
-	Request HopRequest `json:"request"`
+	Request hopRequest `json:"request"`
 	// Forwards is how many routes, gateways and leaf nodes the server
 	// forwarded the message to; each sends an event of its own.
 	Forwards int `json:"hops,omitempty"`
 	// Hops are the server's steps with the message, in the order the
 	// server recorded them; the first is the ingress.
-	Hops []Hop `json:"events"`
+	Hops []eventHop `json:"events"`
 }
 
-// HopServer identifies the server that sent a [HopEvent].
-type HopServer struct {
+// hopServer identifies the server that sent a hopEvent.
+type hopServer struct {
 	// Name is the server's name (its id when it has no configured name).
 	Name string `json:"name"`
 	// ID is the server's public id.
@@ -107,9 +107,9 @@ type HopServer struct {
 	Version string `json:"ver"`
 }
 
-// HopRequest is what the server saw of the traced message: its headers
+// hopRequest is what the server saw of the traced message: its headers
 // and its size, never its payload.
-type HopRequest struct {
+type hopRequest struct {
 	// Header is the traced message's header, with the traceparent of the
 	// publisher's span (and Nats-Trace-Hop on a server the message reached
 	// through a route, gateway or leaf node).
@@ -118,17 +118,17 @@ type HopRequest struct {
 	MsgSize int `json:"msgsize,omitempty"`
 }
 
-// Hop is one step of a message on one server. Which fields are set depends
+// eventHop is one step of a message on one server. Which fields are set depends
 // on Type; Timestamp is always set.
-type Hop struct {
+type eventHop struct {
 	// Type is the kind of step.
-	Type HopType `json:"type"`
+	Type hopType `json:"type"`
 	// Timestamp is when the server took the step (for the JetStream step:
 	// when the stream accepted the message for storage).
 	Timestamp time.Time `json:"ts"`
 
 	// Kind is the kind of connection of an ingress or egress.
-	Kind HopConnKind `json:"kind"`
+	Kind hopConnKind `json:"kind"`
 	// Name is the connection's name for an ingress or egress: the client's
 	// connection name, or the remote server's name for a route, gateway or
 	// leaf node.
@@ -165,43 +165,43 @@ type Hop struct {
 	Error string `json:"error,omitempty"`
 }
 
-// ErrMalformedHopEvent is returned (wrapped) by [ParseHopEvent] for data
+// errMalformedHopEvent is returned (wrapped) by parseHopEvent for data
 // that is not a nats-server trace event.
-var ErrMalformedHopEvent = errors.New("tracing: malformed hop event")
+var errMalformedHopEvent = errors.New("tracing: malformed hop event")
 
-// ParseHopEvent parses the JSON of one nats-server trace event. It returns
-// an error matching [ErrMalformedHopEvent] when data is not JSON of that
+// parseHopEvent parses the JSON of one nats-server trace event. It returns
+// an error matching errMalformedHopEvent when data is not JSON of that
 // shape, names no server, has no hop, does not start with an ingress hop,
 // or has a hop of a known type without a timestamp. Hops of types newer
 // servers may add are kept (and ignored by [HopCollector]). It never
 // panics.
-func ParseHopEvent(data []byte) (*HopEvent, error) {
-	var ev HopEvent
+func parseHopEvent(data []byte) (*hopEvent, error) {
+	var ev hopEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedHopEvent, err)
+		return nil, fmt.Errorf("%w: %v", errMalformedHopEvent, err)
 	}
 	if ev.Server.Name == "" {
-		return nil, fmt.Errorf("%w: no server name", ErrMalformedHopEvent)
+		return nil, fmt.Errorf("%w: no server name", errMalformedHopEvent)
 	}
 	if len(ev.Hops) == 0 {
-		return nil, fmt.Errorf("%w: no hops", ErrMalformedHopEvent)
+		return nil, fmt.Errorf("%w: no hops", errMalformedHopEvent)
 	}
-	if ev.Hops[0].Type != HopTypeIngress {
-		return nil, fmt.Errorf("%w: first hop is %q, not ingress", ErrMalformedHopEvent, ev.Hops[0].Type)
+	if ev.Hops[0].Type != hopTypeIngress {
+		return nil, fmt.Errorf("%w: first hop is %q, not ingress", errMalformedHopEvent, ev.Hops[0].Type)
 	}
 	for i, h := range ev.Hops {
 		if h.known() && h.Timestamp.IsZero() {
-			return nil, fmt.Errorf("%w: hop %d (%s) has no timestamp", ErrMalformedHopEvent, i, h.Type)
+			return nil, fmt.Errorf("%w: hop %d (%s) has no timestamp", errMalformedHopEvent, i, h.Type)
 		}
 	}
 	return &ev, nil
 }
 
 // known reports whether h is of a type this package knows.
-func (h *Hop) known() bool {
+func (h *eventHop) known() bool {
 	switch h.Type {
-	case HopTypeIngress, HopTypeSubjectMapping, HopTypeStreamExport,
-		HopTypeServiceImport, HopTypeJetStream, HopTypeEgress:
+	case hopTypeIngress, hopTypeSubjectMapping, hopTypeStreamExport,
+		hopTypeServiceImport, hopTypeJetStream, hopTypeEgress:
 		return true
 	}
 	return false

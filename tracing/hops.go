@@ -350,7 +350,7 @@ func (c *HopCollector) handle(m *nats.Msg) {
 		c.malformed.Add(1)
 		return
 	}
-	ev, err := ParseHopEvent(data)
+	ev, err := parseHopEvent(data)
 	if err != nil {
 		c.malformed.Add(1)
 		return
@@ -404,7 +404,7 @@ func decodeHopEvent(m *nats.Msg) ([]byte, error) {
 
 // emit starts and ends one span per hop of ev (at most
 // MaxHopSpansPerEvent) under the parent in pctx.
-func (c *HopCollector) emit(pctx context.Context, ev *HopEvent) {
+func (c *HopCollector) emit(pctx context.Context, ev *hopEvent) {
 	server := make([]attribute.KeyValue, 0, 4)
 	server = append(server, semconv.System, semconv.NATSServerNameKey.String(ev.Server.Name))
 	if ev.Server.ID != "" && ev.Server.ID != ev.Server.Name {
@@ -431,28 +431,28 @@ func (c *HopCollector) emit(pctx context.Context, ev *HopEvent) {
 		var hop, dest string
 		start, end := prev, h.Timestamp
 		switch h.Type {
-		case HopTypeIngress:
+		case hopTypeIngress:
 			hop, dest = semconv.HopIngress, c.subject(h.Subject)
 			start = end
 			attrs = connAttrs(attrs, h)
 			if id := HeaderCarrier(ev.Request.Header).Get(traceHopHeader); id != "" {
 				attrs = append(attrs, semconv.NATSHopIDKey.String(id))
 			}
-		case HopTypeSubjectMapping:
+		case hopTypeSubjectMapping:
 			hop, dest = semconv.HopSubjectMapping, c.subject(h.To)
 			subject = h.To
-		case HopTypeServiceImport:
+		case hopTypeServiceImport:
 			hop, dest = semconv.HopServiceImport, c.subject(h.To)
 			subject = h.To
-		case HopTypeStreamExport:
+		case hopTypeStreamExport:
 			hop, dest = semconv.HopStreamExport, c.subject(h.To)
-		case HopTypeJetStream:
+		case hopTypeJetStream:
 			hop, dest = semconv.HopJetStream, c.stream(h.Stream)
 			attrs = append(attrs, semconv.NATSStreamKey.String(dest))
 			if h.NoInterest {
 				attrs = append(attrs, semconv.NATSHopNoInterestKey.Bool(true))
 			}
-		case HopTypeEgress:
+		case hopTypeEgress:
 			hop = semconv.HopEgress
 			if h.Subscription != "" {
 				dest = c.subject(h.Subscription)
@@ -467,7 +467,7 @@ func (c *HopCollector) emit(pctx context.Context, ev *HopEvent) {
 				attrs = append(attrs, semconv.MessagingConsumerGroupNameKey.String(h.Queue))
 			}
 		}
-		if h.Type != HopTypeJetStream && dest != "" {
+		if h.Type != hopTypeJetStream && dest != "" {
 			attrs = append(attrs,
 				semconv.MessagingDestinationNameKey.String(dest),
 				semconv.MessagingDestinationTemplateKey.String(dest))
@@ -481,7 +481,7 @@ func (c *HopCollector) emit(pctx context.Context, ev *HopEvent) {
 		}
 		c.span(pctx, SpanName(hop, dest), start, end, attrs, h.Error)
 		n++
-		if h.Type != HopTypeJetStream && end.After(prev) {
+		if h.Type != hopTypeJetStream && end.After(prev) {
 			prev = end
 		}
 	}
@@ -501,7 +501,7 @@ func (c *HopCollector) span(pctx context.Context, name string, start, end time.T
 }
 
 // connAttrs adds the connection of an ingress or egress hop.
-func connAttrs(attrs []attribute.KeyValue, h *Hop) []attribute.KeyValue {
+func connAttrs(attrs []attribute.KeyValue, h *eventHop) []attribute.KeyValue {
 	attrs = append(attrs, semconv.NATSHopConnKindKey.String(h.Kind.String()))
 	if h.Name != "" {
 		attrs = append(attrs, semconv.NATSHopConnNameKey.String(h.Name))

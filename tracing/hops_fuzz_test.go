@@ -48,16 +48,16 @@ func FuzzHopEvent(f *testing.F) {
 	f.Add([]byte(`{}`))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ev, err := ParseHopEvent(data)
+		ev, err := parseHopEvent(data)
 		if err != nil {
-			if !errors.Is(err, ErrMalformedHopEvent) {
+			if !errors.Is(err, errMalformedHopEvent) {
 				t.Fatalf("error %v does not match ErrMalformedHopEvent", err)
 			}
 			if ev != nil {
 				t.Fatalf("event %+v returned with error %v", ev, err)
 			}
 		} else {
-			if ev.Server.Name == "" || len(ev.Hops) == 0 || ev.Hops[0].Type != HopTypeIngress {
+			if ev.Server.Name == "" || len(ev.Hops) == 0 || ev.Hops[0].Type != hopTypeIngress {
 				t.Fatalf("ParseHopEvent accepted a malformed event: %+v", ev)
 			}
 		}
