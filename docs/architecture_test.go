@@ -20,11 +20,11 @@ var allowedImports = map[string][]string{
 	"tracing":    {"internal/semconv", "internal/version"},
 	"metrics":    {"internal/semconv", "internal/connevents", "internal/meters", "internal/version"},
 	"circuit":    {"internal/semconv", "internal/connevents", "internal/version"},
-	"instrument": {"internal/semconv", "internal/meters", "internal/version", "tracing", "metrics", "circuit"},
+	"instrument": {"internal/semconv", "internal/meters", "internal/msgcount", "internal/version", "tracing", "metrics", "circuit"},
 	"scope":      {"internal/semconv", "internal/version", "metrics", "circuit", "instrument", "tracing"},
 	"telemetry":  {"internal/semconv", "internal/durfmt", "internal/version"},
 
-	"internal/meters": {"internal/semconv", "internal/version"},
+	"internal/meters": {"internal/semconv", "internal/msgcount", "internal/version"},
 }
 
 // TestImportDirection keeps docs/architecture.md true: imports among naq's

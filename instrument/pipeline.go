@@ -156,6 +156,7 @@ import (
 
 	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/meters"
+	"github.com/naq-io/naq/internal/msgcount"
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/tracing"
 )
@@ -226,19 +227,19 @@ type opSpec struct {
 	guard      *circuit.Guard // nil: not gated
 
 	hist    metric.Float64Histogram // nil: none
-	counter metric.Int64Counter     // nil: none
+	counter *msgcount.Counter       // nil: none
+	count   *msgcount.Cell          // counter's cell of metricAttrs
 
 	startOpts   []trace.SpanStartOption // span kind only
 	spanAttrs   []attribute.KeyValue    // set once the span is known to record
 	metricAttrs []attribute.KeyValue
 	recOpts     []metric.RecordOption
-	addOpts     []metric.AddOption
 	errOpts     sync.Map // error.type → *metricOpts
 }
 
 type metricOpts struct {
-	rec []metric.RecordOption
-	add []metric.AddOption
+	rec   []metric.RecordOption
+	count *msgcount.Cell // nil when the spec has no counter
 }
 
 // active reports whether calls of s are instrumented.
@@ -421,7 +422,6 @@ func (p *pipeline) build(sc specConfig, guarded bool) *opSpec {
 	s.metricAttrs = append(append(s.metricAttrs, p.metricBase...), common...)
 	set := attribute.NewSet(s.metricAttrs...)
 	s.recOpts = []metric.RecordOption{metric.WithAttributeSet(set)}
-	s.addOpts = []metric.AddOption{metric.WithAttributeSet(set)}
 
 	if p.metering {
 		hk := sc.Hist
@@ -450,15 +450,26 @@ func (p *pipeline) build(sc specConfig, guarded bool) *opSpec {
 		}
 		switch ck {
 		case countSent:
-			s.counter = p.meters.SentMessages
+			s.counter = msgCounter(p.meters.SentMessages)
 		case countConsumed:
-			s.counter = p.meters.ConsumedMessages
+			s.counter = msgCounter(p.meters.ConsumedMessages)
+		}
+		if s.counter != nil {
+			s.count = s.counter.Cell(set)
 		}
 	}
 	if !p.tracing && s.hist == nil && s.counter == nil && s.guard == nil {
 		s.off = true // nothing to do: call straight through
 	}
 	return s
+}
+
+// msgCounter returns the atomics-backed counter behind one of
+// meters.Messaging's message counters (always one: meters.NewMessaging
+// makes them), or nil.
+func msgCounter(c metric.Int64Counter) *msgcount.Counter {
+	mc, _ := c.(*msgcount.Counter)
+	return mc
 }
 
 // errorOpts returns the metric options of s with error.type=etype added,
@@ -470,9 +481,9 @@ func (s *opSpec) errorOpts(etype string) *metricOpts {
 	attrs := make([]attribute.KeyValue, 0, len(s.metricAttrs)+1)
 	attrs = append(append(attrs, s.metricAttrs...), semconv.ErrorTypeKey.String(etype))
 	set := attribute.NewSet(attrs...)
-	mo := &metricOpts{
-		rec: []metric.RecordOption{metric.WithAttributeSet(set)},
-		add: []metric.AddOption{metric.WithAttributeSet(set)},
+	mo := &metricOpts{rec: []metric.RecordOption{metric.WithAttributeSet(set)}}
+	if s.counter != nil {
+		mo.count = s.counter.Cell(set)
 	}
 	v, _ := s.errOpts.LoadOrStore(etype, mo)
 	return v.(*metricOpts)
@@ -705,17 +716,15 @@ func (c *call) end(err error) {
 		etype = errorType(err)
 	}
 	if c.p.metering {
-		rec, add := s.recOpts, s.addOpts
+		rec, count := s.recOpts, s.count
 		if failed {
 			mo := s.errorOpts(etype)
-			rec, add = mo.rec, mo.add
+			rec, count = mo.rec, mo.count
 		}
 		if s.hist != nil {
 			s.hist.Record(c.ctx, d.Seconds(), rec...)
 		}
-		if s.counter != nil && c.n > 0 {
-			s.counter.Add(c.ctx, c.n, add...)
-		}
+		count.Add(c.n)
 	}
 	if c.done != nil {
 		if failed {
@@ -804,9 +813,7 @@ func (c *call) endPanic(r any) {
 		if s.hist != nil {
 			s.hist.Record(c.ctx, d.Seconds(), mo.rec...)
 		}
-		if s.counter != nil && c.n > 0 {
-			s.counter.Add(c.ctx, c.n, mo.add...)
-		}
+		mo.count.Add(c.n)
 	}
 	if c.done != nil {
 		c.done(errPanicked, d)
