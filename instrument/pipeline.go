@@ -542,12 +542,22 @@ type call struct {
 	spec  *opSpec
 	ctx   context.Context // carries the span (exemplars)
 	span  trace.Span      // nil when tracing is off
-	start time.Time
+	rec   bool            // span records (asked once, at start)
+	times spanTimes       // span's own start/end times; nil: timed by naq
+	start time.Time       // zero when nothing needs the duration
 	done  func(error, time.Duration)
 	n     int64
 }
 
-type startTimer interface{ StartTime() time.Time }
+// spanTimes is what the SDK's recording spans report of their times
+// (sdktrace.ReadOnlySpan). A call whose span has them takes its duration
+// from them: the span ends without a timestamp option (the SDK reads the
+// clock itself) and the metrics get exactly the span's duration, with no
+// clock read by naq.
+type spanTimes interface {
+	StartTime() time.Time
+	EndTime() time.Time
+}
 
 // begin starts a call of s: its span, then the gate, asked with the span's
 // context (a rejected call still gets a span). A non-nil error is the gate's
@@ -579,14 +589,24 @@ func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call,
 func (c *call) startSpan(ctx context.Context, s *opSpec) {
 	if c.p.tracing {
 		c.ctx, c.span = c.p.tracer.Start(ctx, s.name, s.startOpts...)
-		if c.span.IsRecording() {
+		if c.rec = c.span.IsRecording(); c.rec {
 			c.span.SetAttributes(s.spanAttrs...)
-			if st, ok := c.span.(startTimer); ok {
-				c.start = st.StartTime()
-			}
 		}
 	}
-	if c.start.IsZero() {
+	c.startClock(s)
+}
+
+// startClock takes the start time of a call whose span has started (or
+// that has none): the recording span's own, or the clock when something
+// needs the duration (meters, the gate) and no span keeps it.
+func (c *call) startClock(s *opSpec) {
+	if c.rec {
+		if st, ok := c.span.(spanTimes); ok {
+			c.times, c.start = st, st.StartTime()
+			return
+		}
+	}
+	if c.rec || c.p.metering || s.guard != nil {
 		c.start = time.Now()
 	}
 }
@@ -603,7 +623,7 @@ func (c *call) reject() {
 	if c.span == nil {
 		return
 	}
-	if !c.span.IsRecording() {
+	if !c.rec {
 		c.span.End()
 		return
 	}
@@ -630,7 +650,7 @@ func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header) (
 		return ctx, c
 	}
 	c.startSpan(ctx, s)
-	if c.span != nil && c.span.IsRecording() {
+	if c.rec {
 		if psc := trace.SpanContextFromContext(ctx); psc.IsValid() && psc.IsRemote() {
 			c.span.AddLink(trace.Link{SpanContext: psc})
 		}
@@ -680,7 +700,7 @@ func (c *call) setCount(n int) { c.n = int64(n) }
 // link adds a link to the producer span carried in h (batch receives).
 // It costs nothing unless the span is recording.
 func (c *call) link(h nats.Header) {
-	if c.span == nil || len(h) == 0 || !c.span.IsRecording() {
+	if !c.rec || len(h) == 0 {
 		return
 	}
 	sc := trace.SpanContextFromContext(c.p.cfg.propagators.Extract(context.Background(), tracing.HeaderCarrier(h)))
@@ -691,7 +711,7 @@ func (c *call) link(h nats.Header) {
 
 // recording reports whether the call's span records (worth computing extra
 // span attributes for).
-func (c *call) recording() bool { return c.span != nil && c.span.IsRecording() }
+func (c *call) recording() bool { return c.rec }
 
 // setAttributes adds per-call span attributes (never metric labels) when the
 // span is recording.
@@ -703,17 +723,53 @@ func (c *call) setAttributes(kv ...attribute.KeyValue) {
 
 // end finishes the call with the error nats.go returned (unchanged). It must
 // be called exactly once per successful begin/beginProcess.
+//
+// A recording span of the SDK with no gate to tell ends first, without a
+// timestamp option: its own end time gives the duration, which the meters
+// then record (c.ctx still carries the span, for exemplars). With a gate,
+// whose done may add a state-change event to the span, or a span that does
+// not report its times, naq reads the clock, tells the gate, and ends the
+// span at that time. Either way the metric duration is the span's.
 func (c *call) end(err error) {
 	s := c.spec
 	if s == nil {
 		return
 	}
-	now := time.Now()
-	d := now.Sub(c.start)
 	failed := err != nil && c.p.classify(err)
 	var etype string
 	if failed {
 		etype = errorType(err)
+	}
+	var d time.Duration
+	if c.times != nil && c.done == nil {
+		if failed {
+			c.span.SetAttributes(semconv.ErrorTypeKey.String(etype))
+			c.span.SetStatus(codes.Error, etype)
+		}
+		c.span.End()
+		d = c.times.EndTime().Sub(c.start)
+	} else {
+		var now time.Time
+		if !c.start.IsZero() {
+			now = time.Now()
+			d = now.Sub(c.start)
+		}
+		if c.done != nil {
+			if failed {
+				c.done(err, d)
+			} else {
+				c.done(nil, d)
+			}
+		}
+		if c.rec {
+			if failed {
+				c.span.SetAttributes(semconv.ErrorTypeKey.String(etype))
+				c.span.SetStatus(codes.Error, etype)
+			}
+			c.span.End(trace.WithTimestamp(now))
+		} else if c.span != nil {
+			c.span.End()
+		}
 	}
 	if c.p.metering {
 		rec, count := s.recOpts, s.count
@@ -725,24 +781,6 @@ func (c *call) end(err error) {
 			s.hist.Record(c.ctx, d.Seconds(), rec...)
 		}
 		count.Add(c.n)
-	}
-	if c.done != nil {
-		if failed {
-			c.done(err, d)
-		} else {
-			c.done(nil, d)
-		}
-	}
-	if c.span != nil {
-		if c.span.IsRecording() {
-			if failed {
-				c.span.SetAttributes(semconv.ErrorTypeKey.String(etype))
-				c.span.SetStatus(codes.Error, etype)
-			}
-			c.span.End(trace.WithTimestamp(now))
-		} else {
-			c.span.End()
-		}
 	}
 }
 
@@ -821,7 +859,7 @@ func (c *call) endPanic(r any) {
 	if c.span == nil {
 		return
 	}
-	if !c.span.IsRecording() {
+	if !c.rec {
 		c.span.End()
 		return
 	}
