@@ -630,6 +630,7 @@ func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.
 	}
 	s := c.process.spec(msg.Subject)
 	ctx, call := c.p.beginProcess(context.Background(), s, msg.Header)
+	call.metersFirst = false // ProcessMsg returns once the call has ended
 	defer call.finish(&err)
 	return fn(ctx, msg)
 }
@@ -724,7 +725,7 @@ func (p *pipeline) withTrace(ctx context.Context, nc *nats.Conn, subj, reply str
 	for k, v := range hdr {
 		m.Header[k] = v
 	}
-	p.inject(ctx, m)
+	p.injectHeader(ctx, m.Header)
 	if len(m.Header) == 0 { // the propagators wrote nothing
 		if pooled {
 			putMsg(m)

@@ -280,7 +280,7 @@ func (p *pipeline) sent(msg, out *nats.Msg, withOpts bool) {
 			continue
 		}
 		if fields == nil {
-			fields = p.cfg.propagators.Fields()
+			fields = p.prop.Fields()
 		}
 		if slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) {
 			continue

@@ -808,6 +808,7 @@ func (j *legacyJS) process(msg *nats.Msg, fn func(ctx context.Context, msg *nats
 		return fn(context.Background(), msg)
 	}
 	ctx, c := j.p.beginProcess(context.Background(), s, msg.Header)
+	c.metersFirst = false // ProcessJS returns once the call has ended
 	defer c.finish(&err)
 	legacyMsgAttrs(&c, md)
 	if !ls.receives.Load() { // SubscribeSync, ChanSubscribe: no naq receive saw it

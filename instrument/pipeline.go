@@ -147,7 +147,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -254,6 +253,7 @@ type pipeline struct {
 	metering bool
 	namer    tracing.SubjectNamer // cfg.namer behind tracing.LimitTemplates
 	names    *nameCaps            // the caps of every other name (names.go)
+	prop     tracing.Propagator   // of cfg.propagators: inject, extract, links
 
 	spanBase   []attribute.KeyValue // on every span
 	metricBase []attribute.KeyValue // on every metric data point
@@ -277,6 +277,7 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	}
 	p.namer = tracing.LimitTemplates(cfg.namer, cfg.maxTemplates)
 	p.names = newNameCaps(cfg.maxTemplates)
+	p.prop = tracing.NewPropagator(cfg.propagators)
 
 	if p.cfg.gate != nil && nc != nil {
 		p.cfg.gate.Watch(nc) // no-op when the gate already watches nc
@@ -538,15 +539,17 @@ func (f *specFamily) slow(subject string) *opSpec {
 
 // call is one running operation; see begin and beginProcess.
 type call struct {
-	p     *pipeline
-	spec  *opSpec
-	ctx   context.Context // carries the span (exemplars)
-	span  trace.Span      // nil when tracing is off
-	rec   bool            // span records (asked once, at start)
-	times spanTimes       // span's own start/end times; nil: timed by naq
-	start time.Time       // zero when nothing needs the duration
-	done  func(error, time.Duration)
-	n     int64
+	p    *pipeline
+	spec *opSpec
+	ctx  context.Context // carries the span (exemplars)
+	span trace.Span      // nil when tracing is off
+	rec  bool            // span records (asked once, at start)
+	// metersFirst: record the meters before the span ends (see end).
+	metersFirst bool
+	times       spanTimes // span's own start/end times; nil: timed by naq
+	start       time.Time // zero when nothing needs the duration
+	done        func(error, time.Duration)
+	n           int64
 }
 
 // spanTimes is what the SDK's recording spans report of their times
@@ -640,37 +643,43 @@ func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header) (
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c := call{p: p, spec: s, ctx: ctx, n: 1}
+	c := call{p: p, spec: s, ctx: ctx, n: 1, metersFirst: true}
 	if len(h) > 0 {
-		ctx = p.cfg.propagators.Extract(ctx, tracing.HeaderCarrier(h))
+		ctx = p.prop.Extract(ctx, h)
 		c.ctx = ctx
 	}
 	if !s.active() {
 		c.spec = nil
 		return ctx, c
 	}
-	c.startSpan(ctx, s)
-	if c.rec {
-		if psc := trace.SpanContextFromContext(ctx); psc.IsValid() && psc.IsRemote() {
-			c.span.AddLink(trace.Link{SpanContext: psc})
-		}
+	if p.tracing {
+		c.ctx, c.span, c.rec = tracing.StartLinked(ctx, p.tracer, s.name, s.startOpts, s.spanAttrs)
 	}
+	c.startClock(s)
 	return c.ctx, c
 }
 
 // inject writes the trace context of ctx into msg.Header (allocated if nil)
-// when ctx carries a valid span context or baggage; otherwise it does
-// nothing, so untraced publishes stay allocation-free.
+// with the pipeline's tracing.Propagator when ctx carries a valid span
+// context or baggage; otherwise it does nothing, so untraced publishes stay
+// allocation-free.
 func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
-	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
+	if !needsInject(ctx) {
 		return
 	}
 	if msg.Header == nil {
 		msg.Header = make(nats.Header, 2)
 	}
-	p.cfg.propagators.Inject(ctx, tracing.HeaderCarrier(msg.Header))
+	p.injectHeader(ctx, msg.Header)
+}
+
+// injectHeader writes the trace context of ctx into h (not nil) with the
+// pipeline's tracing.Propagator, and asks the server to trace the message
+// (WithServerTrace) when configured.
+func (p *pipeline) injectHeader(ctx context.Context, h nats.Header) {
+	p.prop.Inject(ctx, h)
 	if p.cfg.serverTrace.dest != nil {
-		p.askServerTrace(ctx, msg.Header)
+		p.askServerTrace(ctx, h)
 	}
 }
 
@@ -689,9 +698,7 @@ func (p *pipeline) askServerTrace(ctx context.Context, h nats.Header) {
 }
 
 // needsInject reports whether inject would write anything for ctx.
-func needsInject(ctx context.Context) bool {
-	return trace.SpanContextFromContext(ctx).IsValid() || baggage.FromContext(ctx).Len() > 0
-}
+func needsInject(ctx context.Context) bool { return tracing.NeedsInject(ctx) }
 
 // setCount sets how many messages the call sent or consumed (batch size);
 // 0 records no count. Default 1.
@@ -703,9 +710,8 @@ func (c *call) link(h nats.Header) {
 	if !c.rec || len(h) == 0 {
 		return
 	}
-	sc := trace.SpanContextFromContext(c.p.cfg.propagators.Extract(context.Background(), tracing.HeaderCarrier(h)))
-	if sc.IsValid() {
-		c.span.AddLink(trace.Link{SpanContext: sc})
+	if l, ok := c.p.prop.Link(h); ok {
+		c.span.AddLink(l)
 	}
 }
 
@@ -724,12 +730,16 @@ func (c *call) setAttributes(kv ...attribute.KeyValue) {
 // end finishes the call with the error nats.go returned (unchanged). It must
 // be called exactly once per successful begin/beginProcess.
 //
-// A recording span of the SDK with no gate to tell ends first, without a
-// timestamp option: its own end time gives the duration, which the meters
-// then record (c.ctx still carries the span, for exemplars). With a gate,
-// whose done may add a state-change event to the span, or a span that does
-// not report its times, naq reads the clock, tells the gate, and ends the
-// span at that time. Either way the metric duration is the span's.
+// A call of begin whose span records on the SDK (it reports its times) and
+// has no gate to tell ends its span first, without a timestamp option: the
+// span's own end time gives the duration, which the meters then record
+// (c.ctx still carries the span, for exemplars). Otherwise naq reads the
+// clock, records the meters, tells the gate (whose done may add a
+// state-change event to the span) and ends the span at that time: gated
+// calls, spans that do not report their times, and the process spans of
+// handlers (c.metersFirst), whose ended span is what a watcher waits for
+// once the handler's effects are visible, so their meters must be recorded
+// by then. Either way the metric duration is the span's.
 func (c *call) end(err error) {
 	s := c.spec
 	if s == nil {
@@ -740,48 +750,63 @@ func (c *call) end(err error) {
 	if failed {
 		etype = errorType(err)
 	}
+	if c.times != nil && c.done == nil && !c.metersFirst {
+		c.endSpan(failed, etype, time.Time{})
+		c.record(c.times.EndTime().Sub(c.start), failed, etype)
+		return
+	}
+	var now time.Time
 	var d time.Duration
-	if c.times != nil && c.done == nil {
+	if !c.start.IsZero() {
+		now = time.Now()
+		d = now.Sub(c.start)
+	}
+	c.record(d, failed, etype)
+	if c.done != nil {
+		if failed {
+			c.done(err, d)
+		} else {
+			c.done(nil, d)
+		}
+	}
+	c.endSpan(failed, etype, now)
+}
+
+// endSpan ends the call's span, with status and error.type when failed,
+// at now (zero: the span's own clock).
+func (c *call) endSpan(failed bool, etype string, now time.Time) {
+	switch {
+	case c.rec:
 		if failed {
 			c.span.SetAttributes(semconv.ErrorTypeKey.String(etype))
 			c.span.SetStatus(codes.Error, etype)
 		}
-		c.span.End()
-		d = c.times.EndTime().Sub(c.start)
-	} else {
-		var now time.Time
-		if !c.start.IsZero() {
-			now = time.Now()
-			d = now.Sub(c.start)
-		}
-		if c.done != nil {
-			if failed {
-				c.done(err, d)
-			} else {
-				c.done(nil, d)
-			}
-		}
-		if c.rec {
-			if failed {
-				c.span.SetAttributes(semconv.ErrorTypeKey.String(etype))
-				c.span.SetStatus(codes.Error, etype)
-			}
-			c.span.End(trace.WithTimestamp(now))
-		} else if c.span != nil {
+		if now.IsZero() {
 			c.span.End()
+		} else {
+			c.span.End(trace.WithTimestamp(now))
 		}
+	case c.span != nil:
+		c.span.End()
 	}
-	if c.p.metering {
-		rec, count := s.recOpts, s.count
-		if failed {
-			mo := s.errorOpts(etype)
-			rec, count = mo.rec, mo.count
-		}
-		if s.hist != nil {
-			s.hist.Record(c.ctx, d.Seconds(), rec...)
-		}
-		count.Add(c.n)
+}
+
+// record records the call's meters: the duration d and the message count,
+// with error.type etype when failed.
+func (c *call) record(d time.Duration, failed bool, etype string) {
+	if !c.p.metering {
+		return
 	}
+	s := c.spec
+	rec, count := s.recOpts, s.count
+	if failed {
+		mo := s.errorOpts(etype)
+		rec, count = mo.rec, mo.count
+	}
+	if s.hist != nil {
+		s.hist.Record(c.ctx, d.Seconds(), rec...)
+	}
+	count.Add(c.n)
 }
 
 // errPanicked is the outcome the gate's done gets for a call that panicked:

@@ -50,13 +50,7 @@ func (c HeaderCarrier) Set(key, value string) {
 	if c == nil {
 		return
 	}
-	lk := strings.ToLower(key)
-	for k := range c {
-		if k != lk && strings.EqualFold(k, lk) {
-			delete(c, k)
-		}
-	}
-	c[lk] = []string{value}
+	setLower(nats.Header(c), strings.ToLower(key), []string{value})
 }
 
 // Keys returns the header keys as stored, in no particular order.

@@ -8,10 +8,15 @@
 //
 // Entry points:
 //
+//   - [Propagator] ([NewPropagator]) is the one propagation implementation:
+//     built once from a propagation.TextMapPropagator, it injects
+//     ([Propagator.Inject], formatting a W3C traceparent directly),
+//     extracts and links. The instrument wrappers build one per wrapper.
 //   - [Inject] writes the trace context of a context into a message header
 //     (allocating it when nil); [Extract] and [ExtractHeader] read it back.
 //   - [StartProcess] starts a CONSUMER span for a delivered message: a child
-//     of the producer context that also links to it.
+//     of the producer context that also links to it ([StartLinked] is the
+//     start it and the wrappers share; [ProducerLink] the link).
 //   - [LinkFromHeader] and [Links] build span links for batch receives.
 //   - [SubjectNamer], [DefaultSubjectNamer] and [LimitTemplates] turn
 //     subjects into destination templates ("_INBOX.abc" → "_INBOX",

@@ -30,6 +30,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	propagators propagation.TextMapPropagator
+	prop        Propagator // of propagators
 	tp          trace.TracerProvider
 	namer       SubjectNamer
 }
@@ -50,6 +51,7 @@ func newConfig(opts []Option) config {
 	if c.namer == nil {
 		c.namer = DefaultSubjectNamer
 	}
+	c.prop = NewPropagator(c.propagators)
 	return c
 }
 

@@ -2,9 +2,12 @@ package tracing
 
 import (
 	"context"
+	"reflect"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -13,7 +16,7 @@ import (
 // Inject writes the trace context (and baggage, depending on the propagator)
 // of ctx into msg's header with lower-case keys, allocating msg.Header if it
 // is nil. A nil msg is ignored. The propagator is the global one unless
-// [WithPropagators] is given.
+// [WithPropagators] is given. It is [Propagator.Inject] of that propagator.
 func Inject(ctx context.Context, msg *nats.Msg, opts ...Option) {
 	if msg == nil {
 		return
@@ -22,7 +25,7 @@ func Inject(ctx context.Context, msg *nats.Msg, opts ...Option) {
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
-	c.propagators.Inject(ctx, HeaderCarrier(msg.Header))
+	c.prop.Inject(ctx, msg.Header)
 }
 
 // Extract returns ctx enriched with the trace context (and baggage) found in
@@ -36,13 +39,14 @@ func Extract(ctx context.Context, msg *nats.Msg, opts ...Option) context.Context
 }
 
 // ExtractHeader is [Extract] for a bare header, such as the one returned by
-// jetstream.Msg.Headers. A nil header returns ctx unchanged.
+// jetstream.Msg.Headers. A nil header returns ctx unchanged. It is
+// [Propagator.Extract] of the configured propagator.
 func ExtractHeader(ctx context.Context, h nats.Header, opts ...Option) context.Context {
 	if len(h) == 0 {
 		return ctx
 	}
 	c := newConfig(opts)
-	return c.propagators.Extract(ctx, HeaderCarrier(h))
+	return c.prop.Extract(ctx, h)
 }
 
 // SpanName returns the span name for an operation on a destination:
@@ -57,28 +61,26 @@ func SpanName(op, destination string) string {
 
 // LinkFromHeader returns a link to the producer span whose context is carried
 // in h, and whether h carried a valid span context. Batch receives add one
-// such link per message to their single span.
+// such link per message to their single span. It is [Propagator.Link] of
+// the configured propagator.
 func LinkFromHeader(h nats.Header, opts ...Option) (trace.Link, bool) {
 	if len(h) == 0 {
 		return trace.Link{}, false
 	}
-	ctx := ExtractHeader(context.Background(), h, opts...)
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
-		return trace.Link{}, false
-	}
-	return trace.Link{SpanContext: sc}, true
+	c := newConfig(opts)
+	return c.prop.Link(h)
 }
 
 // Links returns one link per message that carries a valid trace context,
 // sized up front. Messages without one are skipped.
 func Links(msgs []*nats.Msg, opts ...Option) []trace.Link {
+	c := newConfig(opts)
 	links := make([]trace.Link, 0, len(msgs))
 	for _, m := range msgs {
 		if m == nil {
 			continue
 		}
-		if l, ok := LinkFromHeader(m.Header, opts...); ok {
+		if l, ok := c.prop.Link(m.Header); ok {
 			links = append(links, l)
 		}
 	}
@@ -89,49 +91,94 @@ func Links(msgs []*nats.Msg, opts ...Option) []trace.Link {
 // message, for code that handles messages without the instrument package.
 // The span is a child of the producer context extracted from msg's header
 // and also links to it, so a trace viewer shows one trace while the link
-// survives re-parenting by samplers or batch processors. It sets
+// survives re-parenting by samplers or batch processors. The template is
+// the [SubjectNamer]'s (default [DefaultSubjectNamer]) for the subject of
+// the subscription that delivered msg (msg.Sub.Subject, so "orders.*"
+// stays "orders.*" whatever the delivered subject, as in the instrument
+// wrappers), or for msg.Subject when msg has no subscription. It sets
 // messaging.system, messaging.operation.name/type and the destination
-// name/template from the [SubjectNamer] (default [DefaultSubjectNamer]).
-// The caller must end the returned span. A nil msg yields a span with no
-// destination.
+// name/template, only on a span that records, and ends nothing: the caller
+// must end the returned span. A nil msg yields a span with no destination.
+// The tracer of a TracerProvider is created once and reused.
 func StartProcess(ctx context.Context, msg *nats.Msg, opts ...Option) (context.Context, trace.Span) {
 	c := newConfig(opts)
-	tp := c.tp
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
 	var subject string
 	var h nats.Header
 	if msg != nil {
 		subject, h = msg.Subject, msg.Header
+		if msg.Sub != nil && msg.Sub.Subject != "" {
+			subject = msg.Sub.Subject
+		}
 	}
-	pctx := ctx
-	if len(h) > 0 {
-		pctx = c.propagators.Extract(ctx, HeaderCarrier(h))
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	dest := ""
 	if subject != "" {
 		dest = c.namer(subject)
 	}
-	sopts := []trace.SpanStartOption{
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			semconv.System,
-			semconv.MessagingOperationNameKey.String(semconv.OpProcess),
-			semconv.MessagingOperationTypeKey.String(semconv.OpTypeProcess),
-		),
-	}
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs, semconv.System,
+		semconv.MessagingOperationNameKey.String(semconv.OpProcess),
+		semconv.MessagingOperationTypeKey.String(semconv.OpTypeProcess))
 	if dest != "" {
-		sopts = append(sopts, trace.WithAttributes(
+		attrs = append(attrs,
 			semconv.MessagingDestinationNameKey.String(dest),
-			semconv.MessagingDestinationTemplateKey.String(dest),
-		))
+			semconv.MessagingDestinationTemplateKey.String(dest))
 	}
-	if psc := trace.SpanContextFromContext(pctx); psc.IsValid() && psc.IsRemote() {
-		sopts = append(sopts, trace.WithLinks(trace.Link{SpanContext: psc}))
+	pctx := c.prop.Extract(ctx, h)
+	sctx, span, _ := StartLinked(pctx, tracerOf(c.tp), SpanName(semconv.OpProcess, dest), consumerKind, attrs)
+	return sctx, span
+}
+
+// consumerKind are the start options of a process span.
+var consumerKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+
+// StartLinked starts the span of a delivered message: a child of ctx
+// (which carries the producer context extracted from the message's header,
+// see [Propagator.Extract]) that also links to that context when it is a
+// remote one ([ProducerLink]). opts are the start options (at least the
+// span kind); attrs are set, and the link added, only when the span
+// records, so an unsampled span costs no attribute copy. It returns the
+// context carrying the span, the span, and whether it records. It is the
+// one process-span start of naq: [StartProcess] and the instrument
+// wrappers' process spans use it.
+func StartLinked(ctx context.Context, tracer trace.Tracer, name string, opts []trace.SpanStartOption, attrs []attribute.KeyValue) (context.Context, trace.Span, bool) {
+	sctx, span := tracer.Start(ctx, name, opts...)
+	if !span.IsRecording() {
+		return sctx, span, false
 	}
-	tracer := tp.Tracer(ScopeName,
+	if len(attrs) > 0 {
+		span.SetAttributes(attrs...)
+	}
+	if l, ok := ProducerLink(ctx); ok {
+		span.AddLink(l)
+	}
+	return sctx, span, true
+}
+
+// tracers caches the tracer of each TracerProvider (of a comparable type)
+// for StartProcess.
+var tracers sync.Map // trace.TracerProvider → trace.Tracer
+
+// tracerOf returns the tracer of this package on tp (nil: the global
+// TracerProvider now), created once per provider.
+func tracerOf(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if t := reflect.TypeOf(tp); t != nil && t.Comparable() {
+		if v, ok := tracers.Load(tp); ok {
+			return v.(trace.Tracer)
+		}
+		v, _ := tracers.LoadOrStore(tp, newTracer(tp))
+		return v.(trace.Tracer)
+	}
+	return newTracer(tp)
+}
+
+func newTracer(tp trace.TracerProvider) trace.Tracer {
+	return tp.Tracer(ScopeName,
 		trace.WithInstrumentationVersion(Version),
 		trace.WithSchemaURL(semconv.SchemaURL))
-	return tracer.Start(pctx, SpanName(semconv.OpProcess, dest), sopts...)
 }

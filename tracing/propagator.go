@@ -1,0 +1,255 @@
+package tracing
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Header keys of the W3C trace context and baggage, as they are written.
+const (
+	traceparentKey = "traceparent"
+	tracestateKey  = "tracestate"
+	baggageKey     = "baggage"
+)
+
+// Propagator carries trace context through NATS headers with one
+// propagation.TextMapPropagator, examined once when the Propagator is made.
+// It is the one propagation implementation of naq: the instrument wrappers
+// build one per wrapper, and [Inject], [Extract], [ExtractHeader],
+// [LinkFromHeader], [Links] and [StartProcess] use one built from their
+// options.
+//
+// When the propagator is W3C trace context (propagation.TraceContext), alone
+// or in a composite with propagation.Baggage (what otel's autoprop and most
+// setups use), Inject formats the traceparent (and tracestate, when there
+// is one) straight into the header instead of going through the
+// TextMapCarrier interface, and Extract skips the baggage lookup when the
+// header has no baggage key: same header, same context, less work. Any
+// other propagator, and any non-empty baggage to inject, takes the generic
+// TextMapPropagator path with a [HeaderCarrier].
+//
+// The zero Propagator uses the global propagator (otel.GetTextMapPropagator)
+// at each call. A Propagator is immutable and safe for concurrent use.
+type Propagator struct {
+	tm   propagation.TextMapPropagator // nil: the global one at call time
+	mode w3cMode
+}
+
+// w3cMode is what a propagator is known to do.
+type w3cMode uint8
+
+const (
+	generic    w3cMode = iota // anything: the TextMapPropagator path
+	w3cOnly                   // W3C trace context alone
+	w3cBaggage                // W3C trace context and W3C baggage
+)
+
+// NewPropagator returns the Propagator of p. A nil p means the global
+// propagator at each call (the zero Propagator).
+func NewPropagator(p propagation.TextMapPropagator) Propagator {
+	if p == nil {
+		return Propagator{}
+	}
+	tc, bag, ok := classify(p)
+	switch {
+	case !ok || !tc:
+		return Propagator{tm: p, mode: generic}
+	case bag:
+		return Propagator{tm: p, mode: w3cBaggage}
+	}
+	return Propagator{tm: p, mode: w3cOnly}
+}
+
+// compositeType is the type of propagation.NewCompositeTextMapPropagator's
+// result, whose members classify reads.
+var compositeType = reflect.TypeOf(propagation.NewCompositeTextMapPropagator())
+
+// classify reports whether p injects W3C trace context (tc) and W3C baggage
+// (bag) and nothing else (ok).
+func classify(p propagation.TextMapPropagator) (tc, bag, ok bool) {
+	switch p.(type) {
+	case propagation.TraceContext, *propagation.TraceContext:
+		return true, false, true
+	case propagation.Baggage, *propagation.Baggage:
+		return false, true, true
+	}
+	v := reflect.ValueOf(p)
+	if v.Type() != compositeType {
+		return false, false, false
+	}
+	for i := range v.Len() {
+		m, isProp := v.Index(i).Interface().(propagation.TextMapPropagator)
+		if !isProp || m == nil {
+			return false, false, false
+		}
+		t, b, known := classify(m)
+		if !known {
+			return false, false, false
+		}
+		tc, bag = tc || t, bag || b
+	}
+	return tc, bag, true
+}
+
+// TextMapPropagator returns the propagator p uses now.
+func (p Propagator) TextMapPropagator() propagation.TextMapPropagator {
+	if p.tm == nil {
+		return otel.GetTextMapPropagator()
+	}
+	return p.tm
+}
+
+// Fields returns the header keys the propagator writes.
+func (p Propagator) Fields() []string { return p.TextMapPropagator().Fields() }
+
+// NeedsInject reports whether ctx carries anything to inject: a valid span
+// context or baggage. Callers use it to leave a message without a header
+// when there is nothing to propagate.
+func NeedsInject(ctx context.Context) bool {
+	return trace.SpanContextFromContext(ctx).IsValid() || baggage.FromContext(ctx).Len() > 0
+}
+
+// Inject writes the trace context (and baggage, depending on the
+// propagator) of ctx into h with lower-case keys, replacing any
+// other-cased copy of a key it writes, as [HeaderCarrier] does. h must not
+// be nil when there is something to write (see [NeedsInject]); a nil h is
+// left alone. Values already in h are replaced, never appended to or
+// written in place, so a value slice shared with another header is safe.
+func (p Propagator) Inject(ctx context.Context, h nats.Header) {
+	if h == nil {
+		return
+	}
+	if p.mode != generic {
+		if p.mode == w3cOnly || baggage.FromContext(ctx).Len() == 0 {
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				injectW3C(sc, h)
+			}
+			return
+		}
+	}
+	p.TextMapPropagator().Inject(ctx, HeaderCarrier(h))
+}
+
+// injectW3C writes what propagation.TraceContext.Inject writes for the
+// valid span context sc.
+func injectW3C(sc trace.SpanContext, h nats.Header) {
+	if ts := sc.TraceState().String(); ts != "" {
+		setLower(h, tracestateKey, []string{ts})
+	}
+	setLower(h, traceparentKey, traceparent(sc))
+}
+
+// traceparentValue is a header value holding one traceparent, allocated at
+// once: the value slice points at s, and s at b.
+type traceparentValue struct {
+	s [1]string
+	b [traceparentLen]byte
+}
+
+// traceparentLen is the length of a version-00 traceparent:
+// "00-" trace-id(32) "-" span-id(16) "-" flags(2).
+const traceparentLen = 2 + 1 + 32 + 1 + 16 + 1 + 2
+
+const hexDigits = "0123456789abcdef"
+
+// traceparent returns the header value of sc's traceparent, formatted as
+// propagation.TraceContext formats it (version 00, lower-case hex, only the
+// sampled and random flags), in one allocation.
+func traceparent(sc trace.SpanContext) []string {
+	v := new(traceparentValue)
+	b := v.b[:]
+	b[0], b[1], b[2] = '0', '0', '-'
+	tid, sid := sc.TraceID(), sc.SpanID()
+	i := 3
+	for _, c := range tid {
+		b[i], b[i+1] = hexDigits[c>>4], hexDigits[c&0x0f]
+		i += 2
+	}
+	b[i] = '-'
+	i++
+	for _, c := range sid {
+		b[i], b[i+1] = hexDigits[c>>4], hexDigits[c&0x0f]
+		i += 2
+	}
+	flags := byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))
+	b[i], b[i+1], b[i+2] = '-', hexDigits[flags>>4], hexDigits[flags&0x0f]
+	// b is never written again: the string may share its memory, and
+	// keeps v alive for as long as the header holds it.
+	v.s[0] = unsafe.String(&v.b[0], traceparentLen)
+	return v.s[:]
+}
+
+// setLower stores v under the lower-case key k (k must be lower case),
+// removing copies of k spelled with another case: HeaderCarrier.Set.
+func setLower(h nats.Header, k string, v []string) {
+	if len(h) > 0 {
+		for hk := range h {
+			if hk != k && strings.EqualFold(hk, k) {
+				delete(h, hk)
+			}
+		}
+	}
+	h[k] = v
+}
+
+// Extract returns ctx enriched with the trace context (and baggage) found
+// in h, whatever the case of the header keys. An empty h returns ctx.
+func (p Propagator) Extract(ctx context.Context, h nats.Header) context.Context {
+	if len(h) == 0 {
+		return ctx
+	}
+	switch p.mode {
+	case w3cOnly:
+		return propagation.TraceContext{}.Extract(ctx, HeaderCarrier(h))
+	case w3cBaggage:
+		if !hasKey(h, baggageKey) {
+			return propagation.TraceContext{}.Extract(ctx, HeaderCarrier(h))
+		}
+	}
+	return p.TextMapPropagator().Extract(ctx, HeaderCarrier(h))
+}
+
+// hasKey reports whether h holds a value under k (lower case), in any case.
+func hasKey(h nats.Header, k string) bool {
+	if _, ok := h[k]; ok {
+		return true
+	}
+	for hk := range h {
+		if strings.EqualFold(hk, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Link returns a link to the producer span whose context h carries, and
+// whether h carried a valid span context.
+func (p Propagator) Link(h nats.Header) (trace.Link, bool) {
+	if len(h) == 0 {
+		return trace.Link{}, false
+	}
+	sc := trace.SpanContextFromContext(p.Extract(context.Background(), h))
+	if !sc.IsValid() {
+		return trace.Link{}, false
+	}
+	return trace.Link{SpanContext: sc}, true
+}
+
+// ProducerLink returns a link to the span context of ctx when it is a
+// remote one (extracted from a delivered message's header): what a process
+// span, a child of that context, also links to, so that the link survives
+// re-parenting by samplers and batch processors.
+func ProducerLink(ctx context.Context) (trace.Link, bool) {
+	if psc := trace.SpanContextFromContext(ctx); psc.IsValid() && psc.IsRemote() {
+		return trace.Link{SpanContext: psc}, true
+	}
+	return trace.Link{}, false
+}
