@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/naq-io/naq/internal/semconv"
 	"github.com/naq-io/naq/metrics"
+	"github.com/naq-io/naq/tracing"
 )
 
 // rawConn lets Conn embed *nats.Conn without an exported field named Conn,
@@ -637,14 +639,26 @@ func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.
 
 // msgPool recycles the messages the wrapper builds to carry a trace header
 // for the core publishes and requests. nats.go encodes a message before
-// PublishMsg/RequestMsg return and keeps no reference to it, so the message
-// and its header map can be reused (see putMsg for what is reset).
-var msgPool = sync.Pool{New: func() any { return &nats.Msg{Header: make(nats.Header, 2)} }}
+// PublishMsg/RequestMsg return and keeps no reference to it, so the message,
+// its header map and the memory of its traceparent value can be reused (see
+// putMsg for what is reset).
+var msgPool = sync.Pool{New: func() any { return &pooledMsg{msg: nats.Msg{Header: make(nats.Header, 2)}} }}
+
+// pooledMsg is what msgPool holds: the message (its first field, so that
+// a *nats.Msg from getMsg is the address of its pooledMsg) and the buffer
+// its traceparent is formatted into.
+type pooledMsg struct {
+	msg nats.Msg
+	tp  tracing.TraceparentBuffer
+}
+
+// pooledOf returns the pooledMsg of m, which must come from getMsg.
+func pooledOf(m *nats.Msg) *pooledMsg { return (*pooledMsg)(unsafe.Pointer(m)) }
 
 // getMsg returns a pooled message with subject and data set, every other
 // field zero and an empty, non-nil header.
 func getMsg(subj string, data []byte) *nats.Msg {
-	m := msgPool.Get().(*nats.Msg)
+	m := &msgPool.Get().(*pooledMsg).msg
 	m.Subject, m.Data = subj, data
 	if m.Header == nil {
 		m.Header = make(nats.Header, 2)
@@ -664,7 +678,7 @@ func putMsg(m *nats.Msg) {
 	}
 	clear(h)
 	m.Header = h
-	msgPool.Put(m)
+	msgPool.Put(pooledOf(m))
 }
 
 // tracedOn returns the message to send for the caller's msg on nc: msg
@@ -725,7 +739,11 @@ func (p *pipeline) withTrace(ctx context.Context, nc *nats.Conn, subj, reply str
 	for k, v := range hdr {
 		m.Header[k] = v
 	}
-	p.injectHeader(ctx, m.Header)
+	var buf *tracing.TraceparentBuffer
+	if pooled {
+		buf = &pooledOf(m).tp
+	}
+	p.injectHeader(ctx, m.Header, buf)
 	if len(m.Header) == 0 { // the propagators wrote nothing
 		if pooled {
 			putMsg(m)
@@ -735,7 +753,7 @@ func (p *pipeline) withTrace(ctx context.Context, nc *nats.Conn, subj, reply str
 	if nc == nil {
 		return m
 	}
-	if limit := nc.MaxPayload(); int64(len(data)+headerSize(m.Header)) > limit {
+	if limit := nc.MaxPayload(); int64(len(data)+p.tracedHeaderSize(hdr, m.Header)) > limit {
 		if int64(len(data)+headerSize(hdr)) <= limit {
 			propagationSkipped(ctx, skipMaxPayload)
 		}
@@ -762,6 +780,32 @@ func headerSize(h nats.Header) int {
 		}
 	}
 	return n
+}
+
+// tracedHeaderSize is headerSize(h) for h, the header of a copy of hdr into
+// which the propagator injected: without a caller's header, h holds only
+// keys of the propagator's Fields, found by lookups instead of ranging over
+// the map; anything else is measured by headerSize.
+func (p *pipeline) tracedHeaderSize(hdr, h nats.Header) int {
+	if len(hdr) != 0 || len(p.fields) == 0 {
+		return headerSize(h)
+	}
+	n, found := 0, 0
+	for _, k := range p.fields {
+		if vs, ok := h[k]; ok {
+			found++
+			for _, v := range vs {
+				n += len(k) + len(textproto.TrimString(v)) + len(": \r\n")
+			}
+		}
+	}
+	if found != len(h) { // a key the propagator did not declare
+		return headerSize(h)
+	}
+	if n == 0 {
+		return 0
+	}
+	return n + len("NATS/1.0\r\n") + len("\r\n")
 }
 
 // Span event options of the propagation skips, built once.

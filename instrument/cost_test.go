@@ -13,12 +13,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
 
 	"github.com/naq-io/naq/circuit"
 	"github.com/naq-io/naq/internal/semconv"
+	"github.com/naq-io/naq/tracing"
 )
 
 // countOf returns the value of the single sum data point of name whose
@@ -226,4 +229,47 @@ func TestGateStateChangeLandsOnTheSpan(t *testing.T) {
 		names = append(names, e.Name)
 	}
 	assert.Contains(t, names, semconv.EventCircuitStateChange)
+}
+
+// undeclared writes a header its Fields does not list.
+type undeclared struct{ propagation.TraceContext }
+
+func (undeclared) Inject(ctx context.Context, c propagation.TextMapCarrier) {
+	propagation.TraceContext{}.Inject(ctx, c)
+	c.Set("x-extra", " padded ")
+}
+
+// TestTracedHeaderSizeIsHeaderSize: the size of a traced copy's header,
+// found by lookups of the propagator's fields, is headerSize's, whatever
+// the propagator writes and whatever header the caller had.
+func TestTracedHeaderSizeIsHeaderSize(t *testing.T) {
+	sampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled,
+	}))
+	state, err := trace.ParseTraceState("vendor=x")
+	require.NoError(t, err)
+	withState := trace.ContextWithSpanContext(context.Background(),
+		trace.SpanContextFromContext(sampled).WithTraceState(state))
+	bag, err := baggage.Parse("user=alice")
+	require.NoError(t, err)
+	withBag := baggage.ContextWithBaggage(sampled, bag)
+	for name, opts := range map[string][]Option{
+		"w3c":          {WithPropagators(w3c)},
+		"tracecontext": {WithPropagators(propagation.TraceContext{})},
+		"undeclared":   {WithPropagators(undeclared{})},
+		"server trace": {WithPropagators(w3c), WithServerTrace(ServerTrace{Dest: "trace.events", Ratio: 1})},
+	} {
+		p := newPipeline(nil, opts)
+		for _, ctx := range []context.Context{sampled, withState, withBag} {
+			for _, hdr := range []nats.Header{nil, {"Traceparent": {"old"}}, {"x": {" a ", "b"}}} {
+				h := nats.Header{}
+				for k, v := range hdr {
+					h[k] = v
+				}
+				var buf tracing.TraceparentBuffer
+				p.injectHeader(ctx, h, &buf)
+				assert.Equal(t, headerSize(h), p.tracedHeaderSize(hdr, h), "%s %v %v", name, h, hdr)
+			}
+		}
+	}
 }

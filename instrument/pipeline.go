@@ -139,7 +139,9 @@ import (
 	"net/url"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -254,6 +256,7 @@ type pipeline struct {
 	namer    tracing.SubjectNamer // cfg.namer behind tracing.LimitTemplates
 	names    *nameCaps            // the caps of every other name (names.go)
 	prop     tracing.Propagator   // of cfg.propagators: inject, extract, links
+	fields   []string             // the keys prop writes, lower case, de-duplicated
 
 	spanBase   []attribute.KeyValue // on every span
 	metricBase []attribute.KeyValue // on every metric data point
@@ -278,6 +281,7 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	p.namer = tracing.LimitTemplates(cfg.namer, cfg.maxTemplates)
 	p.names = newNameCaps(cfg.maxTemplates)
 	p.prop = tracing.NewPropagator(cfg.propagators)
+	p.fields = propagatorFields(p.prop)
 
 	if p.cfg.gate != nil && nc != nil {
 		p.cfg.gate.Watch(nc) // no-op when the gate already watches nc
@@ -304,6 +308,24 @@ func newPipeline(nc *nats.Conn, opts []Option) *pipeline {
 	}
 	p.health = newHealthState(p)
 	return p
+}
+
+// propagatorFields returns the header keys prop writes, lower case and
+// de-duplicated. A panicking propagator is reported to otel.Handle and
+// yields none (the header is then measured as a whole).
+func propagatorFields(prop tracing.Propagator) (fields []string) {
+	defer func() {
+		if r := recover(); r != nil {
+			otel.Handle(fmt.Errorf("instrument: propagator Fields panicked: %v", r))
+			fields = nil
+		}
+	}()
+	for _, f := range prop.Fields() {
+		if f = strings.ToLower(f); !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	return fields
 }
 
 // serverAddress returns host and port of the server nc is connected to, read
@@ -670,14 +692,16 @@ func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
 	if msg.Header == nil {
 		msg.Header = make(nats.Header, 2)
 	}
-	p.injectHeader(ctx, msg.Header)
+	p.injectHeader(ctx, msg.Header, nil)
 }
 
 // injectHeader writes the trace context of ctx into h (not nil) with the
-// pipeline's tracing.Propagator, and asks the server to trace the message
-// (WithServerTrace) when configured.
-func (p *pipeline) injectHeader(ctx context.Context, h nats.Header) {
-	p.prop.Inject(ctx, h)
+// pipeline's tracing.Propagator, formatting a W3C traceparent into buf (a
+// pooled message's; nil: new memory, see tracing.Propagator.InjectBuffered),
+// and asks the server to trace the message (WithServerTrace) when
+// configured.
+func (p *pipeline) injectHeader(ctx context.Context, h nats.Header, buf *tracing.TraceparentBuffer) {
+	p.prop.InjectBuffered(ctx, h, buf)
 	if p.cfg.serverTrace.dest != nil {
 		p.askServerTrace(ctx, h)
 	}

@@ -124,13 +124,31 @@ func NeedsInject(ctx context.Context) bool {
 // left alone. Values already in h are replaced, never appended to or
 // written in place, so a value slice shared with another header is safe.
 func (p Propagator) Inject(ctx context.Context, h nats.Header) {
+	p.InjectBuffered(ctx, h, nil)
+}
+
+// TraceparentBuffer is memory for one traceparent header value, reused by
+// [Propagator.InjectBuffered] instead of allocating one per message. Its
+// zero value is ready to use. It must not be copied after first use.
+type TraceparentBuffer struct {
+	v traceparentValue
+}
+
+// InjectBuffered is [Propagator.Inject] formatting a W3C traceparent into
+// buf instead of new memory (a nil buf: new memory). The header value then
+// refers to buf: it is valid only until buf is used again. Use it for a
+// header that is encoded and dropped before that, such as the header of a
+// pooled message that nats.go encodes within PublishMsg or RequestMsg and
+// keeps no reference to, with one buffer per pooled message. The generic
+// path does not use buf.
+func (p Propagator) InjectBuffered(ctx context.Context, h nats.Header, buf *TraceparentBuffer) {
 	if h == nil {
 		return
 	}
 	if p.mode != generic {
 		if p.mode == w3cOnly || baggage.FromContext(ctx).Len() == 0 {
 			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-				injectW3C(sc, h)
+				injectW3C(sc, h, buf)
 			}
 			return
 		}
@@ -139,16 +157,22 @@ func (p Propagator) Inject(ctx context.Context, h nats.Header) {
 }
 
 // injectW3C writes what propagation.TraceContext.Inject writes for the
-// valid span context sc.
-func injectW3C(sc trace.SpanContext, h nats.Header) {
+// valid span context sc, the traceparent into buf (nil: new memory).
+func injectW3C(sc trace.SpanContext, h nats.Header, buf *TraceparentBuffer) {
 	if ts := sc.TraceState().String(); ts != "" {
 		setLower(h, tracestateKey, []string{ts})
 	}
-	setLower(h, traceparentKey, traceparent(sc))
+	var v *traceparentValue
+	if buf != nil {
+		v = &buf.v
+	} else {
+		v = new(traceparentValue)
+	}
+	setLower(h, traceparentKey, v.format(sc))
 }
 
-// traceparentValue is a header value holding one traceparent, allocated at
-// once: the value slice points at s, and s at b.
+// traceparentValue is a header value holding one traceparent, in one piece
+// of memory: the value slice points at s, and s at b.
 type traceparentValue struct {
 	s [1]string
 	b [traceparentLen]byte
@@ -160,11 +184,10 @@ const traceparentLen = 2 + 1 + 32 + 1 + 16 + 1 + 2
 
 const hexDigits = "0123456789abcdef"
 
-// traceparent returns the header value of sc's traceparent, formatted as
+// format writes sc's traceparent into v, formatted as
 // propagation.TraceContext formats it (version 00, lower-case hex, only the
-// sampled and random flags), in one allocation.
-func traceparent(sc trace.SpanContext) []string {
-	v := new(traceparentValue)
+// sampled and random flags), and returns v as a header value.
+func (v *traceparentValue) format(sc trace.SpanContext) []string {
 	b := v.b[:]
 	b[0], b[1], b[2] = '0', '0', '-'
 	tid, sid := sc.TraceID(), sc.SpanID()
@@ -181,10 +204,12 @@ func traceparent(sc trace.SpanContext) []string {
 	}
 	flags := byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))
 	b[i], b[i+1], b[i+2] = '-', hexDigits[flags>>4], hexDigits[flags&0x0f]
-	// b is never written again: the string may share its memory, and
-	// keeps v alive for as long as the header holds it.
+	// The string shares b's memory (and keeps v alive while the header
+	// holds it). b is written again only when v is a TraceparentBuffer
+	// used again, after which (InjectBuffered's contract) nothing reads the
+	// old value.
 	v.s[0] = unsafe.String(&v.b[0], traceparentLen)
-	return v.s[:]
+	return v.s[:1:1]
 }
 
 // setLower stores v under the lower-case key k (k must be lower case),

@@ -72,13 +72,18 @@ func rawSpanCtx(tid [16]byte, sid [8]byte, flags byte, ts string, remote bool) t
 // through a HeaderCarrier.
 func checkInject(t *testing.T, ctx context.Context, start nats.Header) {
 	t.Helper()
+	var buf tracing.TraceparentBuffer
 	for name, p := range propagators {
-		want, got := cloneHeader(start), cloneHeader(start)
+		want, got, buffered := cloneHeader(start), cloneHeader(start), cloneHeader(start)
 		genericInject(p, ctx, want)
 		tracing.NewPropagator(p).Inject(ctx, got)
 		if !headersEqual(want, got) {
 			t.Fatalf("%s: Propagator wrote %q, the propagator writes %q (from %q, span context %v)",
 				name, got, want, start, trace.SpanContextFromContext(ctx))
+		}
+		tracing.NewPropagator(p).InjectBuffered(ctx, buffered, &buf)
+		if !headersEqual(want, buffered) {
+			t.Fatalf("%s: InjectBuffered wrote %q, the propagator writes %q (from %q)", name, buffered, want, start)
 		}
 	}
 }
@@ -307,4 +312,28 @@ func TestStartProcessNamesBySubscriptionTemplate(t *testing.T) {
 		tracing.WithTracerProvider(never))
 	assert.False(t, span.IsRecording())
 	assert.Equal(t, traceID, trace.SpanContextFromContext(ctx).TraceID().String())
+}
+
+// TestInjectBufferedReusesTheBuffer: with a buffer, the traceparent costs
+// no allocation, and the value refers to the buffer (valid until it is
+// used again).
+func TestInjectBufferedReusesTheBuffer(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex(traceID)
+	sid, _ := trace.SpanIDFromHex(spanID)
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled,
+	}))
+	prop := tracing.NewPropagator(w3c)
+	var buf tracing.TraceparentBuffer
+	h := nats.Header{}
+	prop.InjectBuffered(ctx, h, &buf)
+	assert.Equal(t, nats.Header{"traceparent": {tp}}, h)
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		clear(h)
+		prop.InjectBuffered(ctx, h, &buf)
+	}))
+	assert.Equal(t, 1.0, testing.AllocsPerRun(100, func() {
+		clear(h)
+		prop.Inject(ctx, h)
+	}), "without a buffer: one allocation for the value")
 }
