@@ -231,15 +231,102 @@ func (p Propagator) Extract(ctx context.Context, h nats.Header) context.Context 
 	if len(h) == 0 {
 		return ctx
 	}
-	switch p.mode {
-	case w3cOnly:
-		return propagation.TraceContext{}.Extract(ctx, HeaderCarrier(h))
-	case w3cBaggage:
-		if !hasKey(h, baggageKey) {
+	if p.mode != generic {
+		// Every key of h spelled exactly as the propagators read it (a
+		// producer's header is typically {traceparent}): no other spelling
+		// can match, so plain lookups decide, with no walk over the keys.
+		tpv, hasTP := h[traceparentKey]
+		tsv, hasTS := h[tracestateKey]
+		_, hasBag := h[baggageKey]
+		exact := 0
+		for _, has := range [...]bool{hasTP, hasTS, hasBag} {
+			if has {
+				exact++
+			}
+		}
+		switch {
+		case exact == len(h) && (p.mode == w3cOnly || !hasBag):
+			if sc := parseTraceparent(first(tpv), first(tsv)); sc.IsValid() {
+				return trace.ContextWithRemoteSpanContext(ctx, sc)
+			}
+			return ctx
+		case p.mode == w3cOnly || !hasKey(h, baggageKey):
 			return propagation.TraceContext{}.Extract(ctx, HeaderCarrier(h))
 		}
 	}
 	return p.TextMapPropagator().Extract(ctx, HeaderCarrier(h))
+}
+
+// first returns the first value of vs, or "".
+func first(vs []string) string {
+	if len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// parseTraceparent is propagation.TraceContext's extract for the header
+// values tp (traceparent) and ts (tracestate): the span context they carry
+// (remote), or an invalid one.
+func parseTraceparent(tp, ts string) trace.SpanContext {
+	if tp == "" {
+		return trace.SpanContext{}
+	}
+	var ver [1]byte
+	if !hexPart(ver[:], &tp, 2) || ver[0] > 254 {
+		return trace.SpanContext{}
+	}
+	var scc trace.SpanContextConfig
+	if !hexPart(scc.TraceID[:], &tp, 32) || !hexPart(scc.SpanID[:], &tp, 16) {
+		return trace.SpanContext{}
+	}
+	var opts [1]byte
+	if !hexPart(opts[:], &tp, 2) {
+		return trace.SpanContext{}
+	}
+	if ver[0] == 0 && (tp != "" || opts[0] > 3) {
+		// version 0 has no further fields and no reserved flag bits
+		return trace.SpanContext{}
+	}
+	scc.TraceFlags = trace.TraceFlags(opts[0]) & (trace.FlagsSampled | trace.FlagsRandom)
+	// A tracestate that does not parse is dropped; the traceparent stands
+	// (W3C trace context).
+	scc.TraceState, _ = trace.ParseTraceState(ts)
+	scc.Remote = true
+	sc := trace.NewSpanContext(scc)
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	return sc
+}
+
+// hexPart decodes the next "-"-separated part of *s, which must be n
+// lower-case hex digits, into dst, and advances *s past it.
+func hexPart(dst []byte, s *string, n int) bool {
+	part, rest, _ := strings.Cut(*s, "-")
+	*s = rest
+	if len(part) != n {
+		return false
+	}
+	for i := 0; i < n; i += 2 {
+		hi, lo := unhex(part[i]), unhex(part[i+1])
+		if hi > 0x0f || lo > 0x0f {
+			return false
+		}
+		dst[i/2] = hi<<4 | lo
+	}
+	return true
+}
+
+// unhex is the value of a lower-case hex digit, or 0xff.
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
 }
 
 // hasKey reports whether h holds a value under k (lower case), in any case.

@@ -219,6 +219,17 @@ func TestPropagatorExtractEqualsGeneric(t *testing.T) {
 		{"baggage": {"only=bag"}},
 		{"x": {"y"}},
 		{},
+		{"traceparent": {"00-" + strings.ToUpper(traceID) + "-" + spanID + "-01"}}, // upper-case hex
+		{"traceparent": {"ff-" + traceID + "-" + spanID + "-01"}},                  // version 255
+		{"traceparent": {"01-" + traceID + "-" + spanID + "-01-extra"}},            // future version, more fields
+		{"traceparent": {"00-" + traceID + "-" + spanID + "-01-extra"}},
+		{"traceparent": {tp + "-"}},
+		{"traceparent": {"00-00000000000000000000000000000000-" + spanID + "-01"}},
+		{"traceparent": {"00-" + traceID + "-0000000000000000-01"}},
+		{"traceparent": {tp}, "tracestate": {"not a state"}},
+		{"traceparent": {tp}, "tracestate": {}},
+		{"traceparent": {tp}, "tracestate": {"a=1"}, "baggage": {"k=v"}},
+		{"traceparent": {tp}, "other": {"x"}},
 	}
 	for _, h := range headers {
 		checkExtract(t, h)
@@ -250,6 +261,8 @@ func FuzzPropagator(f *testing.F) {
 	f.Add([]byte("4bf92f3577b34da6a3ce929d0e0e4736"), []byte("00f067aa"), byte(1), "congo=t61rcWkgMzE", "user=alice", "Traceparent:old")
 	f.Add([]byte{}, []byte{}, byte(0), "", "", "")
 	f.Add([]byte("0123456789abcdef"), []byte("01234567"), byte(3), "a=1", "", "tracestate:x=y\nbaggage:k=v")
+	f.Add([]byte{1}, []byte{2}, byte(1), tp, "a=1", "traceparent:"+tp)
+	f.Add([]byte{1}, []byte{2}, byte(1), "01-"+traceID+"-"+spanID+"-03-x", "", "traceparent:"+tp+"\ntracestate:a=1")
 	f.Fuzz(func(t *testing.T, tidB, sidB []byte, flags byte, ts, bag, raw string) {
 		var tid [16]byte
 		var sid [8]byte
@@ -263,6 +276,8 @@ func FuzzPropagator(f *testing.F) {
 		checkExtract(t, fuzzHeader(raw))
 		// A traceparent the fuzzer spelled, in any case of key.
 		checkExtract(t, nats.Header{strings.ToUpper(ts): {raw}, "traceparent": {ts}, "tracestate": {bag}})
+		checkExtract(t, nats.Header{"traceparent": {ts}, "tracestate": {bag}})
+		checkExtract(t, nats.Header{"traceparent": {ts}})
 	})
 }
 
