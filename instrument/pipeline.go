@@ -781,9 +781,12 @@ func (c *call) end(err error) {
 	}
 	var now time.Time
 	var d time.Duration
-	if !c.start.IsZero() {
+	switch {
+	case c.rec: // the span ends at now
 		now = time.Now()
 		d = now.Sub(c.start)
+	case !c.start.IsZero(): // a monotonic reading is enough
+		d = time.Since(c.start)
 	}
 	c.record(d, failed, etype)
 	if c.done != nil {
