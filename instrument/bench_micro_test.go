@@ -1,15 +1,14 @@
 package instrument
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/naq-io/naq/internal/benchutil"
 )
 
 // BenchmarkMicro measures a micro service request-reply beside raw nats.go
@@ -19,7 +18,11 @@ import (
 //	raw/request           micro.AddService + nc.Request
 //	metrics_only/request  instrument.AddService + Conn.Request, noop tracer, SDK meter
 //	unsampled/request     SDK tracer that never samples, SDK meter (both sides)
-//	sampled/request       SDK tracer that always samples, SDK meter (both sides)
+//	sampled_snapshot/request  SDK tracer that always samples, with the span
+//	                      processor that snapshots every ended span as an
+//	                      exporter does (benchutil.NewProviders), SDK meter
+//	                      (both sides; "sampled" in older commits, without a
+//	                      processor)
 //
 // Compare with the core request ratios of BenchmarkCore:
 // `go test -run '^$' -bench 'Micro|Core/.*request' -benchmem`.
@@ -27,14 +30,8 @@ func BenchmarkMicro(b *testing.B) {
 	srv := runServer(b)
 	nc := connect(b, srv)
 	svcConn := connect(b, srv)
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
-	always := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	b.Cleanup(func() {
-		_ = mp.Shutdown(context.Background())
-		_ = never.Shutdown(context.Background())
-		_ = always.Shutdown(context.Background())
-	})
+	p := benchutil.NewProviders(b)
+	mp, never, always := p.Meter, p.Unsampled, p.Sampled
 	data := []byte("0123456789abcdef0123456789abcdef") // 32 bytes
 	echo := micro.HandlerFunc(func(req micro.Request) { _ = req.Respond(req.Data()) })
 
@@ -71,7 +68,7 @@ func BenchmarkMicro(b *testing.B) {
 	}{
 		{"metrics_only", []Option{WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(mp), WithPropagators(w3c)}},
 		{"unsampled", []Option{WithTracerProvider(never), WithMeterProvider(mp), WithPropagators(w3c)}},
-		{"sampled", []Option{WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c)}},
+		{"sampled_snapshot", []Option{WithTracerProvider(always), WithMeterProvider(mp), WithPropagators(w3c)}},
 	} {
 		b.Run(tc.name+"/request", func(b *testing.B) {
 			c := NewConn(nc, tc.opts...)

@@ -19,12 +19,12 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/naq-io/naq/circuit"
+	"github.com/naq-io/naq/internal/benchutil"
 	"github.com/naq-io/naq/internal/semconv"
 )
 
@@ -781,16 +781,13 @@ func (stderrSpans) OnEnd(s sdktrace.ReadOnlySpan) {
 
 // BenchmarkFinish prices ending a call in a defer that recovers (run:
 // defer c.finish(&err)) against the inline end it replaced (begin, fn,
-// c.end), side by side in the same run, with a gate and without.
+// c.end), side by side in the same run, with a gate and without. The
+// sampled cases (sampled_snapshot; "sampled" in older commits, without a
+// span processor) end their spans through benchutil's snapshot processor,
+// as with an exporter.
 func BenchmarkFinish(b *testing.B) {
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
-	always := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	b.Cleanup(func() {
-		_ = mp.Shutdown(context.Background())
-		_ = never.Shutdown(context.Background())
-		_ = always.Shutdown(context.Background())
-	})
+	p := benchutil.NewProviders(b)
+	mp, never, always := p.Meter, p.Unsampled, p.Sampled
 	g, err := circuit.NewGate("bench-finish", circuit.WithMeterProvider(mp))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = g.Close() })
@@ -803,7 +800,7 @@ func BenchmarkFinish(b *testing.B) {
 		{"metrics_only", []Option{WithMeterProvider(mp), WithTracerProvider(tracenoop.NewTracerProvider())}},
 		{"metrics_only_gate", []Option{WithMeterProvider(mp), WithTracerProvider(tracenoop.NewTracerProvider()), WithGate(g)}},
 		{"unsampled", []Option{WithMeterProvider(mp), WithTracerProvider(never)}},
-		{"sampled", []Option{WithMeterProvider(mp), WithTracerProvider(always)}},
+		{"sampled_snapshot", []Option{WithMeterProvider(mp), WithTracerProvider(always)}},
 	} {
 		p := newPipeline(nil, tc.opts)
 		s := p.family(specConfig{Op: semconv.OpRequest, OpType: semconv.OpTypeSend, Gate: gateRequest}).spec("bench.finish")
