@@ -232,8 +232,9 @@ func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, op
 	var ack *jetstream.PubAck
 	if out := j.p.withTrace(ctx, j.JetStream.Conn(), msg.Subject, msg.Reply, msg.Header, msg.Data, false); out != nil {
 		ack, err = j.JetStream.PublishMsg(ctx, out, opts...)
-		if j.retryRaw(ctx, err, opts) {
+		if retry, reason := refusedHeader(err); retry != nil {
 			ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
+			skippedUnlessSame(ctx, reason, retry, err)
 		} else {
 			j.p.sent(msg, out, len(opts) > 0)
 		}
@@ -243,18 +244,34 @@ func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, op
 	return ack, err
 }
 
-// retryRaw reports whether a publish of the traced copy must be sent again
-// as the caller's own message: nats.go refused the copy with ErrMaxPayload
-// (before sending anything) although withTrace found it fitting, because
-// the headers nats.go's publish options add (message id, expectations, TTL,
-// schedules) pushed it over; without the trace header it may fit, as it
-// would raw. The span gets the nats.propagation.skipped event.
-func (j *jetStream) retryRaw(ctx context.Context, err error, opts []jetstream.PublishOpt) bool {
-	if len(opts) == 0 || !errors.Is(err, nats.ErrMaxPayload) {
-		return false
+// refusedHeader reports whether nats.go refused a traced copy, before
+// sending anything, for a reason the trace header may be the cause of:
+// nats.ErrMaxPayload (the headers nats.go's publish options add (message
+// id, expectations, TTL, schedules), a max_payload changed since withTrace
+// checked it, or a connection the wrapper does not know, pushed the copy
+// over) or nats.ErrHeadersNotSupported (a server the wrapper could not
+// check, or one that changed). The caller's own message must then be sent
+// as raw nats.go sends it; reason is the nats.propagation.skipped event's,
+// which skippedUnlessSame adds. Both JetStream wrappers (new and legacy
+// API) use them.
+func refusedHeader(err error) (retry error, reason []trace.EventOption) {
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.Is(err, nats.ErrMaxPayload):
+		return nats.ErrMaxPayload, skipMaxPayload
+	case errors.Is(err, nats.ErrHeadersNotSupported):
+		return nats.ErrHeadersNotSupported, skipHeadersUnsupported
 	}
-	propagationSkipped(ctx, skipMaxPayload)
-	return true
+	return nil, nil
+}
+
+// skippedUnlessSame adds the nats.propagation.skipped event unless the raw
+// resend failed for the same reason (the header was not the cause).
+func skippedUnlessSame(ctx context.Context, reason []trace.EventOption, refused, err error) {
+	if !errors.Is(err, refused) {
+		propagationSkipped(ctx, reason)
+	}
 }
 
 // sent gives the caller's msg the side effects raw nats.go would have had
@@ -327,8 +344,9 @@ func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.P
 	var up jetstream.PubAckFuture
 	if out := j.p.withTrace(ctx, j.JetStream.Conn(), msg.Subject, msg.Reply, msg.Header, msg.Data, false); out != nil {
 		up, err = j.JetStream.PublishMsgAsync(out, opts...)
-		if j.retryRaw(ctx, err, opts) {
+		if retry, reason := refusedHeader(err); retry != nil {
 			up, err = j.JetStream.PublishMsgAsync(msg, opts...)
+			skippedUnlessSame(ctx, reason, retry, err)
 		} else {
 			j.p.sent(msg, out, len(opts) > 0)
 		}

@@ -251,33 +251,6 @@ func (j *legacyJS) PublishMsg(msg *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck,
 	return ack, err
 }
 
-// refusedHeader reports whether nats.go refused a traced copy, before
-// sending anything, for a reason the trace header may be the cause of:
-// nats.ErrMaxPayload (the headers of publish options, or a connection the
-// wrapper does not know, pushed the copy over) or
-// nats.ErrHeadersNotSupported (a server the wrapper could not check). The
-// caller's own message must then be sent as raw nats.go sends it; reason
-// is the nats.propagation.skipped event's.
-func refusedHeader(err error) (retry error, reason []trace.EventOption) {
-	switch {
-	case err == nil:
-		return nil, nil
-	case errors.Is(err, nats.ErrMaxPayload):
-		return nats.ErrMaxPayload, skipMaxPayload
-	case errors.Is(err, nats.ErrHeadersNotSupported):
-		return nats.ErrHeadersNotSupported, skipHeadersUnsupported
-	}
-	return nil, nil
-}
-
-// skippedUnlessSame adds the nats.propagation.skipped event unless the raw
-// resend failed for the same reason (the header was not the cause).
-func skippedUnlessSame(ctx context.Context, reason []trace.EventOption, refused, err error) {
-	if !errors.Is(err, refused) {
-		propagationSkipped(ctx, reason)
-	}
-}
-
 // PublishAsync publishes data to subj without waiting for the ack; the
 // PRODUCER span ends when the returned future resolves or fails.
 func (j *legacyJS) PublishAsync(subj string, data []byte, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
