@@ -92,12 +92,17 @@ package instrument
 // then with defer c.endOnPanic(), which only acts on a panic; the new owner
 // ends it with a defer of its own.
 //
-// c.end classifies err with the ErrorClassifier, records the histogram (and
-// counter, with error.type on failure) with the same start/end timestamps as
-// the span, reports the outcome and duration to the gate's done (nil for an
-// expected miss), sets span status and error.type, and ends the span. The
-// error itself is never changed by the pipeline. p.inject writes only when
-// ctx carries a valid span context or baggage (allocating msg.Header then).
+// c.end classifies err with the ErrorClassifier, sets span status and
+// error.type, records the histogram (and the message count, with
+// error.type on failure), reports the outcome and duration to the gate's
+// done (nil for an expected miss) and ends the span; the metric duration
+// is always the span's. A call whose SDK span records and has no gate ends
+// the span first, without a timestamp, and takes the duration from the
+// span's own start and end times (no clock read by naq); other calls read
+// the clock once at each end (see end for which). The error itself is never
+// changed by the pipeline. p.inject writes only when ctx carries a valid
+// span context or baggage (allocating msg.Header then), through p.prop,
+// the wrapper's tracing.Propagator (the one propagation implementation).
 //
 // 4. Process spans (a delivered message, a KV watch update):
 //
@@ -106,12 +111,17 @@ package instrument
 //	handler(ctx, msg)
 //
 // The span is a child of the producer context extracted from the header and
-// also links to it. The returned ctx carries the process span (or, with
-// tracing off, the extracted producer context).
+// also links to it (tracing.StartLinked, which tracing.StartProcess uses
+// too). The returned ctx carries the process span (or, with tracing off,
+// the extracted producer context). A handler's process span records its
+// meters before it ends; a wrapper whose process call returns to its
+// caller only after the end (ProcessMsg) sets c.metersFirst = false.
 //
 // The hot path of a non-failing call allocates nothing for metrics: all
-// attribute sets and option slices are built with the spec. The error path
-// caches one option set per (spec, error.type). Telemetry never fails a
+// attribute sets and option slices are built with the spec, and the message
+// count is an atomic add into a cell of the spec (internal/msgcount,
+// reported by an observable counter at collection). The error path caches
+// one option set and cell per (spec, error.type). Telemetry never fails a
 // call: instrument creation errors and panics of user hooks (Filter,
 // ErrorClassifier, SubjectNamer) go to otel.Handle.
 //
