@@ -267,24 +267,30 @@ func first(vs []string) string {
 
 // parseTraceparent is propagation.TraceContext's extract for the header
 // values tp (traceparent) and ts (tracestate): the span context they carry
-// (remote), or an invalid one.
+// (remote), or an invalid one. The fields have fixed widths, so they are
+// read at fixed positions: "vv-" trace-id(32) "-" span-id(16) "-" flags(2),
+// then, for versions above 00, "-" and anything. TraceContext splits at
+// each "-" and accepts the same strings (including version 00 followed by
+// one trailing "-", where the split leaves nothing after the flags).
 func parseTraceparent(tp, ts string) trace.SpanContext {
-	if tp == "" {
+	if len(tp) < traceparentLen || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
 		return trace.SpanContext{}
 	}
-	var ver [1]byte
-	if !hexPart(ver[:], &tp, 2) || ver[0] > 254 {
-		return trace.SpanContext{}
-	}
+	var ver, opts [1]byte
 	var scc trace.SpanContextConfig
-	if !hexPart(scc.TraceID[:], &tp, 32) || !hexPart(scc.SpanID[:], &tp, 16) {
+	if !unhexInto(ver[:], tp[0:2]) || ver[0] > 254 ||
+		!unhexInto(scc.TraceID[:], tp[3:35]) || !unhexInto(scc.SpanID[:], tp[36:52]) ||
+		!unhexInto(opts[:], tp[53:55]) {
 		return trace.SpanContext{}
 	}
-	var opts [1]byte
-	if !hexPart(opts[:], &tp, 2) {
-		return trace.SpanContext{}
+	rest := tp[traceparentLen:]
+	if rest != "" {
+		if rest[0] != '-' { // the flags field is longer than 2
+			return trace.SpanContext{}
+		}
+		rest = rest[1:]
 	}
-	if ver[0] == 0 && (tp != "" || opts[0] > 3) {
+	if ver[0] == 0 && (rest != "" || opts[0] > 3) {
 		// version 0 has no further fields and no reserved flag bits
 		return trace.SpanContext{}
 	}
@@ -300,20 +306,15 @@ func parseTraceparent(tp, ts string) trace.SpanContext {
 	return sc
 }
 
-// hexPart decodes the next "-"-separated part of *s, which must be n
-// lower-case hex digits, into dst, and advances *s past it.
-func hexPart(dst []byte, s *string, n int) bool {
-	part, rest, _ := strings.Cut(*s, "-")
-	*s = rest
-	if len(part) != n {
-		return false
-	}
-	for i := 0; i < n; i += 2 {
-		hi, lo := unhex(part[i]), unhex(part[i+1])
+// unhexInto decodes hex, which must be lower-case hex digits, into dst
+// (len(hex) == 2*len(dst)).
+func unhexInto(dst []byte, hex string) bool {
+	for i := range dst {
+		hi, lo := unhex(hex[2*i]), unhex(hex[2*i+1])
 		if hi > 0x0f || lo > 0x0f {
 			return false
 		}
-		dst[i/2] = hi<<4 | lo
+		dst[i] = hi<<4 | lo
 	}
 	return true
 }

@@ -352,3 +352,33 @@ func TestInjectBufferedReusesTheBuffer(t *testing.T) {
 		prop.Inject(ctx, h)
 	}), "without a buffer: one allocation for the value")
 }
+
+// TestPropagatorExtractMutatedTraceparents compares Extract with
+// TraceContext on every one-character substitution, insertion and
+// deletion of valid traceparents (versions 00, 01 and fe, with and without
+// extra fields): the fixed-position parser accepts exactly what
+// TraceContext's split-at-dashes parser accepts.
+func TestPropagatorExtractMutatedTraceparents(t *testing.T) {
+	bases := []string{tp, "00-" + traceID + "-" + spanID + "-00", "01-" + traceID + "-" + spanID + "-03-x-y",
+		"fe-" + traceID + "-" + spanID + "-01", tp + "-"}
+	chars := "-0afAFgz_ \x00"
+	var cases []string
+	for _, b := range bases {
+		cases = append(cases, b, b+"-", b+"--", b+"0", b[:len(b)-1])
+		for i := 0; i <= len(b); i++ {
+			if i < len(b) {
+				cases = append(cases, b[:i]+b[i+1:]) // deletion
+			}
+			for _, c := range chars {
+				cases = append(cases, b[:i]+string(c)+b[i:]) // insertion
+				if i < len(b) {
+					cases = append(cases, b[:i]+string(c)+b[i+1:]) // substitution
+				}
+			}
+		}
+	}
+	for _, c := range cases {
+		checkExtract(t, nats.Header{"traceparent": {c}})
+		checkExtract(t, nats.Header{"traceparent": {c}, "tracestate": {"a=1"}})
+	}
+}
