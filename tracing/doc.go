@@ -16,7 +16,7 @@
 //     (allocating it when nil); [Extract] and [ExtractHeader] read it back.
 //   - [StartProcess] starts a CONSUMER span for a delivered message: a child
 //     of the producer context that also links to it ([StartLinked] is the
-//     start it and the wrappers share; [ProducerLink] the link).
+//     start it and the wrappers share).
 //   - [LinkFromHeader] and [Links] build span links for batch receives.
 //   - [SubjectNamer], [DefaultSubjectNamer] and [LimitTemplates] turn
 //     subjects into destination templates ("_INBOX.abc" → "_INBOX",

@@ -355,7 +355,7 @@ func (c *HopCollector) handle(m *nats.Msg) {
 		c.malformed.Add(1)
 		return
 	}
-	pctx := c.prop.Extract(context.Background(), HeaderCarrier(ev.Request.Header))
+	pctx := NewPropagator(c.prop).Extract(context.Background(), ev.Request.Header)
 	psc := trace.SpanContextFromContext(pctx)
 	if !psc.IsValid() || !psc.IsSampled() {
 		c.noParent.Add(1)

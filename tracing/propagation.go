@@ -137,7 +137,8 @@ var consumerKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindCons
 // StartLinked starts the span of a delivered message: a child of ctx
 // (which carries the producer context extracted from the message's header,
 // see [Propagator.Extract]) that also links to that context when it is a
-// remote one ([ProducerLink]). opts are the start options (at least the
+// remote one, so that the link survives re-parenting by samplers and
+// batch processors. opts are the start options (at least the
 // span kind); attrs are set, and the link added, only when the span
 // records, so an unsampled span costs no attribute copy. It returns the
 // context carrying the span, the span, and whether it records. It is the
@@ -151,7 +152,7 @@ func StartLinked(ctx context.Context, tracer trace.Tracer, name string, opts []t
 	if len(attrs) > 0 {
 		span.SetAttributes(attrs...)
 	}
-	if l, ok := ProducerLink(ctx); ok {
+	if l, ok := producerLink(ctx); ok {
 		span.AddLink(l)
 	}
 	return sctx, span, true

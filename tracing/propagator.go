@@ -99,8 +99,8 @@ func classify(p propagation.TextMapPropagator) (tc, bag, ok bool) {
 	return tc, bag, true
 }
 
-// TextMapPropagator returns the propagator p uses now.
-func (p Propagator) TextMapPropagator() propagation.TextMapPropagator {
+// textMap returns the propagator p uses now.
+func (p Propagator) textMap() propagation.TextMapPropagator {
 	if p.tm == nil {
 		return otel.GetTextMapPropagator()
 	}
@@ -108,7 +108,7 @@ func (p Propagator) TextMapPropagator() propagation.TextMapPropagator {
 }
 
 // Fields returns the header keys the propagator writes.
-func (p Propagator) Fields() []string { return p.TextMapPropagator().Fields() }
+func (p Propagator) Fields() []string { return p.textMap().Fields() }
 
 // NeedsInject reports whether ctx carries anything to inject: a valid span
 // context or baggage. Callers use it to leave a message without a header
@@ -153,7 +153,7 @@ func (p Propagator) InjectBuffered(ctx context.Context, h nats.Header, buf *Trac
 			return
 		}
 	}
-	p.TextMapPropagator().Inject(ctx, HeaderCarrier(h))
+	p.textMap().Inject(ctx, HeaderCarrier(h))
 }
 
 // injectW3C writes what propagation.TraceContext.Inject writes for the
@@ -254,7 +254,7 @@ func (p Propagator) Extract(ctx context.Context, h nats.Header) context.Context 
 			return propagation.TraceContext{}.Extract(ctx, HeaderCarrier(h))
 		}
 	}
-	return p.TextMapPropagator().Extract(ctx, HeaderCarrier(h))
+	return p.textMap().Extract(ctx, HeaderCarrier(h))
 }
 
 // first returns the first value of vs, or "".
@@ -356,11 +356,11 @@ func (p Propagator) Link(h nats.Header) (trace.Link, bool) {
 	return trace.Link{SpanContext: sc}, true
 }
 
-// ProducerLink returns a link to the span context of ctx when it is a
+// producerLink returns a link to the span context of ctx when it is a
 // remote one (extracted from a delivered message's header): what a process
 // span, a child of that context, also links to, so that the link survives
 // re-parenting by samplers and batch processors.
-func ProducerLink(ctx context.Context) (trace.Link, bool) {
+func producerLink(ctx context.Context) (trace.Link, bool) {
 	if psc := trace.SpanContextFromContext(ctx); psc.IsValid() && psc.IsRemote() {
 		return trace.Link{SpanContext: psc}, true
 	}
