@@ -30,7 +30,6 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	propagators propagation.TextMapPropagator
-	prop        Propagator // of propagators
 	tp          trace.TracerProvider
 	namer       SubjectNamer
 }
@@ -51,7 +50,6 @@ func newConfig(opts []Option) config {
 	if c.namer == nil {
 		c.namer = DefaultSubjectNamer
 	}
-	c.prop = NewPropagator(c.propagators)
 	return c
 }
 

@@ -25,7 +25,7 @@ func Inject(ctx context.Context, msg *nats.Msg, opts ...Option) {
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
-	c.prop.Inject(ctx, msg.Header)
+	NewPropagator(c.propagators).Inject(ctx, msg.Header)
 }
 
 // Extract returns ctx enriched with the trace context (and baggage) found in
@@ -46,7 +46,7 @@ func ExtractHeader(ctx context.Context, h nats.Header, opts ...Option) context.C
 		return ctx
 	}
 	c := newConfig(opts)
-	return c.prop.Extract(ctx, h)
+	return NewPropagator(c.propagators).Extract(ctx, h)
 }
 
 // SpanName returns the span name for an operation on a destination:
@@ -68,19 +68,19 @@ func LinkFromHeader(h nats.Header, opts ...Option) (trace.Link, bool) {
 		return trace.Link{}, false
 	}
 	c := newConfig(opts)
-	return c.prop.Link(h)
+	return NewPropagator(c.propagators).Link(h)
 }
 
 // Links returns one link per message that carries a valid trace context,
 // sized up front. Messages without one are skipped.
 func Links(msgs []*nats.Msg, opts ...Option) []trace.Link {
-	c := newConfig(opts)
+	prop := NewPropagator(newConfig(opts).propagators)
 	links := make([]trace.Link, 0, len(msgs))
 	for _, m := range msgs {
 		if m == nil {
 			continue
 		}
-		if l, ok := c.prop.Link(m.Header); ok {
+		if l, ok := prop.Link(m.Header); ok {
 			links = append(links, l)
 		}
 	}
@@ -126,7 +126,7 @@ func StartProcess(ctx context.Context, msg *nats.Msg, opts ...Option) (context.C
 			semconv.MessagingDestinationNameKey.String(dest),
 			semconv.MessagingDestinationTemplateKey.String(dest))
 	}
-	pctx := c.prop.Extract(ctx, h)
+	pctx := NewPropagator(c.propagators).Extract(ctx, h)
 	sctx, span, _ := StartLinked(pctx, tracerOf(c.tp), SpanName(semconv.OpProcess, dest), consumerKind, attrs)
 	return sctx, span
 }
