@@ -209,15 +209,22 @@ type origin struct {
 // field missing from it has its default.
 type origins map[string]origin
 
+// set records source for the field key under nats:. The path in the
+// user's words ("nats." + key) is built by explain, only when an error
+// needs it: set runs for every field on every Open.
 func (o origins) set(key, source string) {
-	o[key] = origin{source: source, path: "nats." + key}
+	o[key] = origin{source: source}
 }
 
 // explain names the field as the user wrote it and the source of the
 // values that caused ce.
 func (o origins) explain(ce *ConfigError) *ConfigError {
-	if at, ok := o[ce.key]; ok && at.path != "" {
-		ce.Field = at.path
+	if at, ok := o[ce.key]; ok {
+		if at.path != "" {
+			ce.Field = at.path
+		} else {
+			ce.Field = "nats." + ce.key
+		}
 	}
 	blame := ce.blame
 	if len(blame) == 0 {
