@@ -48,14 +48,27 @@ func TestNewConnObservesTheConnection(t *testing.T) {
 	srv.Restart()
 	require.Eventually(t, func() bool { return nc.Stats().Reconnects > 0 }, 10*time.Second, 10*time.Millisecond)
 
-	names := metricNames(tel.collect(t))
-	for _, want := range []string{
+	// nats.go counts the reconnect before it runs the reconnect handlers
+	// (on its own callback goroutine), so the Observer's disconnect and
+	// reconnect counters may lag Stats by a moment: wait for them.
+	want := []string{
 		semconv.MetricConnectionsActive, semconv.MetricConnected, semconv.MetricSentBytes,
 		semconv.MetricReceivedBytes, semconv.MetricReconnects, semconv.MetricDisconnects,
 		semconv.MetricSubPending, semconv.MetricSubDropped,
 		semconv.MetricOperationDuration, semconv.MetricSentMessages,
-	} {
-		assert.True(t, names[want], "%s reported for a connection wrapped with NewConn", want)
+	}
+	var names map[string]bool
+	assert.Eventually(t, func() bool {
+		names = metricNames(tel.collect(t))
+		for _, w := range want {
+			if !names[w] {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	for _, w := range want {
+		assert.True(t, names[w], "%s reported for a connection wrapped with NewConn", w)
 	}
 	require.NoError(t, sub.Unsubscribe())
 
