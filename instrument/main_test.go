@@ -20,6 +20,6 @@ func TestMain(m *testing.M) {
 		// by the legacy wrappers' tests after async publishes) sets
 		// js.connStatusCh to nil before a late-scheduled goroutine reads
 		// it, so it blocks on the nil channel forever.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats%2ego.(*js).resetPendingAcksOnReconnect"), // the last path element's dot is escaped in stack traces,
+		goleak.IgnoreTopFunction("github.com/nats-io/nats%2ego.(*js).resetPendingAcksOnReconnect"), // the last path element's dot is escaped in stack traces
 	)
 }
