@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/naq-io/naq/tracing"
 )
@@ -82,4 +84,26 @@ func BenchmarkPropagator(b *testing.B) {
 			_ = prop.Extract(context.Background(), in)
 		}
 	})
+}
+
+// BenchmarkStartProcess is one process span of a delivered message that
+// carries a traceparent, started and ended: with an SDK provider that
+// records (and exports nowhere), and with a no-op one.
+func BenchmarkStartProcess(b *testing.B) {
+	sdk := sdktrace.NewTracerProvider()
+	defer func() { _ = sdk.Shutdown(context.Background()) }()
+	msg := &nats.Msg{Subject: "orders.42", Header: nats.Header{"traceparent": {tp}}}
+	for _, c := range []struct {
+		name string
+		tp   trace.TracerProvider
+	}{{"sdk", sdk}, {"noop", noop.NewTracerProvider()}} {
+		b.Run(c.name, func(b *testing.B) {
+			opts := []tracing.Option{tracing.WithPropagators(w3c), tracing.WithTracerProvider(c.tp)}
+			b.ReportAllocs()
+			for b.Loop() {
+				_, span := tracing.StartProcess(context.Background(), msg, opts...)
+				span.End()
+			}
+		})
+	}
 }

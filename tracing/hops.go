@@ -188,15 +188,19 @@ func (s HopStats) Dropped() uint64 {
 // (ingress, egress), nats.hop.account, nats.hop.id (the id pairing a
 // route's egress with the next server's ingress),
 // messaging.consumer.group.name (an egress to a queue subscription),
-// nats.hop.stream.no_interest. A hop that failed has status Error with the
-// server's reason. Payloads, headers and reply inboxes are never recorded:
-// a subject under _INBOX. is always named "_INBOX".
+// nats.hop.stream.no_interest. With OTEL_SEMCONV_STABILITY_OPT_IN=messaging
+// (read by [NewHopCollector]) messaging.system.name and nats.stream replace
+// messaging.system and messaging.nats.stream; with messaging/dup the spans
+// carry both. A hop that failed has status Error with the server's reason.
+// Payloads, headers and reply inboxes are never recorded: a subject under
+// _INBOX. is always named "_INBOX".
 type HopCollector struct {
 	sub     *nats.Subscription
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
 	namer   SubjectNamer // user namer behind LimitTemplates
 	streams SubjectNamer // stream names behind their own cap
+	names   hopNames     // the names the semconv stability opt-in renames
 	ratio   float64
 	limiter *rate.Limiter
 
@@ -225,6 +229,10 @@ var errNilConn = errors.New("tracing: NewHopCollector: nil *nats.Conn")
 // default the global propagator, read now), WithSubjectNamer (default
 // [DefaultSubjectNamer]), [WithHopSampling], [WithHopRateLimit],
 // [WithHopMaxTemplates].
+//
+// OTEL_SEMCONV_STABILITY_OPT_IN is read now, as the instrument wrappers
+// read it when they are built (see [HopCollector] for the names it
+// switches); a later change of the variable does not affect the collector.
 //
 // nc needs no naq instrumentation; the collector's own subscription is
 // never traced. Events come from nats-server 2.11 or later; older servers
@@ -259,6 +267,7 @@ func NewHopCollector(ctx context.Context, nc *nats.Conn, subject string, opts ..
 		prop:    hc.propagators,
 		namer:   LimitTemplates(hc.namer, hc.maxTemplates),
 		streams: LimitTemplates(func(s string) string { return s }, hc.maxTemplates),
+		names:   newHopNames(semconv.StabilityFromEnv()),
 		ratio:   hc.ratio,
 		limiter: rate.NewLimiter(rate.Limit(hc.perSecond), burst),
 	}
@@ -405,8 +414,11 @@ func decodeHopEvent(m *nats.Msg) ([]byte, error) {
 // emit starts and ends one span per hop of ev (at most
 // MaxHopSpansPerEvent) under the parent in pctx.
 func (c *HopCollector) emit(pctx context.Context, ev *hopEvent) {
-	server := make([]attribute.KeyValue, 0, 4)
-	server = append(server, semconv.System, semconv.NATSServerNameKey.String(ev.Server.Name))
+	// Room for messaging.system under both names (messaging/dup), the
+	// server name, id and cluster; a constant size keeps it on the stack.
+	server := make([]attribute.KeyValue, 0, 5)
+	server = append(server, c.names.system...)
+	server = append(server, semconv.NATSServerNameKey.String(ev.Server.Name))
 	if ev.Server.ID != "" && ev.Server.ID != ev.Server.Name {
 		server = append(server, semconv.NATSServerIDKey.String(ev.Server.ID))
 	}
@@ -448,7 +460,9 @@ func (c *HopCollector) emit(pctx context.Context, ev *hopEvent) {
 			hop, dest = semconv.HopStreamExport, c.subject(h.To)
 		case hopTypeJetStream:
 			hop, dest = semconv.HopJetStream, c.stream(h.Stream)
-			attrs = append(attrs, semconv.NATSStreamKey.String(dest))
+			for _, k := range c.names.stream {
+				attrs = append(attrs, k.String(dest))
+			}
 			if h.NoInterest {
 				attrs = append(attrs, semconv.NATSHopNoInterestKey.Bool(true))
 			}
@@ -486,6 +500,24 @@ func (c *HopCollector) emit(pctx context.Context, ev *hopEvent) {
 		}
 	}
 	c.spans.Add(uint64(n))
+}
+
+// hopNames are the attributes of hop spans that the semconv stability
+// opt-in renames, as the mode read by NewHopCollector emits them.
+type hopNames struct {
+	system []attribute.KeyValue // messaging.system=nats, renamed or doubled
+	stream []attribute.Key      // the key(s) of a jetstream hop's stream
+}
+
+// newHopNames resolves the renamed hop attributes under s, through
+// semconv.Stability.Attrs (the mapping the instrument pipeline uses).
+func newHopNames(s semconv.Stability) hopNames {
+	stream := s.Attrs([]attribute.KeyValue{semconv.NATSStreamKey.String("")})
+	keys := make([]attribute.Key, len(stream))
+	for i, kv := range stream {
+		keys[i] = kv.Key
+	}
+	return hopNames{system: s.Attrs([]attribute.KeyValue{semconv.System}), stream: keys}
 }
 
 // span starts and ends one hop span.

@@ -12,12 +12,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
+
+	"github.com/naq-io/naq/internal/semconv"
 )
 
 // BenchmarkHopCollectorHandle is the collector's work for one trace event
 // (the captured core publish to two subscriptions: three hops), from the
 // message to the ended spans: with an SDK provider that records (and exports
-// nowhere), and with a no-op one (parsing and counting only).
+// nowhere), with the same under OTEL_SEMCONV_STABILITY_OPT_IN=messaging/dup
+// (both names of messaging.system), and with a no-op one (parsing and
+// counting only).
 func BenchmarkHopCollectorHandle(b *testing.B) {
 	data, err := os.ReadFile(filepath.Join("testdata", "hops", "core-publish-queue.json"))
 	if err != nil {
@@ -28,12 +32,18 @@ func BenchmarkHopCollectorHandle(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		tp   trace.TracerProvider
-	}{{"sdk", sdk}, {"noop", noop.NewTracerProvider()}} {
+		stab semconv.Stability
+	}{
+		{"sdk", sdk, semconv.StabilityDefault},
+		{"sdk_dup", sdk, semconv.StabilityMessagingDup},
+		{"noop", noop.NewTracerProvider(), semconv.StabilityDefault},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			hc := &HopCollector{
 				tracer: c.tp.Tracer(ScopeName), prop: propagation.TraceContext{}, ratio: 1,
 				limiter: rate.NewLimiter(rate.Inf, 0),
 				namer:   LimitTemplates(nil, 0), streams: LimitTemplates(func(s string) string { return s }, 0),
+				names: newHopNames(c.stab),
 			}
 			msg := &nats.Msg{Subject: "naq.trace.hops", Data: data}
 			b.ReportAllocs()

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/naq-io/naq/internal/natstest"
+	"github.com/naq-io/naq/internal/semconv"
 )
 
 // FuzzHopEvent feeds arbitrary bytes to ParseHopEvent and to a collector's
@@ -70,6 +71,7 @@ func FuzzHopEvent(f *testing.F) {
 			prop:    propagation.TraceContext{},
 			namer:   LimitTemplates(nil, 4),
 			streams: LimitTemplates(func(s string) string { return s }, 4),
+			names:   newHopNames(semconv.StabilityMessagingDup), // both names: the longest attribute lists
 			ratio:   1,
 			limiter: rate.NewLimiter(rate.Inf, 0),
 		}

@@ -99,7 +99,14 @@ func Links(msgs []*nats.Msg, opts ...Option) []trace.Link {
 // messaging.system, messaging.operation.name/type and the destination
 // name/template, only on a span that records, and ends nothing: the caller
 // must end the returned span. A nil msg yields a span with no destination.
-// The tracer of a TracerProvider is created once and reused.
+//
+// The tracer of a TracerProvider is created once and reused, and
+// OTEL_SEMCONV_STABILITY_OPT_IN is read then, as the instrument wrappers
+// read it when they are built: with "messaging" the span carries
+// messaging.system.name instead of messaging.system, with "messaging/dup"
+// both. A later change of the variable affects only TracerProviders
+// StartProcess has not met yet (for a provider of a non-comparable type,
+// which cannot be cached, the value read at the first such call holds).
 func StartProcess(ctx context.Context, msg *nats.Msg, opts ...Option) (context.Context, trace.Span) {
 	c := newConfig(opts)
 	var subject string
@@ -117,17 +124,17 @@ func StartProcess(ctx context.Context, msg *nats.Msg, opts ...Option) (context.C
 	if subject != "" {
 		dest = c.namer(subject)
 	}
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, semconv.System,
-		semconv.MessagingOperationNameKey.String(semconv.OpProcess),
-		semconv.MessagingOperationTypeKey.String(semconv.OpTypeProcess))
+	pt := processTracerOf(c.tp)
+	attrs := pt.base // not modified: StartLinked copies it onto the span
 	if dest != "" {
+		attrs = make([]attribute.KeyValue, 0, len(pt.base)+2)
+		attrs = append(attrs, pt.base...)
 		attrs = append(attrs,
 			semconv.MessagingDestinationNameKey.String(dest),
 			semconv.MessagingDestinationTemplateKey.String(dest))
 	}
 	pctx := NewPropagator(c.propagators).Extract(ctx, h)
-	sctx, span, _ := StartLinked(pctx, tracerOf(c.tp), SpanName(semconv.OpProcess, dest), consumerKind, attrs)
+	sctx, span, _ := StartLinked(pctx, pt.tracer, SpanName(semconv.OpProcess, dest), consumerKind, attrs)
 	return sctx, span
 }
 
@@ -158,24 +165,49 @@ func StartLinked(ctx context.Context, tracer trace.Tracer, name string, opts []t
 	return sctx, span, true
 }
 
-// tracers caches the tracer of each TracerProvider (of a comparable type)
-// for StartProcess.
-var tracers sync.Map // trace.TracerProvider → trace.Tracer
+// processTracer is what StartProcess builds once per TracerProvider: the
+// tracer, and the attributes every process span carries, renamed for the
+// semconv stability opt-in read when it was built.
+type processTracer struct {
+	tracer trace.Tracer
+	base   []attribute.KeyValue // never modified after it is built
+}
 
-// tracerOf returns the tracer of this package on tp (nil: the global
-// TracerProvider now), created once per provider.
-func tracerOf(tp trace.TracerProvider) trace.Tracer {
+// processAttrs are the attributes of every process span under today's
+// names.
+var processAttrs = []attribute.KeyValue{
+	semconv.System,
+	semconv.MessagingOperationNameKey.String(semconv.OpProcess),
+	semconv.MessagingOperationTypeKey.String(semconv.OpTypeProcess),
+}
+
+// tracers caches the processTracer of each TracerProvider (of a comparable
+// type) for StartProcess.
+var tracers sync.Map // trace.TracerProvider → *processTracer
+
+// uncachedBase is processAttrs under the opt-in read at the first
+// StartProcess on a TracerProvider of a non-comparable type, for all of
+// them.
+var uncachedBase = sync.OnceValue(func() []attribute.KeyValue {
+	return semconv.StabilityFromEnv().Attrs(processAttrs)
+})
+
+// processTracerOf returns the processTracer of tp (nil: the global
+// TracerProvider now), created once per provider, reading the semconv
+// stability opt-in from the environment then.
+func processTracerOf(tp trace.TracerProvider) processTracer {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
 	if t := reflect.TypeOf(tp); t != nil && t.Comparable() {
 		if v, ok := tracers.Load(tp); ok {
-			return v.(trace.Tracer)
+			return *v.(*processTracer)
 		}
-		v, _ := tracers.LoadOrStore(tp, newTracer(tp))
-		return v.(trace.Tracer)
+		pt := &processTracer{tracer: newTracer(tp), base: semconv.StabilityFromEnv().Attrs(processAttrs)}
+		v, _ := tracers.LoadOrStore(tp, pt)
+		return *v.(*processTracer)
 	}
-	return newTracer(tp)
+	return processTracer{tracer: newTracer(tp), base: uncachedBase()}
 }
 
 func newTracer(tp trace.TracerProvider) trace.Tracer {
