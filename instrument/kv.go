@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -53,15 +54,27 @@ func NewKeyValue(kv jetstream.KeyValue, opts ...Option) jetstream.KeyValue {
 // keyValue is the instrumented jetstream.KeyValue.
 type keyValue struct {
 	jetstream.KeyValue
-	p                                          *pipeline
-	get, put, create, update, del, purge, keys *opSpec
-	history, status, watch                     *opSpec
+	kvSpecs
 }
 
 var _ jetstream.KeyValue = (*keyValue)(nil)
 
 func newKeyValue(kv jetstream.KeyValue, p *pipeline) *keyValue {
-	bucket := kv.Bucket()
+	return &keyValue{KeyValue: kv, kvSpecs: newKVSpecs(p, kv.Bucket(), true)}
+}
+
+// kvSpecs are the operations of one bucket, shared by the new and legacy
+// KeyValue wrappers (legacy_kv.go).
+type kvSpecs struct {
+	p                                          *pipeline
+	get, put, create, update, del, purge, keys *opSpec
+	history, status                            *opSpec
+	watch                                      *opSpec // nil unless asked for (new API)
+}
+
+// newKVSpecs declares the operations on bucket, with the watch updates'
+// process spans when watch is set.
+func newKVSpecs(p *pipeline, bucket string, watch bool) kvSpecs {
 	dest, attrs, spanAttrs := p.nameAttrs(nameKVBucket, bucket) // the cap of names.go
 	mk := func(op string) *opSpec {
 		return p.spec(specConfig{
@@ -69,117 +82,111 @@ func newKeyValue(kv jetstream.KeyValue, p *pipeline) *keyValue {
 			Attrs: attrs, SpanAttrs: spanAttrs, Gate: gateKV,
 		})
 	}
-	return &keyValue{
-		KeyValue: kv,
-		p:        p,
-		get:      mk(semconv.OpKVGet),
-		put:      mk(semconv.OpKVPut),
-		create:   mk(semconv.OpKVCreate),
-		update:   mk(semconv.OpKVUpdate),
-		del:      mk(semconv.OpKVDelete),
-		purge:    mk(semconv.OpKVPurge),
-		keys:     mk(semconv.OpKVKeys),
-		history:  mk(semconv.OpKVHistory),
-		status:   mk(semconv.OpKVStatus),
-		watch: p.spec(specConfig{
+	s := kvSpecs{
+		p:       p,
+		get:     mk(semconv.OpKVGet),
+		put:     mk(semconv.OpKVPut),
+		create:  mk(semconv.OpKVCreate),
+		update:  mk(semconv.OpKVUpdate),
+		del:     mk(semconv.OpKVDelete),
+		purge:   mk(semconv.OpKVPurge),
+		keys:    mk(semconv.OpKVKeys),
+		history: mk(semconv.OpKVHistory),
+		status:  mk(semconv.OpKVStatus),
+	}
+	if watch {
+		s.watch = p.spec(specConfig{
 			Op: semconv.OpKVWatch, OpType: semconv.OpTypeProcess, Kind: trace.SpanKindConsumer,
 			Dest: dest, FilterDest: bucket, NoDestAttrs: true, Attrs: attrs, SpanAttrs: spanAttrs,
-		}),
+		})
 	}
+	return s
 }
 
-// kvDo runs one KeyValue call of s through the pipeline, recording key when
-// keys are opted in. A nil ctx goes to nats.go untouched (the pipeline would
-// replace it with context.Background and change what nats.go does with it).
-func kvDo[T any](ctx context.Context, kv *keyValue, s *opSpec, key string, fn func(context.Context) (T, error)) (T, error) {
-	if !s.active() || ctx == nil {
-		return fn(ctx)
+// kvDo runs one KeyValue call of s (new or legacy API) through the
+// pipeline, recording key when keys are opted in. A nil ctx goes to
+// nats.go untouched (the pipeline would replace it with
+// context.Background and change what nats.go does with it).
+func kvDo[T any](ctx context.Context, p *pipeline, s *opSpec, key string, fn func(context.Context) (T, error)) (T, error) {
+	var attr attribute.KeyValue
+	if key != "" && p.cfg.kvKeys {
+		attr = semconv.NATSKVKeyKey.String(key)
 	}
-	ctx, c, err := kv.p.begin(ctx, s)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer c.finish(&err)
-	if kv.p.cfg.kvKeys && key != "" {
-		c.setAttributes(semconv.NATSKVKeyKey.String(key))
-	}
-	v, err := fn(ctx)
-	return v, err
+	return doWith(ctx, p, s, attr, nil, fn)
 }
 
 // kvRun is kvDo for calls that return only an error.
-func kvRun(ctx context.Context, kv *keyValue, s *opSpec, key string, fn func(context.Context) error) error {
-	_, err := kvDo(ctx, kv, s, key, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
+func kvRun(ctx context.Context, p *pipeline, s *opSpec, key string, fn func(context.Context) error) error {
+	_, err := kvDo(ctx, p, s, key, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
 	return err
 }
 
 // Get is traced as "kv.get <bucket>".
 func (kv *keyValue) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	return kvDo(ctx, kv, kv.get, key, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+	return kvDo(ctx, kv.p, kv.get, key, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
 		return kv.KeyValue.Get(ctx, key)
 	})
 }
 
 // GetRevision is traced as "kv.get <bucket>".
 func (kv *keyValue) GetRevision(ctx context.Context, key string, revision uint64) (jetstream.KeyValueEntry, error) {
-	return kvDo(ctx, kv, kv.get, key, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+	return kvDo(ctx, kv.p, kv.get, key, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
 		return kv.KeyValue.GetRevision(ctx, key, revision)
 	})
 }
 
 // Put is traced as "kv.put <bucket>".
 func (kv *keyValue) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	return kvDo(ctx, kv, kv.put, key, func(ctx context.Context) (uint64, error) {
+	return kvDo(ctx, kv.p, kv.put, key, func(ctx context.Context) (uint64, error) {
 		return kv.KeyValue.Put(ctx, key, value)
 	})
 }
 
 // PutString is traced as "kv.put <bucket>".
 func (kv *keyValue) PutString(ctx context.Context, key string, value string) (uint64, error) {
-	return kvDo(ctx, kv, kv.put, key, func(ctx context.Context) (uint64, error) {
+	return kvDo(ctx, kv.p, kv.put, key, func(ctx context.Context) (uint64, error) {
 		return kv.KeyValue.PutString(ctx, key, value)
 	})
 }
 
 // Create is traced as "kv.create <bucket>".
 func (kv *keyValue) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
-	return kvDo(ctx, kv, kv.create, key, func(ctx context.Context) (uint64, error) {
+	return kvDo(ctx, kv.p, kv.create, key, func(ctx context.Context) (uint64, error) {
 		return kv.KeyValue.Create(ctx, key, value, opts...)
 	})
 }
 
 // Update is traced as "kv.update <bucket>".
 func (kv *keyValue) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
-	return kvDo(ctx, kv, kv.update, key, func(ctx context.Context) (uint64, error) {
+	return kvDo(ctx, kv.p, kv.update, key, func(ctx context.Context) (uint64, error) {
 		return kv.KeyValue.Update(ctx, key, value, revision)
 	})
 }
 
 // Delete is traced as "kv.delete <bucket>".
 func (kv *keyValue) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
-	return kvRun(ctx, kv, kv.del, key, func(ctx context.Context) error {
+	return kvRun(ctx, kv.p, kv.del, key, func(ctx context.Context) error {
 		return kv.KeyValue.Delete(ctx, key, opts...)
 	})
 }
 
 // Purge is traced as "kv.purge <bucket>".
 func (kv *keyValue) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
-	return kvRun(ctx, kv, kv.purge, key, func(ctx context.Context) error {
+	return kvRun(ctx, kv.p, kv.purge, key, func(ctx context.Context) error {
 		return kv.KeyValue.Purge(ctx, key, opts...)
 	})
 }
 
 // PurgeDeletes is traced as "kv.purge <bucket>" without a key.
 func (kv *keyValue) PurgeDeletes(ctx context.Context, opts ...jetstream.KVPurgeOpt) error {
-	return kvRun(ctx, kv, kv.purge, "", func(ctx context.Context) error {
+	return kvRun(ctx, kv.p, kv.purge, "", func(ctx context.Context) error {
 		return kv.KeyValue.PurgeDeletes(ctx, opts...)
 	})
 }
 
 // Keys is traced as "kv.keys <bucket>".
 func (kv *keyValue) Keys(ctx context.Context, opts ...jetstream.WatchOpt) ([]string, error) {
-	return kvDo(ctx, kv, kv.keys, "", func(ctx context.Context) ([]string, error) {
+	return kvDo(ctx, kv.p, kv.keys, "", func(ctx context.Context) ([]string, error) {
 		return kv.KeyValue.Keys(ctx, opts...)
 	})
 }
@@ -187,7 +194,7 @@ func (kv *keyValue) Keys(ctx context.Context, opts ...jetstream.WatchOpt) ([]str
 // ListKeys is traced as "kv.keys <bucket>" (the span covers starting the
 // listing; keys then arrive on the lister's channel).
 func (kv *keyValue) ListKeys(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyLister, error) {
-	return kvDo(ctx, kv, kv.keys, "", func(ctx context.Context) (jetstream.KeyLister, error) {
+	return kvDo(ctx, kv.p, kv.keys, "", func(ctx context.Context) (jetstream.KeyLister, error) {
 		return kv.KeyValue.ListKeys(ctx, opts...)
 	})
 }
@@ -195,21 +202,21 @@ func (kv *keyValue) ListKeys(ctx context.Context, opts ...jetstream.WatchOpt) (j
 // ListKeysFiltered is traced as "kv.keys <bucket>" (filters are not
 // recorded).
 func (kv *keyValue) ListKeysFiltered(ctx context.Context, filters ...string) (jetstream.KeyLister, error) {
-	return kvDo(ctx, kv, kv.keys, "", func(ctx context.Context) (jetstream.KeyLister, error) {
+	return kvDo(ctx, kv.p, kv.keys, "", func(ctx context.Context) (jetstream.KeyLister, error) {
 		return kv.KeyValue.ListKeysFiltered(ctx, filters...)
 	})
 }
 
 // History is traced as "kv.history <bucket>".
 func (kv *keyValue) History(ctx context.Context, key string, opts ...jetstream.WatchOpt) ([]jetstream.KeyValueEntry, error) {
-	return kvDo(ctx, kv, kv.history, key, func(ctx context.Context) ([]jetstream.KeyValueEntry, error) {
+	return kvDo(ctx, kv.p, kv.history, key, func(ctx context.Context) ([]jetstream.KeyValueEntry, error) {
 		return kv.KeyValue.History(ctx, key, opts...)
 	})
 }
 
 // Status is traced as "kv.status <bucket>".
 func (kv *keyValue) Status(ctx context.Context) (jetstream.KeyValueStatus, error) {
-	return kvDo(ctx, kv, kv.status, "", kv.KeyValue.Status)
+	return kvDo(ctx, kv.p, kv.status, "", kv.KeyValue.Status)
 }
 
 // Watch returns a watcher whose updates are "kv.watch <bucket>" spans.

@@ -4,9 +4,6 @@ import (
 	"context"
 
 	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/naq-io/naq/internal/semconv"
 )
 
 // legacyKV is the instrumented legacy nats.KeyValue handed out by the
@@ -34,58 +31,24 @@ import (
 // call the bucket directly. It is safe for concurrent use, like the bucket.
 type legacyKV struct {
 	nats.KeyValue
-	p                                          *pipeline
-	get, put, create, update, del, purge, keys *opSpec
-	history, status                            *opSpec
+	kvSpecs // no watch: see above
 }
 
 var _ nats.KeyValue = (*legacyKV)(nil)
 
 func newLegacyKV(kv nats.KeyValue, p *pipeline) *legacyKV {
-	bucket := kv.Bucket()
-	dest, attrs, spanAttrs := p.nameAttrs(nameKVBucket, bucket) // the cap of names.go
-	mk := func(op string) *opSpec {
-		return p.spec(specConfig{
-			Op: op, Kind: trace.SpanKindClient, Dest: dest, FilterDest: bucket, NoDestAttrs: true,
-			Attrs: attrs, SpanAttrs: spanAttrs, Gate: gateKV,
-		})
-	}
-	return &legacyKV{
-		KeyValue: kv,
-		p:        p,
-		get:      mk(semconv.OpKVGet),
-		put:      mk(semconv.OpKVPut),
-		create:   mk(semconv.OpKVCreate),
-		update:   mk(semconv.OpKVUpdate),
-		del:      mk(semconv.OpKVDelete),
-		purge:    mk(semconv.OpKVPurge),
-		keys:     mk(semconv.OpKVKeys),
-		history:  mk(semconv.OpKVHistory),
-		status:   mk(semconv.OpKVStatus),
-	}
+	return &legacyKV{KeyValue: kv, kvSpecs: newKVSpecs(p, kv.Bucket(), false)}
 }
 
-// legacyKVDo runs one call of s through the pipeline, recording key when
-// keys are opted in.
-func legacyKVDo[T any](kv *legacyKV, s *opSpec, key string, fn func() (T, error)) (v T, err error) {
-	if !s.active() {
-		return fn()
-	}
-	_, c, err := kv.p.begin(context.Background(), s)
-	if err != nil {
-		return v, err
-	}
-	defer c.finish(&err)
-	if kv.p.cfg.kvKeys && key != "" {
-		c.setAttributes(semconv.NATSKVKeyKey.String(key))
-	}
-	return fn()
+// legacyKVDo is kvDo for a legacy call, which takes no context: its span
+// has no parent.
+func legacyKVDo[T any](kv *legacyKV, s *opSpec, key string, fn func() (T, error)) (T, error) {
+	return kvDo(context.Background(), kv.p, s, key, func(context.Context) (T, error) { return fn() })
 }
 
 // legacyKVRun is legacyKVDo for calls that return only an error.
 func legacyKVRun(kv *legacyKV, s *opSpec, key string, fn func() error) error {
-	_, err := legacyKVDo(kv, s, key, func() (struct{}, error) { return struct{}{}, fn() })
-	return err
+	return kvRun(context.Background(), kv.p, s, key, func(context.Context) error { return fn() })
 }
 
 // Get is traced as "kv.get <bucket>".

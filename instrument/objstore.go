@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
@@ -175,60 +176,44 @@ func (p *pipeline) metricsOnly() *pipeline {
 
 // objDo runs one ObjectStore call of s through the pipeline; size, when not
 // nil, returns the byte count of a successful result (negative: none) for
-// the span.
-func objDo[T any](ctx context.Context, p *pipeline, s *opSpec, size func(T) int64, fn func(context.Context) (T, error)) (v T, err error) {
-	if !s.active() {
-		return fn(ctx)
+// the span. Unlike do, a nil ctx of an instrumented call is not passed
+// through: the call runs as p.begin makes it, on context.Background.
+func objDo[T any](ctx context.Context, p *pipeline, s *opSpec, size func(T) int64, fn func(context.Context) (T, error)) (T, error) {
+	if ctx == nil && s.active() {
+		ctx = context.Background()
 	}
-	ctx, c, err := p.begin(ctx, s)
-	if err != nil {
-		return v, err
-	}
-	defer c.finish(&err)
-	v, err = fn(ctx)
-	if err == nil && size != nil && c.recording() {
-		if n := size(v); n >= 0 {
-			c.setAttributes(semconv.MessagingMessageBodySizeKey.Int64(n))
+	return doWith(ctx, p, s, attribute.KeyValue{}, size, fn)
+}
+
+// Byte counts of results, new and legacy API alike (-1: none).
+func infoSize[I *jetstream.ObjectInfo | *nats.ObjectInfo](i I) int64 {
+	switch i := any(i).(type) {
+	case *jetstream.ObjectInfo:
+		if i != nil {
+			return int64(i.Size)
+		}
+	case *nats.ObjectInfo:
+		if i != nil {
+			return int64(i.Size)
 		}
 	}
-	return v, err
+	return -1
 }
 
-// Byte counts of results.
-func infoSize(i *jetstream.ObjectInfo) int64 {
-	if i == nil {
-		return -1
+// resultSize is the size of the object of a jetstream.ObjectResult or a
+// nats.ObjectResult.
+func resultSize[R any](r R) int64 {
+	switch r := any(r).(type) {
+	case jetstream.ObjectResult:
+		if info, err := r.Info(); err == nil {
+			return infoSize(info)
+		}
+	case nats.ObjectResult:
+		if info, err := r.Info(); err == nil {
+			return infoSize(info)
+		}
 	}
-	return int64(i.Size)
-}
-
-func legacyInfoSize(i *nats.ObjectInfo) int64 {
-	if i == nil {
-		return -1
-	}
-	return int64(i.Size)
-}
-
-func resultSize(r jetstream.ObjectResult) int64 {
-	if r == nil {
-		return -1
-	}
-	info, err := r.Info()
-	if err != nil {
-		return -1
-	}
-	return infoSize(info)
-}
-
-func legacyResultSize(r nats.ObjectResult) int64 {
-	if r == nil {
-		return -1
-	}
-	info, err := r.Info()
-	if err != nil {
-		return -1
-	}
-	return legacyInfoSize(info)
+	return -1
 }
 
 func bytesSize(b []byte) int64  { return int64(len(b)) }
@@ -378,12 +363,13 @@ func (o *objectStore) Watch(ctx context.Context, opts ...jetstream.WatchOpt) (je
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	fw := newUpdateForwarder[jetstream.ObjectInfo](cap(w.Updates()))
-	go fw.run(w.Updates(), done, o.objSpecs)
-	return &objWatcher{ObjectWatcher: w, fw: fw}, nil
+	return &objWatcher{ObjectWatcher: w, fw: forwardUpdates(o.objSpecs, w.Updates(), done)}, nil
 }
 
-// objWatcher forwards the updates of an upstream watcher, counting them.
+// objWatcher and legacyObjWatcher forward the updates of an upstream
+// watcher, counting them. They are two types because each embeds its
+// upstream interface (so that methods nats.go adds later still work), which
+// a generic type cannot; updateForwarder does the work of both.
 type objWatcher struct {
 	jetstream.ObjectWatcher
 	fw *updateForwarder[jetstream.ObjectInfo]
@@ -396,11 +382,7 @@ var _ jetstream.ObjectWatcher = (*objWatcher)(nil)
 func (w *objWatcher) Updates() <-chan *jetstream.ObjectInfo { return w.fw.out }
 
 // Stop stops the upstream watcher and the forwarding goroutine.
-func (w *objWatcher) Stop() error {
-	err := w.ObjectWatcher.Stop()
-	w.fw.halt()
-	return err
-}
+func (w *objWatcher) Stop() error { return w.fw.haltAfter(w.ObjectWatcher.Stop()) }
 
 // --- legacy API ---
 
@@ -435,28 +417,28 @@ func legacyRun(ctx context.Context, o *legacyObjectStore, s *opSpec, fn func() e
 
 // Put is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) Put(obj *nats.ObjectMeta, reader io.Reader, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, legacyInfoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.Put(obj, reader, opts...)
 	})
 }
 
 // PutBytes is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) PutBytes(name string, data []byte, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, legacyInfoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.PutBytes(name, data, opts...)
 	})
 }
 
 // PutString is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) PutString(name string, data string, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, legacyInfoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.PutString(name, data, opts...)
 	})
 }
 
 // PutFile is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) PutFile(file string, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, legacyInfoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.PutFile(file, opts...)
 	})
 }
@@ -464,7 +446,7 @@ func (o *legacyObjectStore) PutFile(file string, opts ...nats.ObjectOpt) (*nats.
 // Get is traced as "obj.get <bucket>" with the object's size; the span ends
 // when Get returns, reading the result is not timed.
 func (o *legacyObjectStore) Get(name string, opts ...nats.GetObjectOpt) (nats.ObjectResult, error) {
-	return legacyDo(legacyCtx(opts), o, o.get, legacyResultSize, func() (nats.ObjectResult, error) {
+	return legacyDo(legacyCtx(opts), o, o.get, resultSize, func() (nats.ObjectResult, error) {
 		return o.ObjectStore.Get(name, opts...)
 	})
 }
@@ -557,13 +539,10 @@ func (o *legacyObjectStore) Watch(opts ...nats.WatchOpt) (nats.ObjectWatcher, er
 	}
 	// nats.go's legacy watcher ignores contexts: it ends with Stop or the
 	// connection.
-	fw := newUpdateForwarder[nats.ObjectInfo](cap(w.Updates()))
-	go fw.run(w.Updates(), nil, o.objSpecs)
-	return &legacyObjWatcher{ObjectWatcher: w, fw: fw}, nil
+	return &legacyObjWatcher{ObjectWatcher: w, fw: forwardUpdates(o.objSpecs, w.Updates(), nil)}, nil
 }
 
-// legacyObjWatcher forwards the updates of an upstream legacy watcher,
-// counting them.
+// legacyObjWatcher is objWatcher for an upstream legacy watcher.
 type legacyObjWatcher struct {
 	nats.ObjectWatcher
 	fw *updateForwarder[nats.ObjectInfo]
@@ -576,11 +555,7 @@ var _ nats.ObjectWatcher = (*legacyObjWatcher)(nil)
 func (w *legacyObjWatcher) Updates() <-chan *nats.ObjectInfo { return w.fw.out }
 
 // Stop stops the upstream watcher and the forwarding goroutine.
-func (w *legacyObjWatcher) Stop() error {
-	err := w.ObjectWatcher.Stop()
-	w.fw.halt()
-	return err
-}
+func (w *legacyObjWatcher) Stop() error { return w.fw.haltAfter(w.ObjectWatcher.Stop()) }
 
 // --- watch update forwarding ---
 
@@ -592,12 +567,22 @@ type updateForwarder[T any] struct {
 	stopOnce sync.Once
 }
 
-func newUpdateForwarder[T any](capacity int) *updateForwarder[T] {
-	return &updateForwarder[T]{out: make(chan *T, capacity), stop: make(chan struct{})}
+// forwardUpdates starts forwarding the updates of in, the channel of an
+// upstream watcher, to a new forwarder's out (of in's capacity), counting
+// them with the specs of s; done (nil: never) is the end of the watch's
+// context.
+func forwardUpdates[T any](s *objSpecs, in <-chan *T, done <-chan struct{}) *updateForwarder[T] {
+	f := &updateForwarder[T]{out: make(chan *T, cap(in)), stop: make(chan struct{})}
+	go f.run(in, done, s)
+	return f
 }
 
-// halt makes the forwarder stop waiting for the caller.
-func (f *updateForwarder[T]) halt() { f.stopOnce.Do(func() { close(f.stop) }) }
+// haltAfter makes the forwarder stop waiting for the caller once the
+// upstream watcher's Stop returned err, and returns err.
+func (f *updateForwarder[T]) haltAfter(err error) error {
+	f.stopOnce.Do(func() { close(f.stop) })
+	return err
+}
 
 // run forwards until the upstream channel closes (nats.go closes it once the
 // watcher's subscription ends). After halt or the end of done it no longer
