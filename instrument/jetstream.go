@@ -137,8 +137,7 @@ type jetStream struct {
 	consumers  sync.Map // consumerKey → *consumerSpecs
 	nConsumers atomic.Int32
 
-	closedOnce sync.Once
-	closed     chan struct{} // closed when the connection closes
+	conn connWatch // closed when the connection closes
 
 	// Futures whose upstream outcome is not yet on the wrapper future's
 	// channels (see PublishAsyncComplete).
@@ -224,24 +223,11 @@ func (j *jetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 // goroutines is not written concurrently); see sent for what is done after
 // nats.go returns.
 func (j *jetStream) publishMsg(ctx context.Context, s *opSpec, msg *nats.Msg, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	ctx, c, err := j.p.begin(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	defer c.finish(&err)
-	var ack *jetstream.PubAck
-	if out := j.p.withTrace(ctx, j.JetStream.Conn(), msg.Subject, msg.Reply, msg.Header, msg.Data, false); out != nil {
-		ack, err = j.JetStream.PublishMsg(ctx, out, opts...)
-		if retry, reason := refusedHeader(err); retry != nil {
-			ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
-			skippedUnlessSame(ctx, reason, retry, err)
-		} else {
-			j.p.sent(msg, out, len(opts) > 0)
-		}
-	} else {
-		ack, err = j.JetStream.PublishMsg(ctx, msg, opts...)
-	}
-	return ack, err
+	return do(ctx, j.p, s, func(ctx context.Context) (*jetstream.PubAck, error) {
+		return sendTraced(ctx, j.p, j.JetStream.Conn(), msg.Subject, msg.Data, msg, false, len(opts) > 0,
+			func(out *nats.Msg) (*jetstream.PubAck, error) { return j.JetStream.PublishMsg(ctx, out, opts...) },
+			func() (*jetstream.PubAck, error) { return j.JetStream.PublishMsg(ctx, msg, opts...) })
+	})
 }
 
 // refusedHeader reports whether nats.go refused a traced copy, before
@@ -336,38 +322,18 @@ func (j *jetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt)
 // publishes it again on a no-responders retry).
 func (j *jetStream) publishMsgAsync(s *opSpec, msg *nats.Msg, opts []jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
 	closed := j.connClosed() // before begin: nothing to end if this fails
-	ctx, c, err := j.p.begin(context.Background(), s)
+	f, err := publishAsync(context.Background(), j.p, s, &j.fwd, closed,
+		func(ctx context.Context) (jetstream.PubAckFuture, error) {
+			return sendTraced(ctx, j.p, j.JetStream.Conn(), msg.Subject, msg.Data, msg, false, len(opts) > 0,
+				func(out *nats.Msg) (jetstream.PubAckFuture, error) { return j.JetStream.PublishMsgAsync(out, opts...) },
+				func() (jetstream.PubAckFuture, error) { return j.JetStream.PublishMsgAsync(msg, opts...) })
+		},
+		func(up jetstream.PubAckFuture) *pubAckFuture {
+			return &pubAckFuture{PubAckFuture: up, msg: msg, ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer c.endOnPanic() // until the future owns the call
-	var up jetstream.PubAckFuture
-	if out := j.p.withTrace(ctx, j.JetStream.Conn(), msg.Subject, msg.Reply, msg.Header, msg.Data, false); out != nil {
-		up, err = j.JetStream.PublishMsgAsync(out, opts...)
-		if retry, reason := refusedHeader(err); retry != nil {
-			up, err = j.JetStream.PublishMsgAsync(msg, opts...)
-			skippedUnlessSame(ctx, reason, retry, err)
-		} else {
-			j.p.sent(msg, out, len(opts) > 0)
-		}
-	} else {
-		up, err = j.JetStream.PublishMsgAsync(msg, opts...)
-	}
-	if err != nil {
-		c.end(err)
-		return nil, err
-	}
-	f := &pubAckFuture{
-		PubAckFuture: up,
-		msg:          msg,
-		ok:           make(chan *jetstream.PubAck, 1),
-		err:          make(chan error, 1),
-	}
-	j.fwd.add()
-	go func() {
-		defer j.fwd.done()
-		f.wait(c, closed)
-	}()
 	return f, nil
 }
 
@@ -455,28 +421,8 @@ func awaitAck[A any](c *call, up ackSource[A], closed <-chan struct{}) (resolved
 }
 
 // connClosed returns a channel that is closed once the connection of the
-// wrapped JetStream context closes. The watcher goroutine behind it starts
-// on first use and ends with the connection.
-func (j *jetStream) connClosed() <-chan struct{} {
-	j.closedOnce.Do(func() {
-		j.closed = make(chan struct{})
-		nc := j.JetStream.Conn()
-		if nc == nil {
-			return // never closes: futures still end on their own
-		}
-		ch := nc.StatusChanged(nats.CLOSED)
-		if nc.IsClosed() {
-			nc.RemoveStatusListener(ch)
-			close(j.closed)
-			return
-		}
-		go func() {
-			<-ch
-			close(j.closed)
-		}()
-	})
-	return j.closed
-}
+// wrapped JetStream context closes (see connWatch).
+func (j *jetStream) connClosed() <-chan struct{} { return j.conn.closed(j.JetStream.Conn()) }
 
 // --- account and streams ---
 

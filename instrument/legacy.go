@@ -155,8 +155,7 @@ type legacyJS struct {
 	nConsumers atomic.Int32
 	subs       sync.Map // weak.Pointer[nats.Subscription] → *legacySub
 
-	closedOnce sync.Once
-	closed     chan struct{} // closed when nc closes; never when nc is nil
+	conn connWatch // closed when nc closes; never when nc is nil
 
 	// Futures whose outcome is not yet on the wrapper future's channels
 	// (see PublishAsyncComplete).
@@ -196,25 +195,7 @@ func (j *legacyJS) Publish(subj string, data []byte, opts ...nats.PubOpt) (*nats
 	if !s.active() {
 		return j.JetStreamContext.Publish(subj, data, opts...)
 	}
-	ctx, c, err := j.p.begin(optContext(opts), s)
-	if err != nil {
-		return nil, err
-	}
-	defer c.finish(&err)
-	var ack *nats.PubAck
-	// nats.go's Publish is PublishMsg(&Msg{Subject, Data}); a sync publish
-	// keeps no reference to the message once it returns: pooled.
-	if m := j.p.withTrace(ctx, j.nc, subj, "", nil, data, true); m != nil {
-		ack, err = j.JetStreamContext.PublishMsg(m, opts...)
-		putMsg(m)
-		if retry, reason := refusedHeader(err); retry != nil {
-			ack, err = j.JetStreamContext.Publish(subj, data, opts...)
-			skippedUnlessSame(ctx, reason, retry, err)
-		}
-	} else {
-		ack, err = j.JetStreamContext.Publish(subj, data, opts...)
-	}
-	return ack, err
+	return j.publishSync(s, nil, subj, data, opts)
 }
 
 // PublishMsg publishes a copy of msg carrying the trace context as a
@@ -228,27 +209,24 @@ func (j *legacyJS) PublishMsg(msg *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck,
 	if !s.active() {
 		return j.JetStreamContext.PublishMsg(msg, opts...)
 	}
-	ctx, c, err := j.p.begin(optContext(opts), s)
-	if err != nil {
-		return nil, err
-	}
-	defer c.finish(&err)
-	var ack *nats.PubAck
-	if out := j.p.withTrace(ctx, j.nc, msg.Subject, msg.Reply, msg.Header, msg.Data, true); out != nil {
-		ack, err = j.JetStreamContext.PublishMsg(out, opts...)
-		retry, reason := refusedHeader(err)
-		if retry == nil {
-			j.p.sent(msg, out, len(opts) > 0)
-		}
-		putMsg(out)
-		if retry != nil {
-			ack, err = j.JetStreamContext.PublishMsg(msg, opts...)
-			skippedUnlessSame(ctx, reason, retry, err)
-		}
-	} else {
-		ack, err = j.JetStreamContext.PublishMsg(msg, opts...)
-	}
-	return ack, err
+	return j.publishSync(s, msg, msg.Subject, msg.Data, opts)
+}
+
+// publishSync publishes, as one call of s, the caller's msg (PublishMsg) or
+// subj and data (Publish, msg nil). nats.go's Publish is
+// PublishMsg(&Msg{Subject, Data}), and a sync publish keeps no reference to
+// the message once it returns: the traced copy is pooled.
+func (j *legacyJS) publishSync(s *opSpec, msg *nats.Msg, subj string, data []byte, opts []nats.PubOpt) (*nats.PubAck, error) {
+	return do(optContext(opts), j.p, s, func(ctx context.Context) (*nats.PubAck, error) {
+		return sendTraced(ctx, j.p, j.nc, subj, data, msg, true, len(opts) > 0,
+			func(out *nats.Msg) (*nats.PubAck, error) { return j.JetStreamContext.PublishMsg(out, opts...) },
+			func() (*nats.PubAck, error) {
+				if msg == nil {
+					return j.JetStreamContext.Publish(subj, data, opts...)
+				}
+				return j.JetStreamContext.PublishMsg(msg, opts...)
+			})
+	})
 }
 
 // PublishAsync publishes data to subj without waiting for the ack; the
@@ -278,53 +256,29 @@ func (j *legacyJS) PublishMsgAsync(msg *nats.Msg, opts ...nats.PubOpt) (nats.Pub
 
 // publishAsync publishes, as one call of s ended by the future, the
 // caller's msg (PublishMsgAsync) or subj and data (PublishAsync, msg nil).
+// nats.go keeps the message in its future (and resends it on retries): the
+// traced copy is not pooled.
 func (j *legacyJS) publishAsync(s *opSpec, msg *nats.Msg, subj string, data []byte, opts []nats.PubOpt) (nats.PubAckFuture, error) {
 	closed := j.connClosed() // before begin: nothing to end if this fails
-	ctx, c, err := j.p.begin(optContext(opts), s)
+	f, err := publishAsync(optContext(opts), j.p, s, &j.fwd, closed,
+		func(ctx context.Context) (nats.PubAckFuture, error) {
+			return sendTraced(ctx, j.p, j.nc, subj, data, msg, false, len(opts) > 0,
+				func(out *nats.Msg) (nats.PubAckFuture, error) {
+					return j.JetStreamContext.PublishMsgAsync(out, opts...)
+				},
+				func() (nats.PubAckFuture, error) {
+					if msg == nil {
+						return j.JetStreamContext.PublishAsync(subj, data, opts...)
+					}
+					return j.JetStreamContext.PublishMsgAsync(msg, opts...)
+				})
+		},
+		func(up nats.PubAckFuture) *legacyPubAckFuture {
+			return &legacyPubAckFuture{PubAckFuture: up, msg: msg, ok: make(chan *nats.PubAck, 1), err: make(chan error, 1)}
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer c.endOnPanic() // until the future owns the call
-	raw := func() (nats.PubAckFuture, error) {
-		if msg == nil {
-			return j.JetStreamContext.PublishAsync(subj, data, opts...)
-		}
-		return j.JetStreamContext.PublishMsgAsync(msg, opts...)
-	}
-	var up nats.PubAckFuture
-	var reply string
-	var hdr nats.Header
-	if msg != nil {
-		reply, hdr = msg.Reply, msg.Header
-	}
-	// nats.go keeps the message in its future (and resends it on retries):
-	// an unpooled copy.
-	if out := j.p.withTrace(ctx, j.nc, subj, reply, hdr, data, false); out != nil {
-		up, err = j.JetStreamContext.PublishMsgAsync(out, opts...)
-		if retry, reason := refusedHeader(err); retry != nil {
-			up, err = raw()
-			skippedUnlessSame(ctx, reason, retry, err)
-		} else if msg != nil {
-			j.p.sent(msg, out, len(opts) > 0)
-		}
-	} else {
-		up, err = raw()
-	}
-	if err != nil {
-		c.end(err)
-		return nil, err
-	}
-	f := &legacyPubAckFuture{
-		PubAckFuture: up,
-		msg:          msg,
-		ok:           make(chan *nats.PubAck, 1),
-		err:          make(chan error, 1),
-	}
-	j.fwd.add()
-	go func() {
-		defer j.fwd.done()
-		f.wait(c, closed)
-	}()
 	return f, nil
 }
 
@@ -370,27 +324,8 @@ func (f *legacyPubAckFuture) wait(c call, closed <-chan struct{}) {
 }
 
 // connClosed returns a channel closed once the wrapper's connection closes
-// (nil, never ready, when the connection is unknown). The watcher goroutine
-// starts on first use and ends with the connection.
-func (j *legacyJS) connClosed() <-chan struct{} {
-	if j.nc == nil {
-		return nil
-	}
-	j.closedOnce.Do(func() {
-		j.closed = make(chan struct{})
-		ch := j.nc.StatusChanged(nats.CLOSED)
-		if j.nc.IsClosed() {
-			j.nc.RemoveStatusListener(ch)
-			close(j.closed)
-			return
-		}
-		go func() {
-			<-ch
-			close(j.closed)
-		}()
-	})
-	return j.closed
-}
+// (nil, never ready, when the connection is unknown; see connWatch).
+func (j *legacyJS) connClosed() <-chan struct{} { return j.conn.closed(j.nc) }
 
 // --- consumers: specs per stream ---
 
