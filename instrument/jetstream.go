@@ -192,6 +192,22 @@ func streamOp[T any](ctx context.Context, m *mgmtSpecs, op, stream string, fn fu
 	return do(ctx, m.p, m.spec(op, stream, semconv.NATSStreamKey), fn)
 }
 
+// streamRun is streamOp for calls that return only an error.
+func streamRun(ctx context.Context, m *mgmtSpecs, op, stream string, fn func(context.Context) error) error {
+	return run(ctx, m.p, m.spec(op, stream, semconv.NATSStreamKey), fn)
+}
+
+// wrapped runs a management call on name (recorded under key, see
+// mgmtSpecs.spec) that returns a handle (Stream, Consumer, KeyValue,
+// ObjectStore; new or legacy API), and wraps a non-nil handle with wrap.
+func wrapped[T any](ctx context.Context, m *mgmtSpecs, op, name string, key attribute.Key, fn func(context.Context) (T, error), wrap func(T) T) (T, error) {
+	v, err := do(ctx, m.p, m.spec(op, name, key), fn)
+	if err != nil || any(v) == nil {
+		return v, err
+	}
+	return wrap(v), nil
+}
+
 // --- publishing ---
 
 // Publish publishes payload to subject as a PRODUCER span.
@@ -434,32 +450,32 @@ func (j *jetStream) AccountInfo(ctx context.Context) (*jetstream.AccountInfo, er
 // CreateStream is traced as "js.stream.create <stream>"; the Stream
 // returned is wrapped.
 func (j *jetStream) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	return j.wrapStream(streamOp(ctx, j.mgmt, opCreateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+	return j.streamOp(ctx, opCreateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
 		return j.JetStream.CreateStream(ctx, cfg)
-	}))
+	})
 }
 
 // UpdateStream is traced as "js.stream.update <stream>"; the Stream
 // returned is wrapped.
 func (j *jetStream) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	return j.wrapStream(streamOp(ctx, j.mgmt, opUpdateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+	return j.streamOp(ctx, opUpdateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
 		return j.JetStream.UpdateStream(ctx, cfg)
-	}))
+	})
 }
 
 // CreateOrUpdateStream is traced as "js.stream.create_or_update <stream>";
 // the Stream returned is wrapped.
 func (j *jetStream) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	return j.wrapStream(streamOp(ctx, j.mgmt, opCreateOrUpdateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+	return j.streamOp(ctx, opCreateOrUpdateStream, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
 		return j.JetStream.CreateOrUpdateStream(ctx, cfg)
-	}))
+	})
 }
 
 // Stream is traced as "js.stream.info <stream>"; the Stream returned is wrapped.
 func (j *jetStream) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	return j.wrapStream(streamOp(ctx, j.mgmt, opStream, name, func(ctx context.Context) (jetstream.Stream, error) {
+	return j.streamOp(ctx, opStream, name, func(ctx context.Context) (jetstream.Stream, error) {
 		return j.JetStream.Stream(ctx, name)
-	}))
+	})
 }
 
 // StreamNameBySubject is traced as "js.stream.name_by_subject" (the
@@ -472,16 +488,17 @@ func (j *jetStream) StreamNameBySubject(ctx context.Context, subject string) (st
 
 // DeleteStream is traced as "js.stream.delete <stream>".
 func (j *jetStream) DeleteStream(ctx context.Context, name string) error {
-	return run(ctx, j.p, j.mgmt.spec(opDeleteStream, name, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, j.mgmt, opDeleteStream, name, func(ctx context.Context) error {
 		return j.JetStream.DeleteStream(ctx, name)
 	})
 }
 
-func (j *jetStream) wrapStream(s jetstream.Stream, err error) (jetstream.Stream, error) {
-	if err != nil || s == nil {
-		return s, err
-	}
-	return &stream{Stream: s, js: j, name: streamName(s)}, nil
+// streamOp runs management call op on stream name and wraps the Stream it
+// returns.
+func (j *jetStream) streamOp(ctx context.Context, op, name string, fn func(context.Context) (jetstream.Stream, error)) (jetstream.Stream, error) {
+	return wrapped(ctx, j.mgmt, op, name, semconv.NATSStreamKey, fn, func(s jetstream.Stream) jetstream.Stream {
+		return &stream{Stream: s, js: j, name: streamName(s)}
+	})
 }
 
 func streamName(s jetstream.Stream) string {
@@ -496,46 +513,46 @@ func streamName(s jetstream.Stream) string {
 // CreateOrUpdateConsumer is traced as "js.consumer.create_or_update
 // <stream>"; the Consumer returned is wrapped.
 func (j *jetStream) CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opCreateOrUpdateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+	return j.consumerOp(ctx, opCreateOrUpdateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
 		return j.JetStream.CreateOrUpdateConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // CreateConsumer is traced as "js.consumer.create <stream>"; the Consumer
 // returned is wrapped.
 func (j *jetStream) CreateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opCreateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+	return j.consumerOp(ctx, opCreateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
 		return j.JetStream.CreateConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // UpdateConsumer is traced as "js.consumer.update <stream>"; the Consumer
 // returned is wrapped.
 func (j *jetStream) UpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opUpdateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+	return j.consumerOp(ctx, opUpdateConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
 		return j.JetStream.UpdateConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // OrderedConsumer is traced as "js.consumer.ordered <stream>"; the Consumer
 // returned is wrapped.
 func (j *jetStream) OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error) {
-	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opOrderedConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+	return j.consumerOp(ctx, opOrderedConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
 		return j.JetStream.OrderedConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // Consumer is traced as "js.consumer.info <stream>"; the Consumer returned is
 // wrapped.
 func (j *jetStream) Consumer(ctx context.Context, stream string, name string) (jetstream.Consumer, error) {
-	return j.wrapConsumer(stream)(streamOp(ctx, j.mgmt, opConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
+	return j.consumerOp(ctx, opConsumer, stream, func(ctx context.Context) (jetstream.Consumer, error) {
 		return j.JetStream.Consumer(ctx, stream, name)
-	}))
+	})
 }
 
 // DeleteConsumer is traced as "js.consumer.delete <stream>".
 func (j *jetStream) DeleteConsumer(ctx context.Context, stream string, name string) error {
-	return run(ctx, j.p, j.mgmt.spec(opDeleteConsumer, stream, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, j.mgmt, opDeleteConsumer, stream, func(ctx context.Context) error {
 		return j.JetStream.DeleteConsumer(ctx, stream, name)
 	})
 }
@@ -572,69 +589,72 @@ func (j *jetStream) ResetConsumerToSequence(ctx context.Context, stream, name st
 // "js.push_consumer.create_or_update <stream>"; the PushConsumer returned is
 // wrapped.
 func (j *jetStream) CreateOrUpdatePushConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
-	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opCreateOrUpdatePushCons, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return j.pushConsumerOp(ctx, opCreateOrUpdatePushCons, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return j.JetStream.CreateOrUpdatePushConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // CreatePushConsumer is traced as "js.push_consumer.create <stream>"; the
 // PushConsumer returned is wrapped.
 func (j *jetStream) CreatePushConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
-	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opCreatePushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return j.pushConsumerOp(ctx, opCreatePushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return j.JetStream.CreatePushConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // UpdatePushConsumer is traced as "js.push_consumer.update <stream>"; the
 // PushConsumer returned is wrapped.
 func (j *jetStream) UpdatePushConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
-	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opUpdatePushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return j.pushConsumerOp(ctx, opUpdatePushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return j.JetStream.UpdatePushConsumer(ctx, stream, cfg)
-	}))
+	})
 }
 
 // PushConsumer is traced as "js.push_consumer.info <stream>"; the PushConsumer
 // returned is wrapped.
 func (j *jetStream) PushConsumer(ctx context.Context, stream string, name string) (jetstream.PushConsumer, error) {
-	return j.wrapPushConsumer(stream)(streamOp(ctx, j.mgmt, opPushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return j.pushConsumerOp(ctx, opPushConsumer, stream, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return j.JetStream.PushConsumer(ctx, stream, name)
-	}))
+	})
 }
 
-// wrapConsumer returns a function wrapping the result of a consumer lookup
-// on stream.
-func (j *jetStream) wrapConsumer(stream string) func(jetstream.Consumer, error) (jetstream.Consumer, error) {
-	return func(c jetstream.Consumer, err error) (jetstream.Consumer, error) {
-		if err != nil || c == nil {
-			return c, err
-		}
-		return newConsumer(c, j, stream), nil
-	}
+// consumerOp runs consumer-management call op on stream and wraps the
+// Consumer it returns.
+func (j *jetStream) consumerOp(ctx context.Context, op, stream string, fn func(context.Context) (jetstream.Consumer, error)) (jetstream.Consumer, error) {
+	return wrapped(ctx, j.mgmt, op, stream, semconv.NATSStreamKey, fn, func(c jetstream.Consumer) jetstream.Consumer {
+		return newConsumer(c, j, stream)
+	})
 }
 
-func (j *jetStream) wrapPushConsumer(stream string) func(jetstream.PushConsumer, error) (jetstream.PushConsumer, error) {
-	return func(c jetstream.PushConsumer, err error) (jetstream.PushConsumer, error) {
-		if err != nil || c == nil {
-			return c, err
-		}
-		return newPushConsumer(c, j, stream), nil
-	}
+// pushConsumerOp is consumerOp for a PushConsumer.
+func (j *jetStream) pushConsumerOp(ctx context.Context, op, stream string, fn func(context.Context) (jetstream.PushConsumer, error)) (jetstream.PushConsumer, error) {
+	return wrapped(ctx, j.mgmt, op, stream, semconv.NATSStreamKey, fn, func(c jetstream.PushConsumer) jetstream.PushConsumer {
+		return newPushConsumer(c, j, stream)
+	})
 }
 
 // --- KeyValue and ObjectStore management ---
 
-func kvOp(ctx context.Context, j *jetStream, op, bucket string, fn func(context.Context) (jetstream.KeyValue, error)) (jetstream.KeyValue, error) {
-	kv, err := do(ctx, j.p, j.mgmt.spec(op, bucket, semconv.NATSKVBucketKey), fn)
-	if err != nil || kv == nil {
-		return kv, err
-	}
-	return newKeyValue(kv, j.p), nil
+// kvOp runs management call op on bucket and wraps the KeyValue it
+// returns.
+func (j *jetStream) kvOp(ctx context.Context, op, bucket string, fn func(context.Context) (jetstream.KeyValue, error)) (jetstream.KeyValue, error) {
+	return wrapped(ctx, j.mgmt, op, bucket, semconv.NATSKVBucketKey, fn, func(kv jetstream.KeyValue) jetstream.KeyValue {
+		return newKeyValue(kv, j.p)
+	})
+}
+
+// objOp runs management call op on bucket and wraps the ObjectStore it
+// returns.
+func (j *jetStream) objOp(ctx context.Context, op, bucket string, fn func(context.Context) (jetstream.ObjectStore, error)) (jetstream.ObjectStore, error) {
+	return wrapped(ctx, j.mgmt, op, bucket, semconv.NATSObjBucketKey, fn, func(os jetstream.ObjectStore) jetstream.ObjectStore {
+		return newObjectStore(j.p, os)
+	})
 }
 
 // KeyValue is traced as "js.key_value.bind <bucket>"; the KeyValue returned is
 // wrapped.
 func (j *jetStream) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
-	return kvOp(ctx, j, opKeyValue, bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+	return j.kvOp(ctx, opKeyValue, bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return j.JetStream.KeyValue(ctx, bucket)
 	})
 }
@@ -642,7 +662,7 @@ func (j *jetStream) KeyValue(ctx context.Context, bucket string) (jetstream.KeyV
 // CreateKeyValue is traced as "js.key_value.create <bucket>"; the KeyValue
 // returned is wrapped.
 func (j *jetStream) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return kvOp(ctx, j, opCreateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+	return j.kvOp(ctx, opCreateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return j.JetStream.CreateKeyValue(ctx, cfg)
 	})
 }
@@ -650,7 +670,7 @@ func (j *jetStream) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueCo
 // UpdateKeyValue is traced as "js.key_value.update <bucket>"; the KeyValue
 // returned is wrapped.
 func (j *jetStream) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return kvOp(ctx, j, opUpdateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+	return j.kvOp(ctx, opUpdateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return j.JetStream.UpdateKeyValue(ctx, cfg)
 	})
 }
@@ -658,7 +678,7 @@ func (j *jetStream) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueCo
 // CreateOrUpdateKeyValue is traced as "js.key_value.create_or_update
 // <bucket>"; the KeyValue returned is wrapped.
 func (j *jetStream) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return kvOp(ctx, j, opCreateOrUpdateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+	return j.kvOp(ctx, opCreateOrUpdateKeyValue, cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return j.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
 	})
 }
@@ -673,33 +693,33 @@ func (j *jetStream) DeleteKeyValue(ctx context.Context, bucket string) error {
 // ObjectStore is traced as "js.object_store.bind <bucket>"; the ObjectStore
 // returned is not wrapped.
 func (j *jetStream) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opObjectStore, bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.objOp(ctx, opObjectStore, bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.ObjectStore(ctx, bucket)
-	}))
+	})
 }
 
 // CreateObjectStore is traced as "js.object_store.create <bucket>"; the
 // ObjectStore returned is not wrapped.
 func (j *jetStream) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateObjectStore, cfg.Bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.objOp(ctx, opCreateObjectStore, cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.CreateObjectStore(ctx, cfg)
-	}))
+	})
 }
 
 // UpdateObjectStore is traced as "js.object_store.update <bucket>"; the
 // ObjectStore returned is not wrapped.
 func (j *jetStream) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opUpdateObjectStore, cfg.Bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.objOp(ctx, opUpdateObjectStore, cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.UpdateObjectStore(ctx, cfg)
-	}))
+	})
 }
 
 // CreateOrUpdateObjectStore is traced as "js.object_store.create_or_update
 // <bucket>"; the ObjectStore returned is not wrapped.
 func (j *jetStream) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return j.wrapObjectStore(do(ctx, j.p, j.mgmt.spec(opCreateOrUpdateObjStore, cfg.Bucket, semconv.NATSObjBucketKey), func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return j.objOp(ctx, opCreateOrUpdateObjStore, cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return j.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
-	}))
+	})
 }
 
 // DeleteObjectStore is traced as "js.object_store.delete <bucket>".

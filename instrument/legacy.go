@@ -967,19 +967,17 @@ func (j *legacyJS) StreamNameBySubject(subject string, opts ...nats.JSOpt) (stri
 
 // streamRun runs a management call on stream that returns only an error.
 func (j *legacyJS) streamRun(opts []nats.JSOpt, op, stream string, fn func() error) error {
-	return run(optContext(opts), j.p, j.mgmt.spec(op, stream, semconv.NATSStreamKey), func(context.Context) error { return fn() })
+	return streamRun(optContext(opts), j.mgmt, op, stream, func(context.Context) error { return fn() })
 }
 
 // --- KeyValue and ObjectStore management ---
 
+// kvOp runs management call op on bucket and wraps the KeyValue it
+// returns.
 func (j *legacyJS) kvOp(op, bucket string, fn func() (nats.KeyValue, error)) (nats.KeyValue, error) {
-	kv, err := do(context.Background(), j.p, j.mgmt.spec(op, bucket, semconv.NATSKVBucketKey), func(context.Context) (nats.KeyValue, error) {
-		return fn()
-	})
-	if err != nil || kv == nil {
-		return kv, err
-	}
-	return newLegacyKV(kv, j.p), nil
+	return wrapped(context.Background(), j.mgmt, op, bucket, semconv.NATSKVBucketKey,
+		func(context.Context) (nats.KeyValue, error) { return fn() },
+		func(kv nats.KeyValue) nats.KeyValue { return newLegacyKV(kv, j.p) })
 }
 
 // KeyValue is traced as "js.key_value.bind <bucket>"; the KeyValue returned
@@ -1005,14 +1003,12 @@ func (j *legacyJS) DeleteKeyValue(bucket string) error {
 	})
 }
 
+// objOp runs management call op on bucket and wraps the ObjectStore it
+// returns.
 func (j *legacyJS) objOp(op, bucket string, fn func() (nats.ObjectStore, error)) (nats.ObjectStore, error) {
-	obs, err := do(context.Background(), j.p, j.mgmt.spec(op, bucket, semconv.NATSObjBucketKey), func(context.Context) (nats.ObjectStore, error) {
-		return fn()
-	})
-	if err != nil || obs == nil {
-		return obs, err
-	}
-	return newLegacyObjectStore(j.p, obs), nil
+	return wrapped(context.Background(), j.mgmt, op, bucket, semconv.NATSObjBucketKey,
+		func(context.Context) (nats.ObjectStore, error) { return fn() },
+		func(obs nats.ObjectStore) nats.ObjectStore { return newLegacyObjectStore(j.p, obs) })
 }
 
 // ObjectStore is traced as "js.object_store.bind <bucket>"; the

@@ -95,14 +95,6 @@ func newLegacyObjectStore(p *pipeline, os nats.ObjectStore) nats.ObjectStore {
 	return &legacyObjectStore{ObjectStore: os, objSpecs: newObjSpecs(p, objBucket(os))}
 }
 
-// wrapObjectStore wraps the ObjectStore a management call of j returned.
-func (j *jetStream) wrapObjectStore(os jetstream.ObjectStore, err error) (jetstream.ObjectStore, error) {
-	if err != nil || os == nil {
-		return os, err
-	}
-	return newObjectStore(j.p, os), nil
-}
-
 // objBucket returns the bucket name of a nats.go ObjectStore: from a
 // Bucket() method if it has one, else from the name field of nats.go's
 // implementation (new and legacy API: both name it "name"; a test guards

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/naq-io/naq/internal/semconv"
 )
 
 // stream is the instrumented jetstream.Stream returned by the JetStream
@@ -33,7 +31,7 @@ func (s *stream) Info(ctx context.Context, opts ...jetstream.StreamInfoOpt) (*je
 
 // Purge is traced as "js.stream.purge <stream>".
 func (s *stream) Purge(ctx context.Context, opts ...jetstream.StreamPurgeOpt) error {
-	return run(ctx, s.js.p, s.m().spec(opPurgeStream, s.name, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, s.m(), opPurgeStream, s.name, func(ctx context.Context) error {
 		return s.Stream.Purge(ctx, opts...)
 	})
 }
@@ -56,14 +54,14 @@ func (s *stream) GetLastMsgForSubject(ctx context.Context, subject string) (*jet
 
 // DeleteMsg is traced as "js.stream.delete_msg <stream>".
 func (s *stream) DeleteMsg(ctx context.Context, seq uint64) error {
-	return run(ctx, s.js.p, s.m().spec(opDeleteMsg, s.name, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, s.m(), opDeleteMsg, s.name, func(ctx context.Context) error {
 		return s.Stream.DeleteMsg(ctx, seq)
 	})
 }
 
 // SecureDeleteMsg is traced as "js.stream.secure_delete_msg <stream>".
 func (s *stream) SecureDeleteMsg(ctx context.Context, seq uint64) error {
-	return run(ctx, s.js.p, s.m().spec(opSecureDeleteMsg, s.name, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, s.m(), opSecureDeleteMsg, s.name, func(ctx context.Context) error {
 		return s.Stream.SecureDeleteMsg(ctx, seq)
 	})
 }
@@ -71,46 +69,46 @@ func (s *stream) SecureDeleteMsg(ctx context.Context, seq uint64) error {
 // CreateOrUpdateConsumer is traced as "js.consumer.create_or_update
 // <stream>"; the Consumer returned is wrapped.
 func (s *stream) CreateOrUpdateConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return s.js.wrapConsumer(s.name)(streamOp(ctx, s.m(), opCreateOrUpdateConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.js.consumerOp(ctx, opCreateOrUpdateConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
 		return s.Stream.CreateOrUpdateConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // CreateConsumer is traced as "js.consumer.create <stream>"; the Consumer
 // returned is wrapped.
 func (s *stream) CreateConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return s.js.wrapConsumer(s.name)(streamOp(ctx, s.m(), opCreateConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.js.consumerOp(ctx, opCreateConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
 		return s.Stream.CreateConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // UpdateConsumer is traced as "js.consumer.update <stream>"; the Consumer
 // returned is wrapped.
 func (s *stream) UpdateConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return s.js.wrapConsumer(s.name)(streamOp(ctx, s.m(), opUpdateConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.js.consumerOp(ctx, opUpdateConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
 		return s.Stream.UpdateConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // OrderedConsumer is traced as "js.consumer.ordered <stream>"; the Consumer
 // returned is wrapped.
 func (s *stream) OrderedConsumer(ctx context.Context, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error) {
-	return s.js.wrapConsumer(s.name)(streamOp(ctx, s.m(), opOrderedConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.js.consumerOp(ctx, opOrderedConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
 		return s.Stream.OrderedConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // Consumer is traced as "js.consumer.info <stream>"; the Consumer returned is
 // wrapped.
 func (s *stream) Consumer(ctx context.Context, name string) (jetstream.Consumer, error) {
-	return s.js.wrapConsumer(s.name)(streamOp(ctx, s.m(), opConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.js.consumerOp(ctx, opConsumer, s.name, func(ctx context.Context) (jetstream.Consumer, error) {
 		return s.Stream.Consumer(ctx, name)
-	}))
+	})
 }
 
 // DeleteConsumer is traced as "js.consumer.delete <stream>".
 func (s *stream) DeleteConsumer(ctx context.Context, name string) error {
-	return run(ctx, s.js.p, s.m().spec(opDeleteConsumer, s.name, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, s.m(), opDeleteConsumer, s.name, func(ctx context.Context) error {
 		return s.Stream.DeleteConsumer(ctx, name)
 	})
 }
@@ -131,7 +129,7 @@ func (s *stream) ResumeConsumer(ctx context.Context, name string) (*jetstream.Co
 
 // UnpinConsumer is traced as "js.consumer.unpin <stream>".
 func (s *stream) UnpinConsumer(ctx context.Context, name string, group string) error {
-	return run(ctx, s.js.p, s.m().spec(opUnpinConsumer, s.name, semconv.NATSStreamKey), func(ctx context.Context) error {
+	return streamRun(ctx, s.m(), opUnpinConsumer, s.name, func(ctx context.Context) error {
 		return s.Stream.UnpinConsumer(ctx, name, group)
 	})
 }
@@ -154,31 +152,31 @@ func (s *stream) ResetConsumerToSequence(ctx context.Context, name string, seq u
 // "js.push_consumer.create_or_update <stream>"; the PushConsumer returned is
 // wrapped.
 func (s *stream) CreateOrUpdatePushConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
-	return s.js.wrapPushConsumer(s.name)(streamOp(ctx, s.m(), opCreateOrUpdatePushCons, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return s.js.pushConsumerOp(ctx, opCreateOrUpdatePushCons, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return s.Stream.CreateOrUpdatePushConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // CreatePushConsumer is traced as "js.push_consumer.create <stream>"; the
 // PushConsumer returned is wrapped.
 func (s *stream) CreatePushConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
-	return s.js.wrapPushConsumer(s.name)(streamOp(ctx, s.m(), opCreatePushConsumer, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return s.js.pushConsumerOp(ctx, opCreatePushConsumer, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return s.Stream.CreatePushConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // UpdatePushConsumer is traced as "js.push_consumer.update <stream>"; the
 // PushConsumer returned is wrapped.
 func (s *stream) UpdatePushConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.PushConsumer, error) {
-	return s.js.wrapPushConsumer(s.name)(streamOp(ctx, s.m(), opUpdatePushConsumer, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return s.js.pushConsumerOp(ctx, opUpdatePushConsumer, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return s.Stream.UpdatePushConsumer(ctx, cfg)
-	}))
+	})
 }
 
 // PushConsumer is traced as "js.push_consumer.info <stream>"; the PushConsumer
 // returned is wrapped.
 func (s *stream) PushConsumer(ctx context.Context, name string) (jetstream.PushConsumer, error) {
-	return s.js.wrapPushConsumer(s.name)(streamOp(ctx, s.m(), opPushConsumer, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
+	return s.js.pushConsumerOp(ctx, opPushConsumer, s.name, func(ctx context.Context) (jetstream.PushConsumer, error) {
 		return s.Stream.PushConsumer(ctx, name)
-	}))
+	})
 }
