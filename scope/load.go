@@ -205,21 +205,43 @@ type origin struct {
 	items  []string // servers: the source of each URL
 }
 
-// origins maps a field's path under nats: to the origin of its value; a
-// field missing from it has its default.
-type origins map[string]origin
+// origins records where each field's value came from: byKey maps a
+// field's path under nats: to its origin; a field missing from it came from
+// every (the [WithConfig] base, which sets them all) or, when every is
+// empty, has its default. Nothing is allocated until an option, the file or
+// the environment sets a field, so loading a [WithConfig] base costs no map.
+type origins struct {
+	byKey map[string]origin
+	every string
+}
 
 // set records source for the field key under nats:. The path in the
 // user's words ("nats." + key) is built by explain, only when an error
-// needs it: set runs for every field on every Open.
-func (o origins) set(key, source string) {
-	o[key] = origin{source: source}
+// needs it.
+func (o *origins) set(key, source string) { o.put(key, origin{source: source}) }
+
+func (o *origins) put(key string, at origin) {
+	if o.byKey == nil {
+		o.byKey = make(map[string]origin, 4)
+	}
+	o.byKey[key] = at
+}
+
+// of returns the origin of the field key, if it has one.
+func (o *origins) of(key string) (origin, bool) {
+	if at, ok := o.byKey[key]; ok {
+		return at, true
+	}
+	if _, leaf := leafIndex[key]; leaf && o.every != "" {
+		return origin{source: o.every}, true
+	}
+	return origin{}, false
 }
 
 // explain names the field as the user wrote it and the source of the
 // values that caused ce.
-func (o origins) explain(ce *ConfigError) *ConfigError {
-	if at, ok := o[ce.key]; ok {
+func (o *origins) explain(ce *ConfigError) *ConfigError {
+	if at, ok := o.of(ce.key); ok {
 		if at.path != "" {
 			ce.Field = at.path
 		} else {
@@ -232,7 +254,7 @@ func (o origins) explain(ce *ConfigError) *ConfigError {
 	}
 	var sources []string
 	for _, k := range blame {
-		at, ok := o[k]
+		at, ok := o.of(k)
 		if !ok {
 			continue
 		}
@@ -248,12 +270,10 @@ func (o origins) explain(ce *ConfigError) *ConfigError {
 	return ce
 }
 
-func (o *options) baseConfig() (Config, origins, error) {
-	org := origins{}
+func (o *options) baseConfig() (Config, *origins, error) {
+	org := &origins{}
 	if o.base != nil {
-		for _, l := range leafSpecs {
-			org.set(l.key, "option "+nameWithConfig)
-		}
+		org.every = "option " + nameWithConfig
 		return o.base.Clone(), org, nil
 	}
 	lookup := o.lookup
@@ -345,7 +365,7 @@ func quoteAll(names []string) string {
 // apply runs an explicit config option on cfg and records it as the
 // origin of the fields it sets; the fields of a WithConfigEdit are the
 // ones it changed.
-func (e edit) apply(cfg *Config, org origins) {
+func (e edit) apply(cfg *Config, org *origins) {
 	keys := e.keys
 	var before Config
 	if keys == nil {
@@ -369,15 +389,15 @@ func (e edit) apply(cfg *Config, org origins) {
 type section struct {
 	keys []string
 	vals map[string]any
-	at   origins
+	at   map[string]origin
 }
 
 // overlay copies the set fields onto cfg and their origins into org; it
 // reports whether servers was set.
-func (s *section) overlay(cfg *Config, org origins) bool {
+func (s *section) overlay(cfg *Config, org *origins) bool {
 	for _, k := range s.keys {
 		setField(cfg, k, s.vals[k])
-		org[k] = s.at[k]
+		org.put(k, s.at[k])
 	}
 	_, ok := s.vals["servers"]
 	return ok
@@ -497,7 +517,7 @@ func (p *fileParser) section(n *yaml.Node, path string) (*section, *ConfigError)
 	if isNull(n) {
 		return nil, nil
 	}
-	s := &section{vals: map[string]any{}, at: origins{}}
+	s := &section{vals: map[string]any{}, at: map[string]origin{}}
 	if ce := p.fields(n, path, "", natsSpecs, s); ce != nil {
 		return nil, ce
 	}
@@ -988,7 +1008,7 @@ func syntaxHint(msg, line string) string {
 
 // overlayEnv applies NAQ_* variables. NATS_URL sets servers only when
 // nothing above the defaults did.
-func overlayEnv(cfg *Config, org origins, get func(string) (string, bool), serversSet bool) *ConfigError {
+func overlayEnv(cfg *Config, org *origins, get func(string) (string, bool), serversSet bool) *ConfigError {
 	if v, ok := get(EnvNATSURL); ok {
 		cfg.Servers = splitList(v)
 		org.set("servers", "env "+EnvNATSURL)
