@@ -176,15 +176,22 @@ func (m *mgmtSpecs) spec(op, name string, key attribute.Key) *opSpec {
 	if kind, ok := nameKindOf(key); ok {
 		sc.Dest, sc.Attrs, sc.SpanAttrs = m.p.nameAttrs(kind, name)
 	}
-	s := m.p.spec(sc)
-	if m.n.Load() >= maxMgmtSpecs {
-		return s
+	return storeBounded(&m.specs, &m.n, k, m.p.spec(sc))
+}
+
+// storeBounded stores v under k in m, whose entries n counts, unless m
+// holds maxMgmtSpecs entries already; it returns what m holds for k, or v
+// when m is full. The caches of specs per management call, per consumer
+// and per legacy consumer key use it.
+func storeBounded[K comparable, V any](m *sync.Map, n *atomic.Int32, k K, v V) V {
+	if n.Load() >= maxMgmtSpecs {
+		return v
 	}
-	v, loaded := m.specs.LoadOrStore(k, s)
+	got, loaded := m.LoadOrStore(k, v)
 	if !loaded {
-		m.n.Add(1)
+		n.Add(1)
 	}
-	return v.(*opSpec)
+	return got.(V)
 }
 
 // streamOp runs a management call on stream.

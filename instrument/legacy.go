@@ -382,14 +382,7 @@ func (j *legacyJS) consumerSpecs(k legacyConsumerKey) *legacyConsumerSpecs {
 		inPrg:       mk(semconv.OpInProgress, semconv.OpTypeSettle, trace.SpanKindClient, countAuto),
 		health:      j.p.health.consumer(labels),
 	}
-	if j.nConsumers.Load() >= maxMgmtSpecs {
-		return cs
-	}
-	v, loaded := j.consumers.LoadOrStore(k, cs)
-	if !loaded {
-		j.nConsumers.Add(1)
-	}
-	return v.(*legacyConsumerSpecs)
+	return storeBounded(&j.consumers, &j.nConsumers, k, cs)
 }
 
 // legacySub is what the wrapper knows of a subscription it made (or
