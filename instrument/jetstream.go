@@ -371,7 +371,10 @@ func (j *jetStream) PublishAsyncComplete() <-chan struct{} {
 }
 
 // pubAckFuture is the future returned by the async publishes: it hands the
-// upstream result over after the span has ended.
+// upstream result over after the span has ended. legacyPubAckFuture is its
+// twin for the legacy API: each embeds its own API's future interface
+// (methods nats.go adds later keep working), which one generic type
+// cannot; publishAsync and forwardAck do the work of both.
 type pubAckFuture struct {
 	jetstream.PubAckFuture
 	msg *nats.Msg // the caller's message (nats.go's future holds the traced copy)
@@ -626,7 +629,10 @@ func (j *jetStream) PushConsumer(ctx context.Context, stream string, name string
 }
 
 // consumerOp runs consumer-management call op on stream and wraps the
-// Consumer it returns.
+// Consumer it returns. The management methods of jetStream and stream
+// that use it and its siblings (streamOp, pushConsumerOp, kvOp, objOp)
+// stay one small method per interface method, alike in shape: each only
+// names its operation and its upstream call.
 func (j *jetStream) consumerOp(ctx context.Context, op, stream string, fn func(context.Context) (jetstream.Consumer, error)) (jetstream.Consumer, error) {
 	return wrapped(ctx, j.mgmt, op, stream, semconv.NATSStreamKey, fn, func(c jetstream.Consumer) jetstream.Consumer {
 		return newConsumer(c, j, stream)

@@ -20,7 +20,8 @@ import (
 // after fn succeeded, the byte count size(v) as messaging.message.body.size
 // (none when size is nil or the count negative). Like do, it calls fn
 // straight through for an inactive s or a nil ctx, and finishes the call
-// in a defer.
+// in a defer: it repeats do's prologue because the attributes need the
+// running call, which do does not hand out.
 func doWith[T any](ctx context.Context, p *pipeline, s *opSpec, attr attribute.KeyValue, size func(T) int64, fn func(context.Context) (T, error)) (v T, err error) {
 	if ctx == nil || !s.active() {
 		return fn(ctx)
