@@ -412,12 +412,13 @@ func (c Config) validate() *ConfigError {
 	return c.validateAuth()
 }
 
-// validateServer checks one server URL; the value shown is redacted.
+// validateServer checks one server URL; the value shown is redacted (and
+// built only for an error).
 func validateServer(s string) *ConfigError {
-	shown := strconv.Quote(redactURL(s))
+	shown := func() string { return strconv.Quote(redactURL(s)) }
 	u, err := url.Parse(s)
 	if err != nil {
-		ce := fieldError("servers", shown,
+		ce := fieldError("servers", shown(),
 			"a URL such as nats://host:4222 (percent-encode special characters in a user or password)")
 		if !strings.Contains(s, "@") {
 			ce.Err = err // the *url.Error quotes the whole URL: only without credentials
@@ -425,16 +426,16 @@ func validateServer(s string) *ConfigError {
 		return ce
 	}
 	if !allowedSchemes[u.Scheme] {
-		ce := fieldError("servers", shown, "scheme nats://, tls://, ws:// or wss://")
+		ce := fieldError("servers", shown(), "scheme nats://, tls://, ws:// or wss://")
 		ce.Suggestion = schemeSuggestion(s)
 		return ce
 	}
 	if u.Hostname() == "" {
-		return fieldError("servers", shown, "a URL with a host, e.g. nats://host:4222")
+		return fieldError("servers", shown(), "a URL with a host, e.g. nats://host:4222")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fieldError("servers", shown, "a port between 1 and 65535")
+			return fieldError("servers", shown(), "a port between 1 and 65535")
 		}
 	}
 	return nil

@@ -50,8 +50,8 @@ func (o *options) loadConfig(url string) (Config, error) {
 		cfg.Servers = splitList(url)
 		org.set("servers", "argument url")
 	}
-	for _, e := range o.edits {
-		e.apply(&cfg, org)
+	if len(o.edits) > 0 {
+		cfg = o.applyEdits(cfg, &org)
 	}
 	if ce := cfg.validate(); ce != nil {
 		return Config{}, org.explain(ce)
@@ -270,8 +270,18 @@ func (o *origins) explain(ce *ConfigError) *ConfigError {
 	return ce
 }
 
-func (o *options) baseConfig() (Config, *origins, error) {
-	org := &origins{}
+// applyEdits applies the explicit config options in order. It works on a
+// copy of its own: the edits' funcs make it escape, and a load without
+// edits then allocates none.
+func (o *options) applyEdits(cfg Config, org *origins) Config {
+	for _, e := range o.edits {
+		e.apply(&cfg, org)
+	}
+	return cfg
+}
+
+func (o *options) baseConfig() (Config, origins, error) {
+	var org origins
 	if o.base != nil {
 		org.every = "option " + nameWithConfig
 		return o.base.Clone(), org, nil
@@ -306,10 +316,10 @@ func (o *options) baseConfig() (Config, *origins, error) {
 	if path != "" {
 		doc, ce := readConfigFile(path, fileSrc)
 		if ce != nil {
-			return Config{}, nil, ce
+			return Config{}, origins{}, ce
 		}
 		if doc.nats != nil {
-			serversSet = doc.nats.overlay(&cfg, org)
+			serversSet = doc.nats.overlay(&cfg, &org)
 		}
 		if profile != "" {
 			p, ok := doc.profiles[profile]
@@ -324,10 +334,10 @@ func (o *options) baseConfig() (Config, *origins, error) {
 				if s := nearest(profile, names); s != "" {
 					ce.Suggestion = fmt.Sprintf("did you mean %q?", s)
 				}
-				return Config{}, nil, ce
+				return Config{}, origins{}, ce
 			}
 			if p != nil {
-				serversSet = p.overlay(&cfg, org) || serversSet
+				serversSet = p.overlay(&cfg, &org) || serversSet
 			}
 		}
 	} else if profile != "" {
@@ -335,11 +345,11 @@ func (o *options) baseConfig() (Config, *origins, error) {
 		if o.profile == nil {
 			hint = "set " + EnvConfig + " to the config file that defines the profile"
 		}
-		return Config{}, nil, &ConfigError{Field: "profile", Value: strconv.Quote(profile), Source: profileSrc,
+		return Config{}, origins{}, &ConfigError{Field: "profile", Value: strconv.Quote(profile), Source: profileSrc,
 			Err: errNoConfigFile, Allowed: "the name of a profile under profiles: in the config file", Suggestion: hint}
 	}
-	if ce := overlayEnv(&cfg, org, get, serversSet); ce != nil {
-		return Config{}, nil, ce
+	if ce := overlayEnv(&cfg, &org, get, serversSet); ce != nil {
+		return Config{}, origins{}, ce
 	}
 	return cfg, org, nil
 }
