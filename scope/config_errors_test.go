@@ -338,6 +338,52 @@ func TestConfigErrorOpenURLArgument(t *testing.T) {
 	}, "")
 }
 
+// TestConfigErrorSourcesOverWithConfig: a WithConfig base is the source of
+// every field no later layer sets; the url argument and explicit options
+// replace it as the source of the fields they set, and an error that
+// combines fields names each source once, in the order of the fields.
+func TestConfigErrorSourcesOverWithConfig(t *testing.T) {
+	valid := scope.DefaultConfig()
+	withToken := scope.DefaultConfig()
+	withToken.Auth.Token = "tok-secret"
+	certOnly := scope.DefaultConfig()
+	certOnly.TLS = scope.TLSConfig{Enabled: true, CertFile: "/c.pem"}
+	twoServers := scope.DefaultConfig()
+	twoServers.Servers = []string{"nats://a:4222", "nats://b:0"}
+	tests := []struct {
+		url  string
+		opts []scope.Option
+		want configErrorCase
+	}{
+		{url: "nats://a:4222,http://b:1", opts: []scope.Option{scope.WithConfig(valid)},
+			want: configErrorCase{source: "argument url", field: "nats.servers", value: `"http://b:1"`,
+				suggestion: useNATS + "http://",
+				msg:        `nats.servers="http://b:1" (argument url): allowed: ` + schemes + "; " + useNATS + "http://"}},
+		{opts: []scope.Option{scope.WithConfig(twoServers)},
+			want: configErrorCase{source: "option scope.WithConfig", field: "nats.servers", value: `"nats://b:0"`,
+				msg: `nats.servers="nats://b:0" (option scope.WithConfig): allowed: a port between 1 and 65535`}},
+		{opts: []scope.Option{scope.WithConfig(withToken), scope.WithConfigEdit(func(c *scope.Config) { c.Auth.CredsFile = "/x.creds" })},
+			want: configErrorCase{source: "option scope.WithConfig, option scope.WithConfigEdit", field: "nats.auth",
+				value: "token + creds_file",
+				msg:   `nats.auth=token + creds_file (option scope.WithConfig, option scope.WithConfigEdit): allowed: at most one of user/password, token, nkey_seed_file, creds_file`}},
+		{opts: []scope.Option{scope.WithConfig(certOnly)},
+			want: configErrorCase{source: "option scope.WithConfig", field: "nats.tls.key_file", value: `""`,
+				msg: `nats.tls.key_file="" (option scope.WithConfig): allowed: a key file whenever tls.cert_file is set (/c.pem)`}},
+		{opts: []scope.Option{scope.WithConfig(valid), scope.WithDrainTimeout(0)},
+			want: configErrorCase{source: "option scope.WithDrainTimeout", field: "nats.drain_timeout", value: "0s",
+				msg: `nats.drain_timeout=0s (option scope.WithDrainTimeout): allowed: a duration > 0`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want.msg, func(t *testing.T) {
+			for range 2 { // the same error on every call
+				s, err := scope.Open(context.Background(), tc.url, tc.opts...)
+				require.Nil(t, s)
+				assertConfigError(t, err, tc.want, "")
+			}
+		})
+	}
+}
+
 // TestValidateWithoutSource: Config.Validate on a hand-built Config names
 // the field; there is no source to name.
 func TestValidateWithoutSource(t *testing.T) {

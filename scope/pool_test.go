@@ -524,3 +524,99 @@ func TestWithNATSOptionsApplyAndChainClosedHandler(t *testing.T) {
 
 	assert.Equal(t, int64(1), closedCalls.Load(), "the user's closed handler runs, chained with the pool's")
 }
+
+// TestConcurrentHelpersOnSharedOptions runs Run and Do from many goroutines
+// at once on the same and on different configs, each through an option
+// slice shared by every goroutine (WithConfig's base is read, never
+// written, by the loads), with per-call edits and with an invalid config
+// in the mix: every call gets the connection of its own config, every bad
+// call the same *ConfigError, and each config is dialed once.
+func TestConcurrentHelpersOnSharedOptions(t *testing.T) {
+	srv := startServer(t)
+	var dials dialCounter
+	p := newPool(t, dials.option())
+	ctx := context.Background()
+
+	const keys = 4
+	shared := make([][]scope.Option, keys)
+	for k := range keys {
+		cfg := cfgFor(srv)
+		cfg.ClientName = fmt.Sprintf("stress-%d", k)
+		shared[k] = []scope.Option{scope.WithPool(p), scope.WithConfig(cfg)}
+	}
+	bad := cfgFor(srv)
+	bad.PingInterval = 0
+	badOpts := []scope.Option{scope.WithPool(p), scope.WithConfig(bad)}
+	const badMsg = "scope: invalid config: nats.ping_interval=0s (option scope.WithConfig): allowed: a duration > 0"
+
+	const workers, rounds = 16, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				k := (w + i) % keys
+				want := fmt.Sprintf("stress-%d", k)
+				switch i % 4 {
+				case 0: // Run, same options every time
+					errs <- scope.Run(ctx, "", func(_ context.Context, nc *instrument.Conn) error {
+						if got := nc.Opts.Name; got != want {
+							return fmt.Errorf("Run on %s got the connection of %s", want, got)
+						}
+						return nc.Publish("stress", nil)
+					}, shared[k]...)
+				case 1: // Do, returning the connection's name
+					got, err := scope.Do(ctx, "", func(_ context.Context, nc *instrument.Conn) (string, error) {
+						return nc.Opts.Name, nil
+					}, shared[k]...)
+					if err == nil && got != want {
+						err = fmt.Errorf("Do on %s got the connection of %s", want, got)
+					}
+					errs <- err
+				case 2: // a per-call edit that lands on another key
+					// It also writes the server list in place: the race
+					// detector fails the test if that reaches the shared base.
+					other := fmt.Sprintf("stress-%d", (k+1)%keys)
+					opts := append(append([]scope.Option(nil), shared[k]...),
+						scope.WithConfigEdit(func(c *scope.Config) {
+							c.ClientName = other
+							c.Servers[0] = srv.URL()
+						}))
+					got, err := scope.Do(ctx, "", func(_ context.Context, nc *instrument.Conn) (string, error) {
+						return nc.Opts.Name, nil
+					}, opts...)
+					if err == nil && got != other {
+						err = fmt.Errorf("edited to %s, got the connection of %s", other, got)
+					}
+					errs <- err
+				case 3: // an invalid config fails on every call, with the same error
+					err := scope.Run(ctx, "", func(context.Context, *instrument.Conn) error {
+						return errors.New("fn ran on an invalid config")
+					}, badOpts...)
+					var ce *scope.ConfigError
+					switch {
+					case !errors.As(err, &ce):
+						errs <- fmt.Errorf("want a *scope.ConfigError, got %v", err)
+					case err.Error() != badMsg:
+						errs <- fmt.Errorf("got %q, want %q", err.Error(), badMsg)
+					default:
+						errs <- nil
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		require.NoError(t, err)
+		n++
+	}
+	assert.Equal(t, workers*rounds, n)
+	assert.Equal(t, keys, p.Len(), "one connection per config")
+	assert.EqualValues(t, keys, dials.n.Load(), "each config dialed once")
+	assert.Equal(t, keys, srv.NumClients())
+}
