@@ -386,17 +386,6 @@ type legacyObjectStore struct {
 
 var _ nats.ObjectStore = (*legacyObjectStore)(nil)
 
-// legacyCtx returns the context of the first nats.Context option in opts
-// (the parent of the call's span), else context.Background().
-func legacyCtx[O any](opts []O) context.Context {
-	for _, o := range opts {
-		if c, ok := any(o).(nats.ContextOpt); ok && c.Context != nil {
-			return c.Context
-		}
-	}
-	return context.Background()
-}
-
 // legacyDo runs a legacy call (which takes its context from its options,
 // not from the span's) through the pipeline.
 func legacyDo[T any](ctx context.Context, o *legacyObjectStore, s *opSpec, size func(T) int64, fn func() (T, error)) (T, error) {
@@ -409,28 +398,28 @@ func legacyRun(ctx context.Context, o *legacyObjectStore, s *opSpec, fn func() e
 
 // Put is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) Put(obj *nats.ObjectMeta, reader io.Reader, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(optContext(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.Put(obj, reader, opts...)
 	})
 }
 
 // PutBytes is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) PutBytes(name string, data []byte, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(optContext(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.PutBytes(name, data, opts...)
 	})
 }
 
 // PutString is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) PutString(name string, data string, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(optContext(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.PutString(name, data, opts...)
 	})
 }
 
 // PutFile is traced as "obj.put <bucket>" with the size stored.
 func (o *legacyObjectStore) PutFile(file string, opts ...nats.ObjectOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
+	return legacyDo(optContext(opts), o, o.put, infoSize, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.PutFile(file, opts...)
 	})
 }
@@ -438,35 +427,35 @@ func (o *legacyObjectStore) PutFile(file string, opts ...nats.ObjectOpt) (*nats.
 // Get is traced as "obj.get <bucket>" with the object's size; the span ends
 // when Get returns, reading the result is not timed.
 func (o *legacyObjectStore) Get(name string, opts ...nats.GetObjectOpt) (nats.ObjectResult, error) {
-	return legacyDo(legacyCtx(opts), o, o.get, resultSize, func() (nats.ObjectResult, error) {
+	return legacyDo(optContext(opts), o, o.get, resultSize, func() (nats.ObjectResult, error) {
 		return o.ObjectStore.Get(name, opts...)
 	})
 }
 
 // GetBytes is traced as "obj.get <bucket>" with the size read.
 func (o *legacyObjectStore) GetBytes(name string, opts ...nats.GetObjectOpt) ([]byte, error) {
-	return legacyDo(legacyCtx(opts), o, o.get, bytesSize, func() ([]byte, error) {
+	return legacyDo(optContext(opts), o, o.get, bytesSize, func() ([]byte, error) {
 		return o.ObjectStore.GetBytes(name, opts...)
 	})
 }
 
 // GetString is traced as "obj.get <bucket>" with the size read.
 func (o *legacyObjectStore) GetString(name string, opts ...nats.GetObjectOpt) (string, error) {
-	return legacyDo(legacyCtx(opts), o, o.get, stringSize, func() (string, error) {
+	return legacyDo(optContext(opts), o, o.get, stringSize, func() (string, error) {
 		return o.ObjectStore.GetString(name, opts...)
 	})
 }
 
 // GetFile is traced as "obj.get <bucket>" (no size).
 func (o *legacyObjectStore) GetFile(name, file string, opts ...nats.GetObjectOpt) error {
-	return legacyRun(legacyCtx(opts), o, o.get, func() error {
+	return legacyRun(optContext(opts), o, o.get, func() error {
 		return o.ObjectStore.GetFile(name, file, opts...)
 	})
 }
 
 // GetInfo is traced as "obj.info <bucket>".
 func (o *legacyObjectStore) GetInfo(name string, opts ...nats.GetObjectInfoOpt) (*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.info, nil, func() (*nats.ObjectInfo, error) {
+	return legacyDo(optContext(opts), o, o.info, nil, func() (*nats.ObjectInfo, error) {
 		return o.ObjectStore.GetInfo(name, opts...)
 	})
 }
@@ -510,7 +499,7 @@ func (o *legacyObjectStore) Seal() error {
 
 // List is traced as "obj.list <bucket>".
 func (o *legacyObjectStore) List(opts ...nats.ListObjectsOpt) ([]*nats.ObjectInfo, error) {
-	return legacyDo(legacyCtx(opts), o, o.list, nil, func() ([]*nats.ObjectInfo, error) {
+	return legacyDo(optContext(opts), o, o.list, nil, func() ([]*nats.ObjectInfo, error) {
 		return o.ObjectStore.List(opts...)
 	})
 }
@@ -523,7 +512,7 @@ func (o *legacyObjectStore) Status() (nats.ObjectStoreStatus, error) {
 // Watch is traced as "obj.watch <bucket>"; the updates of the watcher it
 // returns are counted (no span per update).
 func (o *legacyObjectStore) Watch(opts ...nats.WatchOpt) (nats.ObjectWatcher, error) {
-	w, err := legacyDo(legacyCtx(opts), o, o.watch, nil, func() (nats.ObjectWatcher, error) {
+	w, err := legacyDo(optContext(opts), o, o.watch, nil, func() (nats.ObjectWatcher, error) {
 		return o.ObjectStore.Watch(opts...)
 	})
 	if err != nil || w == nil || !o.update.active() {
