@@ -163,15 +163,7 @@ func (j *jetStream) consumerSpecs(stream string, info *jetstream.ConsumerInfo) *
 	if v, ok := j.consumers.Load(k); ok {
 		return v.(*consumerSpecs)
 	}
-	cs := newConsumerSpecs(j.p, j.mgmt, stream, info)
-	if j.nConsumers.Load() >= maxMgmtSpecs {
-		return cs
-	}
-	v, loaded := j.consumers.LoadOrStore(k, cs)
-	if !loaded {
-		j.nConsumers.Add(1)
-	}
-	return v.(*consumerSpecs)
+	return storeBounded(&j.consumers, &j.nConsumers, k, newConsumerSpecs(j.p, j.mgmt, stream, info))
 }
 
 // Info is traced as "js.consumer.info <stream>".
