@@ -15,13 +15,13 @@ import (
 // legacy_kv.go): the ways their calls run through the pipeline of
 // pipeline.go.
 
-// doWith is do for calls whose span gets per-call attributes, set only
-// when it records: attr before fn runs (none when attr.Key is empty), and,
-// after fn succeeded, the byte count size(v) as messaging.message.body.size
-// (none when size is nil or the count negative). Like do, it calls fn
-// straight through for an inactive s or a nil ctx, and finishes the call
-// in a defer: it repeats do's prologue because the attributes need the
-// running call, which do does not hand out.
+// doWith runs fn as one instrumented call of s (do is doWith without
+// attributes) whose span gets per-call attributes, set only when it
+// records: attr before fn runs (none when attr.Key is empty), and, after fn
+// succeeded, the byte count size(v) as messaging.message.body.size (none
+// when size is nil or the count negative). It calls fn straight through for
+// an inactive s or a nil ctx, and finishes the call in a defer, panics
+// included.
 func doWith[T any](ctx context.Context, p *pipeline, s *opSpec, attr attribute.KeyValue, size func(T) int64, fn func(context.Context) (T, error)) (v T, err error) {
 	if ctx == nil || !s.active() {
 		return fn(ctx)

@@ -950,18 +950,10 @@ func exceptionAttrs(r any) []attribute.KeyValue {
 // do runs fn as one instrumented call of s and returns its result and error
 // unchanged. An inactive (nil or filtered) s, or a nil ctx (which nats.go
 // itself rejects or panics on, and must see unchanged), calls fn straight
-// through. The
-// call is finished in a defer: a panic of fn is recorded and goes on.
-func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) (T, error)) (v T, err error) {
-	if ctx == nil || !s.active() {
-		return fn(ctx)
-	}
-	ctx, c, err := p.begin(ctx, s)
-	if err != nil {
-		return v, err
-	}
-	defer c.finish(&err)
-	return fn(ctx)
+// through. The call is finished in a defer: a panic of fn is recorded and
+// goes on. It is doWith (jsops.go) without per-call attributes.
+func do[T any](ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) (T, error)) (T, error) {
+	return doWith(ctx, p, s, attribute.KeyValue{}, nil, fn)
 }
 
 // run is do for calls that return only an error.
