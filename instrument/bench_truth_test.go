@@ -190,9 +190,12 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 	nc := truthConnect(b, fake.URL())
-	sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-		if err := instrument.NewConn(nc, captureOpts(tp, mp)...).Publish(truthSubj, truthData); err != nil {
-			b.Fatal(err)
+	sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		c := instrument.NewConn(nc, captureOpts(tp, mp)...)
+		return func() {
+			if err := c.Publish(truthSubj, truthData); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	runFloors(b, "", p, sh, 1, "span", "span_unsampled", "metrics", "metrics_sampled", "clock", "inject")
@@ -268,9 +271,12 @@ func BenchmarkProcess(b *testing.B) {
 			truthLoop(b, func() error { return c.ProcessMsg(msg, handle) })
 		})
 	}
-	sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-		if err := instrument.NewConn(fnc, captureOpts(tp, mp)...).ProcessMsg(msg, handle); err != nil {
-			b.Fatal(err)
+	sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		c := instrument.NewConn(fnc, captureOpts(tp, mp)...)
+		return func() {
+			if err := c.ProcessMsg(msg, handle); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	runFloors(b, "msg/", p, sh, 1, "extract", "span", "span_unsampled", "metrics", "metrics_sampled", "clock")
@@ -355,18 +361,20 @@ func BenchmarkProcess(b *testing.B) {
 			b.Run(f.name+"/naq/"+v.name, func(b *testing.B) { e2e(b, f.nc, c.Subscribe, f.feed) })
 		}
 	}
-	sub := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
+	sub := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
 		d := newDelivered(1)
 		s, err := instrument.NewConn(fnc, captureOpts(tp, mp)...).Subscribe(truthSubj, func(*nats.Msg) { d.add() })
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer func() { _ = s.Unsubscribe() }()
+		b.Cleanup(func() { _ = s.Unsubscribe() })
 		if err := fnc.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		feeds[1].feed(b, d, 1)
-		d.wait(b)
+		return func() {
+			feeds[1].feed(b, d, 1)
+			d.wait(b)
+		}
 	})
 	runFloors(b, "sub/", p, sub, 1, "span", "metrics", "metrics_sampled")
 }
@@ -401,9 +409,12 @@ func BenchmarkRequest(b *testing.B) {
 			truthLoop(b, request(func() (*nats.Msg, error) { return c.Request(subj, truthData, 5*time.Second) }))
 		})
 	}
-	sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-		if _, err := instrument.NewConn(nc, captureOpts(tp, mp)...).Request(subj, truthData, 5*time.Second); err != nil {
-			b.Fatal(err)
+	sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		c := instrument.NewConn(nc, captureOpts(tp, mp)...)
+		return func() {
+			if _, err := c.Request(subj, truthData, 5*time.Second); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	runFloors(b, "", p, sh, 1, "span", "metrics", "metrics_sampled", "clock", "inject")
@@ -443,9 +454,12 @@ func BenchmarkJSPublish(b *testing.B) {
 		js := instrument.NewJetStream(raw, v.opts(p)...)
 		b.Run("naq/"+v.name, func(b *testing.B) { truthLoop(b, publish(js)) })
 	}
-	sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-		if err := publish(instrument.NewJetStream(raw, captureOpts(tp, mp)...))(); err != nil {
-			b.Fatal(err)
+	sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		pub := publish(instrument.NewJetStream(raw, captureOpts(tp, mp)...))
+		return func() {
+			if err := pub(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	runFloors(b, "", p, sh, 1, "span", "metrics", "metrics_sampled", "clock", "inject")
@@ -609,9 +623,12 @@ func BenchmarkKV(b *testing.B) {
 		b.Run(op.name+"/raw", func(b *testing.B) { truthLoop(b, op.fn(raw)) })
 		kv := instrument.NewKeyValue(raw, truthSampled.opts(p)...)
 		b.Run(op.name+"/naq/sampled", func(b *testing.B) { truthLoop(b, op.fn(kv)) })
-		sh := benchutil.Capture(b, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-			if err := op.fn(instrument.NewKeyValue(raw, captureOpts(tp, mp)...))(); err != nil {
-				b.Fatal(err)
+		sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+			call := op.fn(instrument.NewKeyValue(raw, captureOpts(tp, mp)...))
+			return func() {
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 		runFloors(b, op.name+"/", p, sh, 1, "span", "metrics_sampled")
@@ -628,9 +645,12 @@ func TestTruthShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	sh := benchutil.Capture(t, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-		if err := instrument.NewConn(nc, captureOpts(tp, mp)...).Publish(truthSubj, truthData); err != nil {
-			t.Fatal(err)
+	sh := benchutil.CaptureCall(t, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		c := instrument.NewConn(nc, captureOpts(tp, mp)...)
+		return func() {
+			if err := c.Publish(truthSubj, truthData); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	if len(sh.Spans) != 1 || len(sh.Records) == 0 {
@@ -638,8 +658,9 @@ func TestTruthShapes(t *testing.T) {
 	}
 	t.Log("publish:", sh)
 	msg := &nats.Msg{Subject: truthSubj, Data: truthData, Header: truthHeader()}
-	sh = benchutil.Capture(t, func(tp trace.TracerProvider, mp metric.MeterProvider) {
-		_ = instrument.NewConn(nc, captureOpts(tp, mp)...).ProcessMsg(msg, func(context.Context, *nats.Msg) error { return nil })
+	sh = benchutil.CaptureCall(t, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		c := instrument.NewConn(nc, captureOpts(tp, mp)...)
+		return func() { _ = c.ProcessMsg(msg, func(context.Context, *nats.Msg) error { return nil }) }
 	})
 	if len(sh.Spans) != 1 || !sh.Spans[0].RemoteParent {
 		t.Fatalf("process shape: %s", sh)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,8 +71,25 @@ type Record struct {
 // reader) and returns what it recorded. op must return once everything it
 // records is recorded (wait for asynchronous handlers inside op). Only
 // metrics with data points are kept; span events and links are kept as
-// recorded.
+// recorded. What op records while it sets things up (a wrapper's
+// connection gauges, say) is counted as the call's; [CaptureCall] keeps
+// setup apart.
 func Capture(tb testing.TB, op func(tp trace.TracerProvider, mp metric.MeterProvider)) Shape {
+	tb.Helper()
+	return CaptureCall(tb, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		return func() { op(tp, mp) }
+	})
+}
+
+// CaptureCall is [Capture] for a call that needs setting up: setup runs
+// first (wrap a connection, subscribe) and returns the call; the Shape
+// holds only what the call recorded: the spans that ended during it and,
+// of the synchronous instruments, what it added (histogram counts and
+// sums, counter increments). Observable instruments are never replayed:
+// they cost nothing per call (a counter kept in atomics and read at
+// collection, a connection gauge), so a floor that replayed their points
+// as recordings would hold work the code under test does not do.
+func CaptureCall(tb testing.TB, setup func(tp trace.TracerProvider, mp metric.MeterProvider) (call func())) Shape {
 	tb.Helper()
 	sr := tracetest.NewSpanRecorder()
 	inflight := &inflight{}
@@ -83,18 +101,33 @@ func Capture(tb testing.TB, op func(tp trace.TracerProvider, mp metric.MeterProv
 		_ = tp.Shutdown(context.Background())
 		_ = mp.Shutdown(context.Background())
 	}()
-	op(tp, mp)
-	// Spans that op started may end on another goroutine (a handler's
-	// process span ends after the handler returned); metrics are recorded
-	// before a span ends.
-	for deadline := time.Now().Add(5 * time.Second); inflight.n.Load() != 0; {
-		if time.Now().After(deadline) {
-			tb.Fatalf("benchutil: %d span(s) still open after the captured operation", inflight.n.Load())
+	smp := &syncTracker{MeterProvider: mp}
+	collect := func() map[string]Record {
+		var rm metricdata.ResourceMetrics
+		if err := rd.Collect(context.Background(), &rm); err != nil {
+			tb.Fatalf("benchutil: collect: %v", err)
 		}
-		time.Sleep(time.Millisecond)
+		out := map[string]Record{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if !smp.synchronous(m.Name) {
+					continue
+				}
+				for _, r := range records(m) {
+					out[r.Name+"\x00"+r.Attrs.Encoded(attribute.DefaultEncoder())] = r
+				}
+			}
+		}
+		return out
 	}
+	call := setup(tp, smp)
+	waitSpans(tb, inflight)
+	spansBefore := len(sr.Ended())
+	before := collect()
+	call()
+	waitSpans(tb, inflight)
 	var sh Shape
-	for _, s := range sr.Ended() {
+	for _, s := range sr.Ended()[spansBefore:] {
 		sh.Spans = append(sh.Spans, SpanShape{
 			Name:         s.Name(),
 			Kind:         s.SpanKind(),
@@ -105,16 +138,116 @@ func Capture(tb testing.TB, op func(tp trace.TracerProvider, mp metric.MeterProv
 			Status:       s.Status(),
 		})
 	}
-	var rm metricdata.ResourceMetrics
-	if err := rd.Collect(context.Background(), &rm); err != nil {
-		tb.Fatalf("benchutil: collect: %v", err)
+	after := collect()
+	keys := make([]string, 0, len(after))
+	for k := range after {
+		keys = append(keys, k)
 	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			sh.Records = append(sh.Records, records(m)...)
+	slices.Sort(keys)
+	for _, k := range keys {
+		if r, ok := delta(after[k], before[k]); ok {
+			sh.Records = append(sh.Records, r)
 		}
 	}
 	return sh
+}
+
+// delta is what the call added to a data point: r minus its value before
+// (prev; zero when the point is new), and whether there is anything.
+func delta(r, prev Record) (Record, bool) {
+	switch r.Kind {
+	case Float64Histogram:
+		n := r.Count - prev.Count
+		if n <= 0 {
+			return r, false
+		}
+		r.Value = (r.Value*float64(r.Count) - prev.Value*float64(prev.Count)) / float64(n)
+		r.Count = n
+		return r, true
+	case Int64Counter, Float64Counter:
+		r.Value -= prev.Value
+		return r, r.Value != 0
+	default: // gauges: recorded by the call when new or changed
+		return r, prev.Name == "" || r.Value != prev.Value
+	}
+}
+
+// waitSpans waits until every started span has ended: a span may end on
+// another goroutine (a handler's process span ends after the handler
+// returned); metrics are recorded before a span ends.
+func waitSpans(tb testing.TB, inflight *inflight) {
+	tb.Helper()
+	for deadline := time.Now().Add(5 * time.Second); inflight.n.Load() != 0; {
+		if time.Now().After(deadline) {
+			tb.Fatalf("benchutil: %d span(s) still open after the captured operation", inflight.n.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// syncTracker is a MeterProvider that notes the names of the synchronous
+// instruments created through it: only their data points are recordings
+// a call made.
+type syncTracker struct {
+	metric.MeterProvider
+	names sync.Map // instrument name -> struct{}
+}
+
+func (t *syncTracker) Meter(name string, opts ...metric.MeterOption) metric.Meter {
+	return syncMeter{Meter: t.MeterProvider.Meter(name, opts...), t: t}
+}
+
+func (t *syncTracker) synchronous(name string) bool {
+	_, ok := t.names.Load(name)
+	return ok
+}
+
+// syncMeter notes every synchronous instrument it creates.
+type syncMeter struct {
+	metric.Meter
+	t *syncTracker
+}
+
+func (m syncMeter) note(name string) { m.t.names.Store(name, struct{}{}) }
+
+func (m syncMeter) Int64Counter(name string, o ...metric.Int64CounterOption) (metric.Int64Counter, error) {
+	m.note(name)
+	return m.Meter.Int64Counter(name, o...)
+}
+
+func (m syncMeter) Int64UpDownCounter(name string, o ...metric.Int64UpDownCounterOption) (metric.Int64UpDownCounter, error) {
+	m.note(name)
+	return m.Meter.Int64UpDownCounter(name, o...)
+}
+
+func (m syncMeter) Int64Histogram(name string, o ...metric.Int64HistogramOption) (metric.Int64Histogram, error) {
+	m.note(name)
+	return m.Meter.Int64Histogram(name, o...)
+}
+
+func (m syncMeter) Int64Gauge(name string, o ...metric.Int64GaugeOption) (metric.Int64Gauge, error) {
+	m.note(name)
+	return m.Meter.Int64Gauge(name, o...)
+}
+
+func (m syncMeter) Float64Counter(name string, o ...metric.Float64CounterOption) (metric.Float64Counter, error) {
+	m.note(name)
+	return m.Meter.Float64Counter(name, o...)
+}
+
+func (m syncMeter) Float64UpDownCounter(name string, o ...metric.Float64UpDownCounterOption) (metric.Float64UpDownCounter, error) {
+	m.note(name)
+	return m.Meter.Float64UpDownCounter(name, o...)
+}
+
+func (m syncMeter) Float64Histogram(name string, o ...metric.Float64HistogramOption) (metric.Float64Histogram, error) {
+	m.note(name)
+	return m.Meter.Float64Histogram(name, o...)
+}
+
+func (m syncMeter) Float64Gauge(name string, o ...metric.Float64GaugeOption) (metric.Float64Gauge, error) {
+	m.note(name)
+	return m.Meter.Float64Gauge(name, o...)
 }
 
 // inflight counts the spans started and not yet ended.
