@@ -112,12 +112,35 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 		return err
 	}
 	defer call.finish(&err)
-	if m := c.p.withTrace(ctx, c.rawConn, subj, "", nil, data, true); m != nil {
+	if m := c.p.withTrace(ctx, call.spanContext(), nil, subj, "", nil, data, true); m != nil {
 		err = c.rawConn.PublishMsg(m)
 		putMsg(m)
+		if err != nil {
+			err = resendIfRefused(ctx, err, func() error { return c.rawConn.Publish(subj, data) })
+		}
 	} else {
 		err = c.rawConn.Publish(subj, data)
 	}
+	return err
+}
+
+// resendIfRefused is how a core publish learns that its traced copy cannot
+// be sent: nats.go refused it (err) for a reason the trace header may be the
+// cause of (max_payload, a server without headers; see refusedHeader), which
+// nats.go checks under its own lock before writing anything. The caller's
+// message then goes out as raw nats.go sends it, through raw, with a
+// nats.propagation.skipped event unless raw fails alike; raw's result is the
+// call's. Any other err is returned as is. Checking after the fact spares
+// every publish two reads of the connection's lock and the header's size,
+// and covers a connection that is not connected yet (nats.go skips the
+// max_payload check then, and so does the copy).
+func resendIfRefused(ctx context.Context, err error, raw func() error) error {
+	refused, reason := refusedHeader(err)
+	if refused == nil {
+		return err
+	}
+	err = raw()
+	skippedUnlessSame(ctx, reason, refused, err)
 	return err
 }
 
@@ -142,10 +165,13 @@ func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
 		return err
 	}
 	defer call.finish(&err)
-	out, pooled := c.p.tracedOn(ctx, c.rawConn, msg)
+	out, pooled := c.p.traced(ctx, call.spanContext(), msg)
 	err = c.rawConn.PublishMsg(out)
 	if pooled {
 		putMsg(out)
+		if err != nil {
+			err = resendIfRefused(ctx, err, func() error { return c.rawConn.PublishMsg(msg) })
+		}
 	}
 	return err
 }
@@ -168,11 +194,14 @@ func (c *Conn) PublishRequest(subj, reply string, data []byte) error {
 	// PublishRequest always does: an empty reply goes to nats.go as is.
 	var m *nats.Msg
 	if reply != "" {
-		m = c.p.withTrace(ctx, c.rawConn, subj, reply, nil, data, true)
+		m = c.p.withTrace(ctx, call.spanContext(), nil, subj, reply, nil, data, true)
 	}
 	if m != nil {
 		err = c.rawConn.PublishMsg(m)
 		putMsg(m)
+		if err != nil {
+			err = resendIfRefused(ctx, err, func() error { return c.rawConn.PublishRequest(subj, reply, data) })
+		}
 	} else {
 		err = c.rawConn.PublishRequest(subj, reply, data)
 	}
@@ -194,7 +223,7 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	}
 	defer call.finish(&err)
 	var reply *nats.Msg
-	if m := c.p.withTrace(ctx, c.rawConn, subj, "", nil, data, true); m != nil {
+	if m := c.p.withTrace(ctx, call.spanContext(), c.rawConn, subj, "", nil, data, true); m != nil {
 		reply, err = c.rawConn.RequestMsg(m, timeout)
 		putMsg(m)
 	} else {
@@ -218,7 +247,7 @@ func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, erro
 		return nil, err
 	}
 	defer call.finish(&err)
-	out, pooled := c.p.tracedOn(ctx, c.rawConn, msg)
+	out, pooled := c.p.tracedOn(ctx, call.spanContext(), c.rawConn, msg)
 	reply, err := c.rawConn.RequestMsg(out, timeout)
 	if pooled {
 		putMsg(out)
@@ -239,7 +268,7 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 	}
 	defer call.finish(&err)
 	var reply *nats.Msg
-	if m := c.p.withTrace(sctx, c.rawConn, subj, "", nil, data, true); m != nil {
+	if m := c.p.withTrace(sctx, call.spanContext(), c.rawConn, subj, "", nil, data, true); m != nil {
 		reply, err = c.rawConn.RequestMsgWithContext(ctx, m)
 		putMsg(m)
 	} else {
@@ -263,7 +292,7 @@ func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.
 		return nil, err
 	}
 	defer call.finish(&err)
-	out, pooled := c.p.tracedOn(sctx, c.rawConn, msg)
+	out, pooled := c.p.tracedOn(sctx, call.spanContext(), c.rawConn, msg)
 	reply, err := c.rawConn.RequestMsgWithContext(ctx, out)
 	if pooled {
 		putMsg(out)
@@ -686,8 +715,8 @@ func putMsg(m *nats.Msg) {
 // withTrace), else a pooled copy (subject, reply, data, headers) carrying
 // the trace context, which the caller returns with putMsg once nats.go is
 // done with it. msg is never modified.
-func (p *pipeline) tracedOn(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, bool) {
-	if m := p.withTrace(ctx, nc, msg.Subject, msg.Reply, msg.Header, msg.Data, true); m != nil {
+func (p *pipeline) tracedOn(ctx context.Context, sc trace.SpanContext, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, bool) {
+	if m := p.withTrace(ctx, sc, nc, msg.Subject, msg.Reply, msg.Header, msg.Data, true); m != nil {
 		return m, true
 	}
 	return msg, false
@@ -696,10 +725,11 @@ func (p *pipeline) tracedOn(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (
 // traced is tracedOn without a connection to check: the copy always gets
 // the trace context when there is one, even when the server does not
 // support headers or the header pushes the message past max_payload (and
-// nats.go then fails the call). Wrappers that know their *nats.Conn use
-// tracedOn.
-func (p *pipeline) traced(ctx context.Context, msg *nats.Msg) (*nats.Msg, bool) {
-	return p.tracedOn(ctx, nil, msg)
+// nats.go then fails the call). The core publishes use it and resend the
+// caller's message when nats.go refuses the copy (resendIfRefused); other
+// wrappers that know their *nats.Conn check first with tracedOn.
+func (p *pipeline) traced(ctx context.Context, sc trace.SpanContext, msg *nats.Msg) (*nats.Msg, bool) {
+	return p.tracedOn(ctx, sc, nil, msg)
 }
 
 // withTrace builds the message to send in place of (subject, reply, hdr,
@@ -721,8 +751,8 @@ func (p *pipeline) traced(ctx context.Context, msg *nats.Msg) (*nats.Msg, bool) 
 //     computed exactly as nats.go encodes headers. A message that does not
 //     fit even without the header fails in nats.go as it would raw, with no
 //     event.
-func (p *pipeline) withTrace(ctx context.Context, nc *nats.Conn, subj, reply string, hdr nats.Header, data []byte, pooled bool) *nats.Msg {
-	if !needsInject(ctx) {
+func (p *pipeline) withTrace(ctx context.Context, sc trace.SpanContext, nc *nats.Conn, subj, reply string, hdr nats.Header, data []byte, pooled bool) *nats.Msg {
+	if !propagates(ctx, sc) {
 		return nil
 	}
 	if nc != nil && !nc.HeadersSupported() {
@@ -743,7 +773,7 @@ func (p *pipeline) withTrace(ctx context.Context, nc *nats.Conn, subj, reply str
 	if pooled {
 		buf = &pooledOf(m).tp
 	}
-	p.injectHeader(ctx, m.Header, buf)
+	p.injectHeader(ctx, sc, m.Header, buf)
 	if len(m.Header) == 0 { // the propagators wrote nothing
 		if pooled {
 			putMsg(m)
@@ -790,6 +820,11 @@ func (p *pipeline) tracedHeaderSize(hdr, h nats.Header) int {
 	if len(hdr) != 0 || len(p.fields) == 0 {
 		return headerSize(h)
 	}
+	if len(h) == 1 { // typically {traceparent}: one lookup instead of one per field
+		if vs, ok := h[traceparentHeader]; ok && len(vs) == 1 {
+			return len("NATS/1.0\r\n") + len(traceparentHeader) + len(textproto.TrimString(vs[0])) + len(": \r\n") + len("\r\n")
+		}
+	}
 	n, found := 0, 0
 	for _, k := range p.fields {
 		if vs, ok := h[k]; ok {
@@ -807,6 +842,10 @@ func (p *pipeline) tracedHeaderSize(hdr, h nats.Header) int {
 	}
 	return n + len("NATS/1.0\r\n") + len("\r\n")
 }
+
+// traceparentHeader is the header key of a W3C traceparent as the
+// propagators write it.
+const traceparentHeader = "traceparent"
 
 // Span event options of the propagation skips, built once.
 var (

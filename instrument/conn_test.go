@@ -11,6 +11,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -783,4 +784,60 @@ func TestConnPublishMsgDoesNotModifyTheCallersMessage(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, m.Header["traceparent"], 1)
 	}
+}
+
+// TestConnPublishBeforeFirstConnect: with RetryOnFailedConnect, nats.go
+// buffers publishes made before the first connect, but refuses any message
+// with a header then (it does not know yet whether the server supports
+// headers: ErrHeadersNotSupported). The instrumented publishes send the
+// caller's message as raw nats.go does, with a nats.propagation.skipped
+// event, and it arrives once the connection is up.
+func TestConnPublishBeforeFirstConnect(t *testing.T) {
+	srv := runServer(t)
+	js, err := jetstream.New(connect(t, srv))
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "PRECONNECT", Subjects: []string{"pre.>"}})
+	require.NoError(t, err)
+	srv.Stop()
+
+	tel := newTelemetry(t)
+	nc, err := nats.Connect(srv.URL(), nats.RetryOnFailedConnect(true), nats.ReconnectWait(20*time.Millisecond),
+		nats.MaxReconnects(-1))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	require.False(t, nc.IsConnected())
+	tp := nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+	require.ErrorIs(t, nc.PublishMsg(&nats.Msg{Subject: "pre.raw", Data: []byte("x"), Header: tp}), nats.ErrHeadersNotSupported,
+		"raw nats.go refuses a header before the first connect")
+
+	c := NewConn(nc, tel.opts()...)
+	require.NoError(t, c.Publish("pre.publish", []byte("x")))
+	require.NoError(t, c.PublishMsg(&nats.Msg{Subject: "pre.msg", Data: []byte("x")}))
+	require.NoError(t, c.PublishRequest("pre.request", "reply.x", []byte("x")))
+	require.ErrorIs(t, c.PublishMsg(&nats.Msg{Subject: "pre.withheader", Data: []byte("x"), Header: tp}), nats.ErrHeadersNotSupported,
+		"a caller's header is refused as raw nats.go refuses it")
+
+	srv.Restart()
+	require.NoError(t, nc.FlushTimeout(10*time.Second))
+	js, err = jetstream.New(connect(t, srv))
+	require.NoError(t, err)
+	stream, err := js.Stream(ctx, "PRECONNECT")
+	require.NoError(t, err)
+	for _, subj := range []string{"pre.publish", "pre.msg", "pre.request"} {
+		var m *jetstream.RawStreamMsg
+		require.Eventually(t, func() bool {
+			m, err = stream.GetLastMsgForSubject(ctx, subj)
+			return err == nil
+		}, 10*time.Second, 20*time.Millisecond, "%s never stored: %v", subj, err)
+		assert.Empty(t, m.Header.Values("traceparent"), subj)
+		span := spanNamed(t, tel.spans(), "publish "+subj)
+		assert.Equal(t, codes.Unset, span.Status().Code, subj)
+		assert.Equal(t, []string{semconv.PropagationHeadersUnsupported}, skipEvents([]sdktrace.ReadOnlySpan{span}), subj)
+	}
+	_, err = stream.GetLastMsgForSubject(ctx, "pre.withheader")
+	assert.ErrorIs(t, err, jetstream.ErrMsgNotFound)
+	withHeader := spanNamed(t, tel.spans(), "publish pre.withheader")
+	assert.Equal(t, codes.Error, withHeader.Status().Code)
+	assert.Empty(t, withHeader.Events(), "the caller's own header was refused: no skip event")
 }

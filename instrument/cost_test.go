@@ -267,7 +267,7 @@ func TestTracedHeaderSizeIsHeaderSize(t *testing.T) {
 					h[k] = v
 				}
 				var buf tracing.TraceparentBuffer
-				p.injectHeader(ctx, h, &buf)
+				p.injectHeader(ctx, trace.SpanContextFromContext(ctx), h, &buf)
 				assert.Equal(t, headerSize(h), p.tracedHeaderSize(hdr, h), "%s %v %v", name, h, hdr)
 			}
 		}

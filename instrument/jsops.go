@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/naq-io/naq/internal/semconv"
 )
@@ -60,7 +61,7 @@ func sendTraced[A any](ctx context.Context, p *pipeline, nc *nats.Conn, subj str
 	if msg != nil {
 		reply, hdr = msg.Reply, msg.Header
 	}
-	out := p.withTrace(ctx, nc, subj, reply, hdr, data, pooled)
+	out := p.withTrace(ctx, trace.SpanContextFromContext(ctx), nc, subj, reply, hdr, data, pooled)
 	if out == nil {
 		return raw()
 	}

@@ -159,6 +159,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -696,24 +697,25 @@ func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header) (
 // context or baggage; otherwise it does nothing, so untraced publishes stay
 // allocation-free.
 func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
-	if !needsInject(ctx) {
+	sc, ok := injectable(ctx)
+	if !ok {
 		return
 	}
 	if msg.Header == nil {
 		msg.Header = make(nats.Header, 2)
 	}
-	p.injectHeader(ctx, msg.Header, nil)
+	p.injectHeader(ctx, sc, msg.Header, nil)
 }
 
-// injectHeader writes the trace context of ctx into h (not nil) with the
-// pipeline's tracing.Propagator, formatting a W3C traceparent into buf (a
-// pooled message's; nil: new memory, see tracing.Propagator.InjectBuffered),
-// and asks the server to trace the message (WithServerTrace) when
-// configured.
-func (p *pipeline) injectHeader(ctx context.Context, h nats.Header, buf *tracing.TraceparentBuffer) {
-	p.prop.InjectBuffered(ctx, h, buf)
+// injectHeader writes the trace context of ctx (whose span context is sc)
+// into h (not nil) with the pipeline's tracing.Propagator, formatting a
+// W3C traceparent into buf (a pooled message's; nil: new memory, see
+// tracing.Propagator.InjectBuffered), and asks the server to trace the
+// message (WithServerTrace) when configured.
+func (p *pipeline) injectHeader(ctx context.Context, sc trace.SpanContext, h nats.Header, buf *tracing.TraceparentBuffer) {
+	p.prop.InjectBuffered(ctx, sc, h, buf)
 	if p.cfg.serverTrace.dest != nil {
-		p.askServerTrace(ctx, h)
+		p.askServerTrace(sc, h)
 	}
 }
 
@@ -721,8 +723,7 @@ func (p *pipeline) injectHeader(ctx context.Context, h nats.Header, buf *tracing
 // (the header of the message sent, never the caller's) when the span of ctx
 // is sampled and its trace falls in the configured ratio, unless h already
 // names a trace destination.
-func (p *pipeline) askServerTrace(ctx context.Context, h nats.Header) {
-	sc := trace.SpanContextFromContext(ctx)
+func (p *pipeline) askServerTrace(sc trace.SpanContext, h nats.Header) {
 	if !sc.IsSampled() || !tracing.TraceIDRatio(sc.TraceID(), p.cfg.serverTrace.ratio) {
 		return
 	}
@@ -731,8 +732,31 @@ func (p *pipeline) askServerTrace(ctx context.Context, h nats.Header) {
 	}
 }
 
+// spanContext is the span context the call propagates: its own span's
+// (read from the span, with no context lookup), or the one its context
+// carries when it started none.
+func (c *call) spanContext() trace.SpanContext {
+	if c.span != nil {
+		return c.span.SpanContext()
+	}
+	return trace.SpanContextFromContext(c.ctx)
+}
+
 // needsInject reports whether inject would write anything for ctx.
 func needsInject(ctx context.Context) bool { return tracing.NeedsInject(ctx) }
+
+// injectable is needsInject also returning the span context of ctx, read
+// once for the check and the inject that follows.
+func injectable(ctx context.Context) (trace.SpanContext, bool) {
+	sc := trace.SpanContextFromContext(ctx)
+	return sc, propagates(ctx, sc)
+}
+
+// propagates reports whether there is anything to inject for ctx, whose
+// span context is sc: a valid sc, or baggage.
+func propagates(ctx context.Context, sc trace.SpanContext) bool {
+	return sc.IsValid() || baggage.FromContext(ctx).Len() > 0
+}
 
 // setCount sets how many messages the call sent or consumed (batch size);
 // 0 records no count. Default 1.

@@ -124,7 +124,7 @@ func NeedsInject(ctx context.Context) bool {
 // left alone. Values already in h are replaced, never appended to or
 // written in place, so a value slice shared with another header is safe.
 func (p Propagator) Inject(ctx context.Context, h nats.Header) {
-	p.InjectBuffered(ctx, h, nil)
+	p.InjectBuffered(ctx, trace.SpanContextFromContext(ctx), h, nil)
 }
 
 // TraceparentBuffer is memory for one traceparent header value, reused by
@@ -141,17 +141,25 @@ type TraceparentBuffer struct {
 // pooled message that nats.go encodes within PublishMsg or RequestMsg and
 // keeps no reference to, with one buffer per pooled message. The generic
 // path does not use buf.
-func (p Propagator) InjectBuffered(ctx context.Context, h nats.Header, buf *TraceparentBuffer) {
+//
+// sc is the span context of ctx (trace.SpanContextFromContext(ctx)), which a
+// caller that has just started a span, or has checked [NeedsInject], holds
+// already: the per-message path reads the context once. Passing another
+// span context injects that one, on every path.
+func (p Propagator) InjectBuffered(ctx context.Context, sc trace.SpanContext, h nats.Header, buf *TraceparentBuffer) {
 	if h == nil {
 		return
 	}
 	if p.mode != generic {
 		if p.mode == w3cOnly || baggage.FromContext(ctx).Len() == 0 {
-			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			if sc.IsValid() {
 				injectW3C(sc, h, buf)
 			}
 			return
 		}
+	}
+	if !sc.Equal(trace.SpanContextFromContext(ctx)) {
+		ctx = trace.ContextWithSpanContext(ctx, sc)
 	}
 	p.textMap().Inject(ctx, HeaderCarrier(h))
 }

@@ -81,9 +81,18 @@ func checkInject(t *testing.T, ctx context.Context, start nats.Header) {
 			t.Fatalf("%s: Propagator wrote %q, the propagator writes %q (from %q, span context %v)",
 				name, got, want, start, trace.SpanContextFromContext(ctx))
 		}
-		tracing.NewPropagator(p).InjectBuffered(ctx, buffered, &buf)
+		tracing.NewPropagator(p).InjectBuffered(ctx, trace.SpanContextFromContext(ctx), buffered, &buf)
 		if !headersEqual(want, buffered) {
 			t.Fatalf("%s: InjectBuffered wrote %q, the propagator writes %q (from %q)", name, buffered, want, start)
+		}
+		// Given another span context than ctx's, InjectBuffered writes
+		// what the propagator writes for that one, on every path.
+		other := rawSpanCtx([16]byte{9, 8, 7}, [8]byte{6, 5}, 1, "k=v", false)
+		wantOther, gotOther := cloneHeader(start), cloneHeader(start)
+		genericInject(p, trace.ContextWithSpanContext(ctx, other), wantOther)
+		tracing.NewPropagator(p).InjectBuffered(ctx, other, gotOther, &buf)
+		if !headersEqual(wantOther, gotOther) {
+			t.Fatalf("%s: InjectBuffered with another span context wrote %q, the propagator writes %q (from %q)", name, gotOther, wantOther, start)
 		}
 	}
 }
@@ -340,11 +349,12 @@ func TestInjectBufferedReusesTheBuffer(t *testing.T) {
 	prop := tracing.NewPropagator(w3c)
 	var buf tracing.TraceparentBuffer
 	h := nats.Header{}
-	prop.InjectBuffered(ctx, h, &buf)
+	sc := trace.SpanContextFromContext(ctx)
+	prop.InjectBuffered(ctx, sc, h, &buf)
 	assert.Equal(t, nats.Header{"traceparent": {tp}}, h)
 	assert.Zero(t, testing.AllocsPerRun(100, func() {
 		clear(h)
-		prop.InjectBuffered(ctx, h, &buf)
+		prop.InjectBuffered(ctx, sc, h, &buf)
 	}))
 	assert.Equal(t, 1.0, testing.AllocsPerRun(100, func() {
 		clear(h)
