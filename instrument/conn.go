@@ -733,8 +733,9 @@ func (p *pipeline) traced(ctx context.Context, sc trace.SpanContext, msg *nats.M
 }
 
 // withTrace builds the message to send in place of (subject, reply, hdr,
-// data) with the trace context of ctx injected: a pooled message (return it
-// with putMsg) when pooled, else a new one. hdr is copied (its value slices
+// data) with the trace context of ctx injected (sc: the span context of
+// ctx, which the caller has already; see call.spanContext): a pooled
+// message (return it with putMsg) when pooled, else a new one. hdr is copied (its value slices
 // are shared read-only: the carrier's Set replaces, never appends), so the
 // caller's header is never written.
 //
@@ -742,7 +743,8 @@ func (p *pipeline) traced(ctx context.Context, sc trace.SpanContext, msg *nats.M
 // when there is nothing to propagate, and when the trace header must be
 // skipped so that the call does exactly what raw nats.go does; a recording
 // span of ctx then gets a nats.propagation.skipped event saying why (with
-// a nil nc there is nothing to check and nothing is skipped):
+// a nil nc there is nothing to check and nothing is skipped here: the core
+// publishes learn it from nats.go, see resendIfRefused):
 //
 //   - headers_unsupported: the server does not support headers (nats.go
 //     would fail any message with a header with ErrHeadersNotSupported);
@@ -820,11 +822,6 @@ func (p *pipeline) tracedHeaderSize(hdr, h nats.Header) int {
 	if len(hdr) != 0 || len(p.fields) == 0 {
 		return headerSize(h)
 	}
-	if len(h) == 1 { // typically {traceparent}: one lookup instead of one per field
-		if vs, ok := h[traceparentHeader]; ok && len(vs) == 1 {
-			return len("NATS/1.0\r\n") + len(traceparentHeader) + len(textproto.TrimString(vs[0])) + len(": \r\n") + len("\r\n")
-		}
-	}
 	n, found := 0, 0
 	for _, k := range p.fields {
 		if vs, ok := h[k]; ok {
@@ -842,10 +839,6 @@ func (p *pipeline) tracedHeaderSize(hdr, h nats.Header) int {
 	}
 	return n + len("NATS/1.0\r\n") + len("\r\n")
 }
-
-// traceparentHeader is the header key of a W3C traceparent as the
-// propagators write it.
-const traceparentHeader = "traceparent"
 
 // Span event options of the propagation skips, built once.
 var (

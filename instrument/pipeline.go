@@ -697,8 +697,8 @@ func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header) (
 // context or baggage; otherwise it does nothing, so untraced publishes stay
 // allocation-free.
 func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
-	sc, ok := injectable(ctx)
-	if !ok {
+	sc := trace.SpanContextFromContext(ctx)
+	if !propagates(ctx, sc) {
 		return
 	}
 	if msg.Header == nil {
@@ -745,15 +745,8 @@ func (c *call) spanContext() trace.SpanContext {
 // needsInject reports whether inject would write anything for ctx.
 func needsInject(ctx context.Context) bool { return tracing.NeedsInject(ctx) }
 
-// injectable is needsInject also returning the span context of ctx, read
-// once for the check and the inject that follows.
-func injectable(ctx context.Context) (trace.SpanContext, bool) {
-	sc := trace.SpanContextFromContext(ctx)
-	return sc, propagates(ctx, sc)
-}
-
-// propagates reports whether there is anything to inject for ctx, whose
-// span context is sc: a valid sc, or baggage.
+// propagates is needsInject for a caller that holds the span context of
+// ctx (sc) already: a valid sc, or baggage.
 func propagates(ctx context.Context, sc trace.SpanContext) bool {
 	return sc.IsValid() || baggage.FromContext(ctx).Len() > 0
 }
