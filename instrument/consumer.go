@@ -82,7 +82,7 @@ func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHa
 	return func(m jetstream.Msg) {
 		ctx, c := cs.p.beginProcess(context.Background(), cs.process, m.Headers())
 		defer c.finish(nil)
-		md := cs.delivered(&c, m, c.start)
+		md := cs.delivered(&c, m, time.Time{})
 		h(cs.wrapMsg(m, ctx, nil, md))
 	}
 }
@@ -90,7 +90,8 @@ func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHa
 // delivered handles the metadata of a message delivered by call c (a
 // process or receive call of cs): parsed once, it gives the span its
 // delivery count and stream sequence (when the span records) and the
-// consumer-health metrics their values, with now as the delivery time. An
+// consumer-health metrics their values, with now as the delivery time
+// (zero: the call's start, see call.wall). An
 // inactive c (filtered) records nothing. It returns the metadata, or nil
 // when it was not needed or cannot be parsed (then nothing is recorded).
 func (cs *consumerSpecs) delivered(c *call, m jetstream.Msg, now time.Time) *jetstream.MsgMetadata {
@@ -108,7 +109,12 @@ func (cs *consumerSpecs) delivered(c *call, m jetstream.Msg, now time.Time) *jet
 	if rec {
 		setMsgAttrs(c, md)
 	}
-	cs.health.record(c.ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
+	if cs.health != nil {
+		if now.IsZero() {
+			now = c.wall()
+		}
+		cs.health.record(c.ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
+	}
 	return md
 }
 
@@ -322,7 +328,7 @@ func (it *messagesContext) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error
 	var ctx context.Context
 	ctx, pr.c = it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers())
 	defer pr.endOnPanic() // the span outlives Next, but not a panic in it
-	md := it.cs.delivered(&pr.c, m, pr.c.start)
+	md := it.cs.delivered(&pr.c, m, time.Time{})
 	it.mu.Lock()
 	it.cur = pr
 	it.mu.Unlock()

@@ -476,9 +476,13 @@ func metadata(m *nats.Msg) *nats.MsgMetadata {
 }
 
 // recordHealth records the consumer health of a delivered message with
-// metadata md (nil: nothing) at time now.
-func recordHealth(ctx context.Context, h *consumerHealth, md *nats.MsgMetadata, now time.Time) {
-	if md != nil {
+// metadata md (nil: nothing) at time now (zero: the start of call c, see
+// call.wall).
+func recordHealth(ctx context.Context, h *consumerHealth, md *nats.MsgMetadata, c *call, now time.Time) {
+	if md != nil && h != nil {
+		if now.IsZero() {
+			now = c.wall()
+		}
 		h.record(ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
 	}
 }
@@ -553,7 +557,7 @@ func (j *legacyJS) handler(ls *legacySub, cb nats.MsgHandler) nats.MsgHandler {
 		ctx, c := j.p.beginProcess(context.Background(), s, m.Header)
 		defer c.finish(nil)
 		legacyMsgAttrs(&c, md)
-		recordHealth(ctx, specs.health, md, c.start)
+		recordHealth(ctx, specs.health, md, &c, time.Time{})
 		if trace.SpanContextFromContext(ctx).IsValid() {
 			msgContexts.Store(m, ctx)
 			defer msgContexts.Delete(m)
@@ -648,7 +652,7 @@ func (j *legacyJS) fetch(ctx context.Context, sub *nats.Subscription, batch int,
 			if i > 0 {
 				md = metadata(m)
 			}
-			recordHealth(c.ctx, specs.health, md, now)
+			recordHealth(c.ctx, specs.health, md, &c, now)
 		}
 	}
 	c.setCount(len(msgs))
@@ -713,7 +717,7 @@ func (j *legacyJS) process(msg *nats.Msg, fn func(ctx context.Context, msg *nats
 	defer c.finish(&err)
 	legacyMsgAttrs(&c, md)
 	if !ls.receives.Load() { // SubscribeSync, ChanSubscribe: no naq receive saw it
-		recordHealth(ctx, specs.health, md, c.start)
+		recordHealth(ctx, specs.health, md, &c, time.Time{})
 	}
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		msgContexts.Store(msg, ctx)

@@ -579,8 +579,9 @@ type call struct {
 	rec  bool            // span records (asked once, at start)
 	// metersFirst: record the meters before the span ends (see end).
 	metersFirst bool
-	times       spanTimes // span's own start/end times; nil: timed by naq
-	start       time.Time // zero when nothing needs the duration
+	times       spanTimes     // span's own start/end times; nil: timed by naq
+	start       time.Time     // wall start of a recording span; else zero
+	t0          time.Duration // monotonic start (monoNow) of a call whose span does not record; 0: untimed
 	done        func(error, time.Duration)
 	n           int64
 }
@@ -633,28 +634,62 @@ func (c *call) startSpan(ctx context.Context, s *opSpec) {
 }
 
 // startClock takes the start time of a call whose span has started (or
-// that has none): the recording span's own, or the clock when something
-// needs the duration (meters, the gate) and no span keeps it.
+// that has none): the recording span's own, or the wall clock for a
+// recording span that does not report its times (its end timestamp is
+// naq's), or only the monotonic clock when something needs just the
+// duration (meters, the gate).
 func (c *call) startClock(s *opSpec) {
-	if c.rec {
+	switch {
+	case c.rec:
 		if st, ok := c.span.(spanTimes); ok {
 			c.times, c.start = st, st.StartTime()
 			return
 		}
-	}
-	if c.rec || c.p.metering || s.guard != nil {
 		c.start = time.Now()
+	case c.p.metering || s.guard != nil:
+		c.t0 = monoNow()
 	}
+}
+
+// epoch is the base of monoNow's readings, taken when the package starts.
+var epoch = time.Now()
+
+// monoNow reads the monotonic clock alone, as the time since epoch (> 0):
+// time.Now reads the wall clock as well, which a duration does not need.
+func monoNow() time.Duration { return time.Since(epoch) }
+
+// elapsed reads the clock at the end of a call that is not timed by its
+// span: now (zero unless the span records; it then ends at now) and the
+// call's duration (zero for an untimed call).
+func (c *call) elapsed() (now time.Time, d time.Duration) {
+	switch {
+	case c.rec:
+		now = time.Now()
+		d = now.Sub(c.start)
+	case c.t0 != 0:
+		d = monoNow() - c.t0
+	}
+	return now, d
+}
+
+// wall is the wall time of the call's start when its span keeps it, else
+// the wall time now: the delivery time of a consumed message (consumer
+// lag), read once the call has begun.
+func (c *call) wall() time.Time {
+	if !c.start.IsZero() {
+		return c.start
+	}
+	return time.Now()
 }
 
 // reject ends a call the gate refused: its span and a duration data point
 // get error.type=circuit_open.
 func (c *call) reject() {
 	s := c.spec
-	now := time.Now()
+	now, d := c.elapsed()
 	if c.p.metering && s.hist != nil {
 		mo := s.errorOpts(semconv.ErrorTypeCircuitOpen)
-		s.hist.Record(c.ctx, now.Sub(c.start).Seconds(), mo.rec...)
+		s.hist.Record(c.ctx, d.Seconds(), mo.rec...)
 	}
 	if c.span == nil {
 		return
@@ -806,15 +841,7 @@ func (c *call) end(err error) {
 		c.record(c.times.EndTime().Sub(c.start), failed, etype)
 		return
 	}
-	var now time.Time
-	var d time.Duration
-	switch {
-	case c.rec: // the span ends at now
-		now = time.Now()
-		d = now.Sub(c.start)
-	case !c.start.IsZero(): // a monotonic reading is enough
-		d = time.Since(c.start)
-	}
+	now, d := c.elapsed() // a recording span ends at now
 	c.record(d, failed, etype)
 	if c.done != nil {
 		if failed {
@@ -923,8 +950,7 @@ func (c *call) endPanic(r any) {
 			otel.Handle(fmt.Errorf("instrument: recording a panic panicked: %v", r2))
 		}
 	}()
-	now := time.Now()
-	d := now.Sub(c.start)
+	now, d := c.elapsed()
 	if c.p.metering {
 		mo := s.errorOpts(semconv.ErrorTypePanic)
 		if s.hist != nil {
