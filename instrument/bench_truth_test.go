@@ -22,6 +22,11 @@ package instrument_test
 //	                      nats.go sending a prebuilt header that carries a
 //	                      traceparent (publish_traceparent,
 //	                      request_traceparent)
+//	<path>/floor/seq_<v>  the sequence floor of variant v (sampled,
+//	                      unsampled, metrics): the same dependency calls
+//	                      for one whole call in one loop, in naq's order
+//	                      (benchutil.Shape.SequenceFloor), which the parts
+//	                      timed each in its own loop underestimate
 //
 // Core publishes run against the embedded nats-server and against
 // benchutil.FakeServer, a discarding server, which leaves the server's own
@@ -158,6 +163,38 @@ func runFloors(b *testing.B, prefix string, p *benchutil.Providers, sh benchutil
 	}
 }
 
+// seqVariant is a sequence floor of one variant: the dependencies of a
+// whole naq call of that variant in one loop (benchutil.Shape.SequenceFloor).
+type seqVariant struct {
+	name string // floor/seq_<name>
+	seq  benchutil.Sequence
+}
+
+// seqVariants are the sequences of the variants sampled, unsampled and
+// metrics_only: traced is the raw call of the first two, metricsOnly the
+// third's. A non-nil hdr is the
+// reused header the span's context is injected into (the traced variants
+// only); extract, when set, is the delivered message's header.
+func seqVariants(p *benchutil.Providers, extract, hdr nats.Header, traced, metricsOnly func(ctx context.Context) error) []seqVariant {
+	seq := func(tp trace.TracerProvider, call func(context.Context) error, inject nats.Header) benchutil.Sequence {
+		return benchutil.Sequence{Tracer: tp, Meter: p.Meter, Prop: benchutil.W3C, Extract: extract, Inject: inject, Call: call}
+	}
+	return []seqVariant{
+		{"sampled", seq(p.Sampled, traced, hdr)},
+		{"unsampled", seq(p.Unsampled, traced, hdr)},
+		{"metrics", seq(nil, metricsOnly, nil)},
+	}
+}
+
+// runSequences runs prefix+"floor/seq_"+v.name for each variant of sh.
+func runSequences(b *testing.B, prefix string, sh benchutil.Shape, vs ...seqVariant) {
+	b.Helper()
+	for _, v := range vs {
+		fn := sh.SequenceFloor(b, v.seq)
+		b.Run(prefix+"floor/seq_"+v.name, func(b *testing.B) { truthLoop(b, fn) })
+	}
+}
+
 // BenchmarkPublish is core publish (Conn.Publish) against the embedded
 // server and the discarding fake server.
 func BenchmarkPublish(b *testing.B) {
@@ -167,6 +204,15 @@ func BenchmarkPublish(b *testing.B) {
 		{"embedded", natstest.RunServer(b).URL()},
 		{"fake", fake.URL()},
 	}
+	capNC := truthConnect(b, fake.URL())
+	sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
+		c := instrument.NewConn(capNC, captureOpts(tp, mp)...)
+		return func() {
+			if err := c.Publish(truthSubj, truthData); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, srv := range servers {
 		nc := truthConnect(b, srv.url)
 		run := func(name string, fn func() error) {
@@ -188,16 +234,15 @@ func BenchmarkPublish(b *testing.B) {
 			c := instrument.NewConn(nc, v.opts(p)...)
 			run("naq/"+v.name, func() error { return c.Publish(truthSubj, truthData) })
 		}
-	}
-	nc := truthConnect(b, fake.URL())
-	sh := benchutil.CaptureCall(b, func(tp trace.TracerProvider, mp metric.MeterProvider) func() {
-		c := instrument.NewConn(nc, captureOpts(tp, mp)...)
-		return func() {
-			if err := c.Publish(truthSubj, truthData); err != nil {
-				b.Fatal(err)
-			}
+		hdr := nats.Header{}
+		traced := &nats.Msg{Subject: truthSubj, Data: truthData, Header: hdr}
+		for _, v := range seqVariants(p, nil, hdr,
+			func(context.Context) error { return nc.PublishMsg(traced) },
+			func(context.Context) error { return nc.Publish(truthSubj, truthData) }) {
+			fn := sh.SequenceFloor(b, v.seq)
+			run("floor/seq_"+v.name, fn)
 		}
-	})
+	}
 	runFloors(b, "", p, sh, 1, "span", "span_unsampled", "metrics", "metrics_sampled", "clock", "inject")
 }
 
@@ -280,6 +325,8 @@ func BenchmarkProcess(b *testing.B) {
 		}
 	})
 	runFloors(b, "msg/", p, sh, 1, "extract", "span", "span_unsampled", "metrics", "metrics_sampled", "clock")
+	call := func(ctx context.Context) error { return handle(ctx, msg) }
+	runSequences(b, "msg/", sh, seqVariants(p, truthHeader(), nil, call, call)...)
 
 	// A delivered JetStream message through ProcessJS
 	// (bench_truth_legacy_test.go; absent on commits before the legacy
@@ -418,6 +465,12 @@ func BenchmarkRequest(b *testing.B) {
 		}
 	})
 	runFloors(b, "", p, sh, 1, "span", "metrics", "metrics_sampled", "clock", "inject")
+	hdr := nats.Header{}
+	traced := &nats.Msg{Subject: subj, Data: truthData, Header: hdr}
+	vs := seqVariants(p, nil, hdr,
+		func(context.Context) error { _, err := nc.RequestMsg(traced, 5*time.Second); return err },
+		func(context.Context) error { _, err := nc.Request(subj, truthData, 5*time.Second); return err })
+	runSequences(b, "", sh, vs[0], vs[2])
 }
 
 // truthJetStream starts an embedded server and returns a raw JetStream
@@ -463,6 +516,12 @@ func BenchmarkJSPublish(b *testing.B) {
 		}
 	})
 	runFloors(b, "", p, sh, 1, "span", "metrics", "metrics_sampled", "clock", "inject")
+	hdr := nats.Header{}
+	traced := &nats.Msg{Subject: truthSubj, Data: truthData, Header: hdr}
+	vs := seqVariants(p, nil, hdr,
+		func(ctx context.Context) error { _, err := raw.PublishMsg(ctx, traced); return err },
+		func(ctx context.Context) error { _, err := raw.Publish(ctx, truthSubj, truthData); return err })
+	runSequences(b, "", sh, vs[0], vs[2])
 }
 
 // consumeSetup empties the stream, stores n messages carrying a
@@ -632,6 +691,9 @@ func BenchmarkKV(b *testing.B) {
 			}
 		})
 		runFloors(b, op.name+"/", p, sh, 1, "span", "metrics_sampled")
+		call := op.fn(raw)
+		vs := seqVariants(p, nil, nil, func(context.Context) error { return call() }, nil)
+		runSequences(b, op.name+"/", sh, vs[0])
 	}
 }
 

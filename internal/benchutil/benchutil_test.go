@@ -167,3 +167,72 @@ func TestSnapshotProcessorAllocatesNothing(t *testing.T) {
 	assert.Equal(t, spanAllocs(nopProcessor{}), spanAllocs(proc))
 	assert.EqualValues(t, 102, proc.Ended())
 }
+
+func TestSequenceFloor(t *testing.T) {
+	attrs := []attribute.KeyValue{attribute.String("k", "v")}
+	// A process-like call: a child of the delivered context, one
+	// histogram recording in the span's context.
+	sh := benchutil.Capture(t, func(tp trace.TracerProvider, mp metric.MeterProvider) {
+		h, _ := mp.Meter("under.test").Float64Histogram("op.duration", metric.WithUnit("s"))
+		ctx, span := tp.Tracer("under.test").Start(benchutil.SampledContext(), "process x",
+			trace.WithSpanKind(trace.SpanKindConsumer))
+		span.SetAttributes(attrs...)
+		span.End()
+		h.Record(ctx, 0.002, metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	})
+	require.Len(t, sh.Spans, 1)
+	require.Len(t, sh.Records, 1)
+
+	run := func(tp trace.TracerProvider, hdr nats.Header) (benchutil.Shape, trace.SpanContext, int) {
+		var seen trace.SpanContext
+		calls := 0
+		again := benchutil.Capture(t, func(_ trace.TracerProvider, captured metric.MeterProvider) {
+			fn := sh.SequenceFloor(t, benchutil.Sequence{
+				Tracer: tp, Meter: captured, Prop: benchutil.W3C,
+				Extract: nats.Header{"traceparent": {benchutil.Traceparent}}, Inject: hdr,
+				Call: func(ctx context.Context) error {
+					calls++
+					seen = trace.SpanContextFromContext(ctx)
+					return nil
+				},
+			})
+			require.NoError(t, fn())
+		})
+		return again, seen, calls
+	}
+
+	// Sampled: the span is the extracted context's child, the call gets
+	// it, the header carries it, the histogram records in it.
+	p := benchutil.NewProviders(t)
+	before := p.Processor.Ended()
+	hdr := nats.Header{}
+	again, seen, calls := run(p.Sampled, hdr)
+	assert.Equal(t, 1, calls)
+	require.Equal(t, before+1, p.Processor.Ended())
+	last := p.Processor.Last()
+	assert.Equal(t, "process x", last.Name)
+	assert.Equal(t, trace.SpanKindConsumer, last.Kind)
+	assert.ElementsMatch(t, attrs, last.Attributes)
+	assert.True(t, last.Parent.IsRemote())
+	assert.Equal(t, last.SpanContext.SpanID(), seen.SpanID())
+	assert.Contains(t, hdr.Get("traceparent"), last.SpanContext.SpanID().String())
+	require.Len(t, again.Records, 1)
+	r := again.Records[0]
+	assert.Equal(t, "op.duration", r.Name)
+	assert.True(t, sh.Records[0].Attrs.Equals(&r.Attrs))
+	// The recorded value is the span's duration, not the captured 2 ms.
+	assert.InDelta(t, last.End.Sub(last.Start).Seconds(), r.Value, 1e-9)
+
+	// No tracer: no span, the call gets the extracted context, the
+	// recording is still made.
+	before = p.Processor.Ended()
+	again, seen, calls = run(nil, nil)
+	assert.Equal(t, 1, calls)
+	assert.Equal(t, before, p.Processor.Ended())
+	assert.True(t, seen.Equal(trace.SpanContextFromContext(benchutil.SampledContext())))
+	require.Len(t, again.Records, 1)
+
+	// The call's error is the floor's.
+	fn := sh.SequenceFloor(t, benchutil.Sequence{Call: func(context.Context) error { return context.Canceled }})
+	assert.ErrorIs(t, fn(), context.Canceled)
+}

@@ -379,8 +379,16 @@ func (sh Shape) SpanFloor(tp trace.TracerProvider, parent context.Context) func(
 // instrumented code).
 func (sh Shape) MetricFloor(tb testing.TB, mp metric.MeterProvider) func(ctx context.Context) {
 	tb.Helper()
+	f := sh.metricFloor(tb, mp, false)
+	return func(ctx context.Context) { f(ctx, 0) }
+}
+
+// metricFloor is MetricFloor; with measured, histograms record the d they
+// are given instead of the captured value.
+func (sh Shape) metricFloor(tb testing.TB, mp metric.MeterProvider, measured bool) func(ctx context.Context, d float64) {
+	tb.Helper()
 	meter := mp.Meter(FloorScope)
-	var fns []func(ctx context.Context)
+	var fns []func(ctx context.Context, d float64)
 	for _, r := range sh.Records {
 		set := metric.WithAttributeSet(r.Attrs)
 		rec := []metric.RecordOption{set}
@@ -391,37 +399,40 @@ func (sh Shape) MetricFloor(tb testing.TB, mp metric.MeterProvider) func(ctx con
 		case Float64Histogram:
 			var h metric.Float64Histogram
 			h, err = meter.Float64Histogram(r.Name, metric.WithUnit(r.Unit), metric.WithExplicitBucketBoundaries(r.Bounds...))
-			fns = append(fns, func(ctx context.Context) {
+			fns = append(fns, func(ctx context.Context, d float64) {
+				if !measured {
+					d = v
+				}
 				for range n {
-					h.Record(ctx, v, rec...)
+					h.Record(ctx, d, rec...)
 				}
 			})
 		case Int64Counter:
 			var c metric.Int64Counter
 			c, err = meter.Int64Counter(r.Name, metric.WithUnit(r.Unit))
 			iv := int64(v)
-			fns = append(fns, func(ctx context.Context) { c.Add(ctx, iv, add...) })
+			fns = append(fns, func(ctx context.Context, _ float64) { c.Add(ctx, iv, add...) })
 		case Float64Counter:
 			var c metric.Float64Counter
 			c, err = meter.Float64Counter(r.Name, metric.WithUnit(r.Unit))
-			fns = append(fns, func(ctx context.Context) { c.Add(ctx, v, add...) })
+			fns = append(fns, func(ctx context.Context, _ float64) { c.Add(ctx, v, add...) })
 		case Int64Gauge:
 			var g metric.Int64Gauge
 			g, err = meter.Int64Gauge(r.Name, metric.WithUnit(r.Unit))
 			iv := int64(v)
-			fns = append(fns, func(ctx context.Context) { g.Record(ctx, iv, rec...) })
+			fns = append(fns, func(ctx context.Context, _ float64) { g.Record(ctx, iv, rec...) })
 		case Float64Gauge:
 			var g metric.Float64Gauge
 			g, err = meter.Float64Gauge(r.Name, metric.WithUnit(r.Unit))
-			fns = append(fns, func(ctx context.Context) { g.Record(ctx, v, rec...) })
+			fns = append(fns, func(ctx context.Context, _ float64) { g.Record(ctx, v, rec...) })
 		}
 		if err != nil {
 			tb.Fatalf("benchutil: floor instrument %s: %v", r.Name, err)
 		}
 	}
-	return func(ctx context.Context) {
+	return func(ctx context.Context, d float64) {
 		for _, f := range fns {
-			f(ctx)
+			f(ctx, d)
 		}
 	}
 }
@@ -486,11 +497,16 @@ func ExtractFloor(prop propagation.TextMapPropagator, hdr map[string][]string) f
 	return func() context.Context { return prop.Extract(bg, c) }
 }
 
-// Clock is a duration measurement: two clock reads, what timing a call
-// costs when no span provides the timestamps.
+// clockBase is the base of monotonic-only clock readings: time.Since of a
+// time that has a monotonic reading reads the monotonic clock alone, where
+// time.Now reads the wall clock as well.
+var clockBase = time.Now()
+
+// Clock is a duration measurement: two monotonic clock reads, the least
+// timing a call costs when no span provides the timestamps.
 //
 //go:noinline
 func Clock() time.Duration {
-	start := time.Now()
-	return time.Since(start)
+	start := time.Since(clockBase)
+	return time.Since(clockBase) - start
 }

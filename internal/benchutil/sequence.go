@@ -37,7 +37,7 @@ type Sequence struct {
 // order an instrumented call makes them, the dependency calls the shape
 // recorded: extract, start the span (kind, links, attributes, events and
 // status as [Shape.SpanFloor]), take the start time (the recording span's
-// own, else the clock when there are recordings), inject, the raw call, end
+// own, else the monotonic clock when there are recordings), inject, the raw call, end
 // the span, record the metrics with the span's duration in its context
 // (as [Shape.MetricFloor], histograms getting the measured duration).
 //
@@ -95,7 +95,7 @@ func (sh Shape) SequenceFloor(tb testing.TB, seq Sequence) func() error {
 		}
 		var span trace.Span
 		var st times
-		var start time.Time
+		var start time.Duration
 		if tracer != nil {
 			ctx, span = tracer.Start(ctx, sp.Name, opts...)
 			if span.IsRecording() {
@@ -110,7 +110,7 @@ func (sh Shape) SequenceFloor(tb testing.TB, seq Sequence) func() error {
 			}
 		}
 		if st == nil && record != nil {
-			start = time.Now()
+			start = time.Since(clockBase) // monotonic only, as Clock
 		}
 		if inject != nil {
 			seq.Prop.Inject(ctx, inject)
@@ -127,7 +127,7 @@ func (sh Shape) SequenceFloor(tb testing.TB, seq Sequence) func() error {
 			if st != nil {
 				d = st.EndTime().Sub(st.StartTime())
 			} else {
-				d = time.Since(start)
+				d = time.Since(clockBase) - start
 			}
 			record(ctx, d.Seconds())
 		}

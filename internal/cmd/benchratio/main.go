@@ -6,7 +6,9 @@
 //	go test -run '^$' -bench . -benchmem -count 5 ./instrument | go run ./internal/cmd/benchratio
 //
 // Ratios pair the i-th result of each benchmark (one per -count): naq/raw is
-// naq_i / raw_i, naq/floor is naq_i / Σ floor_i, own is naq_i − Σ floor_i;
+// naq_i / raw_i, naq/floor is naq_i / Σ floor_i, own is naq_i − Σ floor_i,
+// naq/seq is naq_i / seq_i (the sequence floor: the dependencies of the
+// whole call in one loop, where the path has one);
 // each column shows the median over i and [min–max]. allocs/op are medians.
 // One table is computed from wall time (ns/op), a second from process CPU
 // time (cpu-ns/op, reported by benchutil.ReportCPU) when the input has it;
@@ -171,7 +173,7 @@ func listParts(w io.Writer, res results, rs []row, unit string, md bool) {
 		fmt.Fprintf(tw, "benchmark\t%s\tallocs/op\n", unit)
 	}
 	for _, r := range rs {
-		for _, b := range append([]string{r.naq, r.raw}, r.floor...) {
+		for _, b := range append([]string{r.naq, r.raw, r.seq}, r.floor...) {
 			if b == "" || seen[b] || len(res[b]) == 0 {
 				continue
 			}
@@ -228,6 +230,8 @@ func summarize(v []float64) stat {
 type computed struct {
 	path                    string
 	naq, ratioRaw, ratioFlr stat
+	ratioSeq                stat
+	hasSeq                  bool
 	own                     stat // naq − floor, ns
 	floorNs                 stat
 	allocs                  [3]float64 // naq, raw, floor (medians); NaN = unknown
@@ -241,6 +245,9 @@ func compute(res results, r row, unit string) (c computed, missing []string, ok 
 	need := append([]string{r.naq}, r.floor...)
 	if r.raw != "" {
 		need = append(need, r.raw)
+	}
+	if r.seq != "" {
+		need = append(need, r.seq)
 	}
 	n := math.MaxInt
 	for _, b := range need {
@@ -260,8 +267,8 @@ func compute(res results, r row, unit string) (c computed, missing []string, ok 
 			}
 		}
 	}
-	c.path, c.hasRaw = r.path, r.raw != ""
-	var naq, ratioRaw, ratioFlr, own, floor, naqAllocs, rawAllocs, floorAllocs []float64
+	c.path, c.hasRaw, c.hasSeq = r.path, r.raw != "", r.seq != ""
+	var naq, ratioRaw, ratioFlr, ratioSeq, own, floor, naqAllocs, rawAllocs, floorAllocs []float64
 	for i := range n {
 		x := res[r.naq][i].value(unit)
 		f, fa := 0.0, 0.0
@@ -279,6 +286,12 @@ func compute(res results, r row, unit string) (c computed, missing []string, ok 
 			ratioRaw = append(ratioRaw, x/res[r.raw][i].value(unit))
 			rawAllocs = append(rawAllocs, res[r.raw][i].allocs)
 		}
+		if c.hasSeq {
+			ratioSeq = append(ratioSeq, x/res[r.seq][i].value(unit))
+		}
+	}
+	if c.hasSeq {
+		c.ratioSeq = summarize(ratioSeq)
 	}
 	c.naq, c.floorNs, c.ratioFlr, c.own = summarize(naq), summarize(floor), summarize(ratioFlr), summarize(own)
 	c.allocs = [3]float64{summarize(naqAllocs).med, math.NaN(), summarize(floorAllocs).med}
@@ -307,7 +320,7 @@ func report(w io.Writer, res results, rs []row, unit string, md bool) (partial, 
 			continue // present, not measured in unit
 		}
 		all = append(all, miss...)
-		present := len(res[r.naq]) > 0 || len(res[r.raw]) > 0
+		present := len(res[r.naq]) > 0 || len(res[r.raw]) > 0 || len(res[r.seq]) > 0
 		for _, f := range r.floor {
 			present = present || len(res[f]) > 0
 		}
@@ -323,7 +336,7 @@ func report(w io.Writer, res results, rs []row, unit string, md bool) (partial, 
 		fmt.Fprintf(w, "benchratio: no path of the table is complete in %s in the input\n", unit)
 		return partial, all
 	}
-	header := []string{"path", "naq " + unit, "naq/raw", "naq/floor", "own ns (naq−floor)", "floor " + unit, "allocs naq/raw/floor"}
+	header := []string{"path", "naq " + unit, "naq/raw", "naq/seq", "naq/floor", "own ns (naq−floor)", "floor " + unit, "allocs naq/raw/floor"}
 	if md {
 		fmt.Fprintln(w, "| "+strings.Join(header, " | ")+" |")
 		fmt.Fprintln(w, "|"+strings.Repeat("---|", len(header)))
@@ -337,7 +350,11 @@ func report(w io.Writer, res results, rs []row, unit string, md bool) (partial, 
 		if c.hasRaw {
 			rr = fmtRatio(c.ratioRaw)
 		}
-		cells := []string{c.path, fmtNs(c.naq), rr, fmtRatio(c.ratioFlr), fmtOwn(c.own), fmtNs(c.floorNs), fmtAllocs(c.allocs)}
+		rs := "–"
+		if c.hasSeq {
+			rs = fmtRatio(c.ratioSeq)
+		}
+		cells := []string{c.path, fmtNs(c.naq), rr, rs, fmtRatio(c.ratioFlr), fmtOwn(c.own), fmtNs(c.floorNs), fmtAllocs(c.allocs)}
 		if md {
 			fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
 		} else {

@@ -30,6 +30,9 @@ BenchmarkKV/put/floor/span-2  	 1000000	      2000 ns/op	    1300 B/op	       5 
 BenchmarkKV/put/floor/metrics_sampled-2 	 1000000	      1000 ns/op	       0 B/op	       0 allocs/op
 BenchmarkKV/put/floor/metrics_sampled-2 	 1000000	      1000 ns/op	       0 B/op	       0 allocs/op
 BenchmarkKV/put/floor/metrics_sampled-2 	 1000000	      1000 ns/op	       0 B/op	       0 allocs/op
+BenchmarkKV/put/floor/seq_sampled-2 	   10000	    100000 ns/op	    5300 B/op	      55 allocs/op
+BenchmarkKV/put/floor/seq_sampled-2 	   10000	    110000 ns/op	    5300 B/op	      55 allocs/op
+BenchmarkKV/put/floor/seq_sampled-2 	   10000	    100000 ns/op	    5300 B/op	      55 allocs/op
 BenchmarkKV/get/raw-2         	   10000	    100000 ns/op	    4000 B/op	      50 allocs/op
 PASS
 ok  	github.com/naq-io/naq/instrument	12.3s
@@ -83,6 +86,9 @@ func TestCompute(t *testing.T) {
 	assertStat(t, stat{1.05, 1.00, 1.10}, c.ratioRaw)
 	assertStat(t, stat{105000.0 / 103000, 110000.0 / 113000, 132000.0 / 123000}, c.ratioFlr)
 	assertStat(t, stat{2000, -3000, 9000}, c.own)
+	// naq/seq pairs with the sequence floor: 1.05, 1.20, 1.10.
+	require.True(t, c.hasSeq)
+	assertStat(t, stat{1.10, 1.05, 1.20}, c.ratioSeq)
 	assert.Equal(t, [3]float64{70, 50, 55}, c.allocs)
 
 	var get row
@@ -117,6 +123,7 @@ func TestReport(t *testing.T) {
 	text := out.String()
 	assert.Contains(t, text, "KV put sampled")
 	assert.Contains(t, text, "1.05× [1.00–1.10]")
+	assert.Contains(t, text, "1.10× [1.05–1.20]")
 	assert.Contains(t, text, "70 / 50 / 55")
 	assert.NotContains(t, text, "KV get sampled")
 	// KV get is partly present: its missing benchmarks are reported; the
@@ -165,6 +172,10 @@ func TestRowsAreConsistent(t *testing.T) {
 			}
 		}
 		assert.Contains(t, r.naq, "/naq/", r.path)
+		if r.seq != "" {
+			assert.Contains(t, r.seq, "/floor/seq_", r.path)
+			assert.NotRegexp(t, `-\d+$`, r.seq)
+		}
 	}
 }
 
