@@ -168,12 +168,9 @@ func (p *pipeline) metricsOnly() *pipeline {
 
 // objDo runs one ObjectStore call of s through the pipeline; size, when not
 // nil, returns the byte count of a successful result (negative: none) for
-// the span. Unlike do, a nil ctx of an instrumented call is not passed
-// through: the call runs as p.begin makes it, on context.Background.
+// the span. As with do, a nil ctx goes to nats.go as given, untraced, so
+// the call does what the raw one does with it.
 func objDo[T any](ctx context.Context, p *pipeline, s *opSpec, size func(T) int64, fn func(context.Context) (T, error)) (T, error) {
-	if ctx == nil && s.active() {
-		ctx = context.Background()
-	}
 	return doWith(ctx, p, s, attribute.KeyValue{}, size, fn)
 }
 
@@ -387,13 +384,19 @@ type legacyObjectStore struct {
 var _ nats.ObjectStore = (*legacyObjectStore)(nil)
 
 // legacyDo runs a legacy call (which takes its context from its options,
-// not from the span's) through the pipeline.
+// not from the span's) through the pipeline. ctx is the span's parent, from
+// the call's nats.Context option; nil (no such option) parents it on
+// context.Background, since fn does not get it.
 func legacyDo[T any](ctx context.Context, o *legacyObjectStore, s *opSpec, size func(T) int64, fn func() (T, error)) (T, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	return objDo(ctx, o.p, s, size, func(context.Context) (T, error) { return fn() })
 }
 
 func legacyRun(ctx context.Context, o *legacyObjectStore, s *opSpec, fn func() error) error {
-	return objRun(ctx, o.p, s, func(context.Context) error { return fn() })
+	_, err := legacyDo(ctx, o, s, nil, func() (struct{}, error) { return struct{}{}, fn() })
+	return err
 }
 
 // Put is traced as "obj.put <bucket>" with the size stored.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -212,6 +213,50 @@ func TestObjectStoreErrorsUnchanged(t *testing.T) {
 	require.Len(t, noName, 2)
 	assertOK(t, noName[0])
 	assertFailed(t, noName[1], "")
+}
+
+// A nil ctx reaches nats.go as the caller gave it: each call does what the
+// raw call does with it (same panic value or same result), untraced.
+func TestObjectStoreNilContextAsRaw(t *testing.T) {
+	e := newJSEnv(t)
+	wrapped := e.objStore("nilctx")
+	raw, err := e.raw.ObjectStore(context.Background(), "nilctx")
+	require.NoError(t, err)
+	_, err = raw.PutBytes(context.Background(), objName, []byte(objSecret))
+	require.NoError(t, err)
+	var nilCtx context.Context
+	type outcome struct {
+		panicked any
+		err      error
+	}
+	run := func(fn func() error) (o outcome) {
+		defer func() { o.panicked = recover() }()
+		o.err = fn()
+		return o
+	}
+	for _, tc := range []struct {
+		name string
+		call func(jetstream.ObjectStore) error
+	}{
+		{"GetBytes", func(o jetstream.ObjectStore) error { _, err := o.GetBytes(nilCtx, objName); return err }},
+		{"GetInfo", func(o jetstream.ObjectStore) error { _, err := o.GetInfo(nilCtx, objName); return err }},
+		{"PutBytes", func(o jetstream.ObjectStore) error { _, err := o.PutBytes(nilCtx, objName2, []byte("x")); return err }},
+		{"Delete", func(o jetstream.ObjectStore) error { return o.Delete(nilCtx, "missing") }},
+		{"Status", func(o jetstream.ObjectStore) error { _, err := o.Status(nilCtx); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := run(func() error { return tc.call(raw) })
+			got := run(func() error { return tc.call(wrapped) })
+			assert.Equal(t, want.err, got.err)
+			if want.panicked != nil {
+				require.NotNil(t, got.panicked, "raw panicked with %v", want.panicked)
+				assert.Equal(t, fmt.Sprint(want.panicked), fmt.Sprint(got.panicked))
+			} else {
+				assert.Nil(t, got.panicked)
+			}
+		})
+	}
+	assert.Empty(t, e.named("obj.get nilctx"), "a nil ctx is not traced")
 }
 
 // Watch is one CLIENT span; each update is counted, without a span.
