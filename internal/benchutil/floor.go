@@ -357,18 +357,27 @@ func (sh Shape) SpanFloor(tp trace.TracerProvider, parent context.Context) func(
 				ctx = parent
 			}
 			_, span := tracer.Start(ctx, p.name, p.opts...)
-			if span.IsRecording() {
-				span.SetAttributes(p.attrs...)
-				for _, e := range p.events {
-					span.AddEvent(e.Name, trace.WithAttributes(e.Attributes...))
-				}
-				if p.status.Code != codes.Unset {
-					span.SetStatus(p.status.Code, p.status.Description)
-				}
-			}
+			describe(span, p.attrs, p.events, p.status)
 			span.End()
 		}
 	}
+}
+
+// describe gives span the attributes, events and status of a captured
+// span when it records (the SDK's cheapest path: nothing for one that does
+// not) and reports whether it records.
+func describe(span trace.Span, attrs []attribute.KeyValue, events []sdktrace.Event, status sdktrace.Status) bool {
+	if !span.IsRecording() {
+		return false
+	}
+	span.SetAttributes(attrs...)
+	for _, e := range events {
+		span.AddEvent(e.Name, trace.WithAttributes(e.Attributes...))
+	}
+	if status.Code != codes.Unset {
+		span.SetStatus(status.Code, status.Description)
+	}
+	return true
 }
 
 // MetricFloor returns a function that makes the shape's recordings on mp

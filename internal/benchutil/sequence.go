@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -98,14 +97,7 @@ func (sh Shape) SequenceFloor(tb testing.TB, seq Sequence) func() error {
 		var start time.Duration
 		if tracer != nil {
 			ctx, span = tracer.Start(ctx, sp.Name, opts...)
-			if span.IsRecording() {
-				span.SetAttributes(sp.Attrs...)
-				for _, e := range sp.Events {
-					span.AddEvent(e.Name, trace.WithAttributes(e.Attributes...))
-				}
-				if sp.Status.Code != codes.Unset {
-					span.SetStatus(sp.Status.Code, sp.Status.Description)
-				}
+			if describe(span, sp.Attrs, sp.Events, sp.Status) {
 				st, _ = span.(times)
 			}
 		}
