@@ -124,7 +124,8 @@ func BenchmarkPipeline(b *testing.B) {
 				if !s.active() {
 					continue
 				}
-				ctx, c, err := p.begin(context.Background(), s)
+				var c call
+				ctx, err := p.begin(context.Background(), s, &c)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -107,7 +107,8 @@ func (c *Conn) PublishContext(ctx context.Context, subj string, data []byte) err
 	if !s.active() {
 		return c.rawConn.Publish(subj, data)
 	}
-	ctx, call, err := c.p.begin(ctx, s)
+	var call call
+	ctx, err := c.p.begin(ctx, s, &call)
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,8 @@ func (c *Conn) PublishMsgContext(ctx context.Context, msg *nats.Msg) error {
 	if !s.active() {
 		return c.rawConn.PublishMsg(msg)
 	}
-	ctx, call, err := c.p.begin(ctx, s)
+	var call call
+	ctx, err := c.p.begin(ctx, s, &call)
 	if err != nil {
 		return err
 	}
@@ -185,7 +187,8 @@ func (c *Conn) PublishRequest(subj, reply string, data []byte) error {
 	if !s.active() {
 		return c.rawConn.PublishRequest(subj, reply, data)
 	}
-	ctx, call, err := c.p.begin(context.Background(), s)
+	var call call
+	ctx, err := c.p.begin(context.Background(), s, &call)
 	if err != nil {
 		return err
 	}
@@ -217,7 +220,8 @@ func (c *Conn) Request(subj string, data []byte, timeout time.Duration) (*nats.M
 	if !s.active() {
 		return c.rawConn.Request(subj, data, timeout)
 	}
-	ctx, call, err := c.p.begin(context.Background(), s)
+	var call call
+	ctx, err := c.p.begin(context.Background(), s, &call)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +246,8 @@ func (c *Conn) RequestMsg(msg *nats.Msg, timeout time.Duration) (*nats.Msg, erro
 	if !s.active() {
 		return c.rawConn.RequestMsg(msg, timeout)
 	}
-	ctx, call, err := c.p.begin(context.Background(), s)
+	var call call
+	ctx, err := c.p.begin(context.Background(), s, &call)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +267,8 @@ func (c *Conn) RequestWithContext(ctx context.Context, subj string, data []byte)
 	if !s.active() {
 		return c.rawConn.RequestWithContext(ctx, subj, data)
 	}
-	sctx, call, err := c.p.begin(ctx, s)
+	var call call
+	sctx, err := c.p.begin(ctx, s, &call)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +293,8 @@ func (c *Conn) RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.
 	if !s.active() {
 		return c.rawConn.RequestMsgWithContext(ctx, msg)
 	}
-	sctx, call, err := c.p.begin(ctx, s)
+	var call call
+	sctx, err := c.p.begin(ctx, s, &call)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +356,8 @@ func (c *Conn) msgHandler(s *opSpec, cb nats.MsgHandler, cbCtx MsgHandlerContext
 	switch {
 	case cbCtx != nil:
 		return func(m *nats.Msg) {
-			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
+			var call call
+			ctx := c.p.beginProcess(context.Background(), s, m.Header, &call)
 			defer call.finish(nil)
 			cbCtx(ctx, m)
 		}
@@ -357,7 +365,8 @@ func (c *Conn) msgHandler(s *opSpec, cb nats.MsgHandler, cbCtx MsgHandlerContext
 		return cb
 	default:
 		return func(m *nats.Msg) {
-			ctx, call := c.p.beginProcess(context.Background(), s, m.Header)
+			var call call
+			ctx := c.p.beginProcess(context.Background(), s, m.Header, &call)
 			defer call.finish(nil)
 			if trace.SpanContextFromContext(ctx).IsValid() {
 				msgContexts.Store(m, ctx)
@@ -572,7 +581,8 @@ func (c *Conn) forward(s *opSpec, in <-chan *nats.Msg, out chan<- *nats.Msg, sto
 // pass hands m to out inside its process span (ended in a defer); false
 // when stop closed first.
 func (c *Conn) pass(s *opSpec, m *nats.Msg, out chan<- *nats.Msg, stop <-chan struct{}) bool {
-	_, call := c.p.beginProcess(context.Background(), s, m.Header)
+	var call call
+	c.p.beginProcess(context.Background(), s, m.Header, &call)
 	defer call.finish(nil)
 	select {
 	case out <- m:
@@ -627,7 +637,8 @@ func (c *Conn) next(ctx context.Context, sub *nats.Subscription, fn func() (*nat
 	if !s.active() {
 		return fn()
 	}
-	_, call, err := c.p.begin(ctx, s)
+	var call call
+	_, err := c.p.begin(ctx, s, &call)
 	if err != nil {
 		return nil, err
 	}
@@ -660,7 +671,8 @@ func (c *Conn) ProcessMsg(msg *nats.Msg, fn func(ctx context.Context, msg *nats.
 		return fn(context.Background(), msg)
 	}
 	s := c.process.spec(msg.Subject)
-	ctx, call := c.p.beginProcess(context.Background(), s, msg.Header)
+	var call call
+	ctx := c.p.beginProcess(context.Background(), s, msg.Header, &call)
 	call.metersFirst = false // ProcessMsg returns once the call has ended
 	defer call.finish(&err)
 	return fn(ctx, msg)

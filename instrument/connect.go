@@ -64,7 +64,8 @@ func Connect(ctx context.Context, dial func(context.Context) (*nats.Conn, error)
 	if !s.active() {
 		return dial(ctx)
 	}
-	ctx, c, err := p.begin(ctx, s)
+	var c call
+	ctx, err := p.begin(ctx, s, &c)
 	if err != nil {
 		return nil, err
 	}

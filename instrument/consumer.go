@@ -80,7 +80,8 @@ func newConsumerSpecs(p *pipeline, mgmt *mgmtSpecs, stream string, info *jetstre
 // as with raw nats.go.
 func (cs *consumerSpecs) handler(h jetstream.MessageHandler) jetstream.MessageHandler {
 	return func(m jetstream.Msg) {
-		ctx, c := cs.p.beginProcess(context.Background(), cs.process, m.Headers())
+		var c call
+		ctx := cs.p.beginProcess(context.Background(), cs.process, m.Headers(), &c)
 		defer c.finish(nil)
 		md := cs.delivered(&c, m, time.Time{})
 		h(cs.wrapMsg(m, ctx, nil, md))
@@ -223,7 +224,7 @@ func (c *consumer) fetch(fn func() (jetstream.MessageBatch, error)) (jetstream.M
 	var cl call // zero call: end, link and setCount do nothing
 	if c.cs.receive.active() {
 		var err error
-		ctx, cl, err = c.cs.p.begin(ctx, c.cs.receive)
+		ctx, err = c.cs.p.begin(ctx, c.cs.receive, &cl)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +287,8 @@ func (c *consumer) Next(opts ...jetstream.FetchOpt) (jetstream.Msg, error) {
 		}
 		return c.cs.wrapMsg(m, context.Background(), nil, nil), nil
 	}
-	ctx, cl, err := c.cs.p.begin(context.Background(), c.cs.receive)
+	var cl call
+	ctx, err := c.cs.p.begin(context.Background(), c.cs.receive, &cl)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +328,7 @@ func (it *messagesContext) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error
 	}
 	pr := &processing{}
 	var ctx context.Context
-	ctx, pr.c = it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers())
+	ctx = it.cs.p.beginProcess(context.Background(), it.cs.process, m.Headers(), &pr.c)
 	defer pr.endOnPanic() // the span outlives Next, but not a panic in it
 	md := it.cs.delivered(&pr.c, m, time.Time{})
 	it.mu.Lock()

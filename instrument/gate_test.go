@@ -261,7 +261,8 @@ func TestPipelineGating(t *testing.T) {
 	err := run(context.Background(), p, send, func(context.Context) error { called = true; return nil })
 	assert.ErrorIs(t, err, circuit.ErrOpen)
 	assert.False(t, called, "a rejected call is not made")
-	_, c, err := p.begin(context.Background(), send)
+	var c call
+	_, err = p.begin(context.Background(), send, &c)
 	require.Error(t, err)
 	c.end(nil) // records nothing more
 	assert.Len(t, tel.spans(), 3)

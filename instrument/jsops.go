@@ -27,7 +27,8 @@ func doWith[T any](ctx context.Context, p *pipeline, s *opSpec, attr attribute.K
 	if ctx == nil || !s.active() {
 		return fn(ctx)
 	}
-	ctx, c, err := p.begin(ctx, s)
+	var c call
+	ctx, err = p.begin(ctx, s, &c)
 	if err != nil {
 		return v, err
 	}
@@ -96,7 +97,8 @@ type ackFuture interface {
 func publishAsync[U any, F ackFuture](ctx context.Context, p *pipeline, s *opSpec, fwd *forwarders, closed <-chan struct{},
 	publish func(context.Context) (U, error), future func(U) F) (F, error) {
 	var none F
-	ctx, c, err := p.begin(ctx, s)
+	var c call
+	ctx, err := p.begin(ctx, s, &c)
 	if err != nil {
 		return none, err
 	}

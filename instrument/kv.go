@@ -293,7 +293,8 @@ func (w *keyWatcher) forward(in <-chan jetstream.KeyValueEntry, done <-chan stru
 // done it no longer waits: e is passed on only if there is room).
 func (w *keyWatcher) pass(e jetstream.KeyValueEntry, done <-chan struct{}, kv *keyValue, stopped bool) bool {
 	if e != nil { // nil marks the end of the initial values: no span
-		_, c := kv.p.beginProcess(context.Background(), kv.watch, nil)
+		var c call
+		kv.p.beginProcess(context.Background(), kv.watch, nil, &c)
 		defer c.finish(nil)
 		if kv.p.cfg.kvKeys {
 			c.setAttributes(semconv.NATSKVKeyKey.String(e.Key()))

@@ -554,7 +554,8 @@ func (j *legacyJS) handler(ls *legacySub, cb nats.MsgHandler) nats.MsgHandler {
 			cb(m)
 			return
 		}
-		ctx, c := j.p.beginProcess(context.Background(), s, m.Header)
+		var c call
+		ctx := j.p.beginProcess(context.Background(), s, m.Header, &c)
 		defer c.finish(nil)
 		legacyMsgAttrs(&c, md)
 		recordHealth(ctx, specs.health, md, &c, time.Time{})
@@ -626,7 +627,8 @@ func (j *legacyJS) fetch(ctx context.Context, sub *nats.Subscription, batch int,
 		}
 		return msgs, err
 	}
-	_, c, err := j.p.begin(ctx, s)
+	var c call
+	_, err := j.p.begin(ctx, s, &c)
 	if err != nil {
 		return nil, err
 	}
@@ -712,7 +714,8 @@ func (j *legacyJS) process(msg *nats.Msg, fn func(ctx context.Context, msg *nats
 	if !s.active() {
 		return fn(context.Background(), msg)
 	}
-	ctx, c := j.p.beginProcess(context.Background(), s, msg.Header)
+	var c call
+	ctx := j.p.beginProcess(context.Background(), s, msg.Header, &c)
 	c.metersFirst = false // ProcessJS returns once the call has ended
 	defer c.finish(&err)
 	legacyMsgAttrs(&c, md)
@@ -817,7 +820,8 @@ func settle(ctx context.Context, js nats.JetStreamContext, msg *nats.Msg, opts [
 			parent = parentContext(ctx, opts)
 		}
 	}
-	_, c, err := j.p.begin(parent, s)
+	var c call
+	_, err = j.p.begin(parent, s, &c)
 	if err != nil {
 		return err
 	}

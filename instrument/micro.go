@@ -204,7 +204,8 @@ type endpointHandler struct {
 // Handle runs the endpoint's handler inside the request's SERVER span,
 // ended in a defer (a panic is recorded and goes on).
 func (e *endpointHandler) Handle(req micro.Request) {
-	ctx, c := e.p.beginProcess(context.Background(), e.s, nats.Header(req.Headers()))
+	var c call
+	ctx := e.p.beginProcess(context.Background(), e.s, nats.Header(req.Headers()), &c)
 	r := &serviceRequest{Request: req, ctx: ctx}
 	var outcome error
 	defer c.finish(&outcome)

@@ -85,7 +85,8 @@ func (m *jsMsg) settle(ctx context.Context, s *opSpec, final bool, fn func(conte
 	if !s.active() {
 		return fn(ctx)
 	}
-	sctx, c, err := m.cs.p.begin(m.parent(ctx), s)
+	var c call
+	sctx, err := m.cs.p.begin(m.parent(ctx), s, &c)
 	if err != nil {
 		return err
 	}

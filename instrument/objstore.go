@@ -578,7 +578,8 @@ func (f *updateForwarder[T]) run(in <-chan *T, done <-chan struct{}, s *objSpecs
 	stopped := false
 	for e := range in {
 		if e != nil { // nil marks the end of the initial values: not an update
-			_, c := s.updateP.beginProcess(context.Background(), s.update, nil)
+			var c call
+			s.updateP.beginProcess(context.Background(), s.update, nil, &c)
 			c.end(nil)
 		}
 		if stopped {

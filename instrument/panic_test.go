@@ -420,7 +420,7 @@ func TestPanicJetStream(t *testing.T) {
 		m := rawMsg(t)
 		pr := &processing{}
 		var ctx context.Context
-		ctx, pr.c = cs.p.beginProcess(context.Background(), cs.process, m.Headers())
+		ctx = cs.p.beginProcess(context.Background(), cs.process, m.Headers(), &pr.c)
 		jm := cs.wrapMsg(m, ctx, pr, nil).(*jsMsg)
 		before := len(e.named("process PN"))
 		v := &panicValue{where: "Ack"}
@@ -444,7 +444,8 @@ func TestPanicJetStream(t *testing.T) {
 	t.Run("Fetch forwarder", func(t *testing.T) {
 		before := len(e.named("receive PN"))
 		v := &panicValue{where: "batch"}
-		ctx, cl, err := cs.p.begin(context.Background(), cs.receive)
+		var cl call
+		ctx, err := cs.p.begin(context.Background(), cs.receive, &cl)
 		require.NoError(t, err)
 		in := make(chan jetstream.Msg, 1)
 		in <- rawMsg(t)
@@ -463,7 +464,8 @@ func TestPanicJetStream(t *testing.T) {
 		j, ok := e.js.(*jetStream)
 		require.True(t, ok)
 		s := j.publish.spec("pn.async")
-		_, c, err := j.p.begin(context.Background(), s)
+		var c call
+		_, err := j.p.begin(context.Background(), s, &c)
 		require.NoError(t, err)
 		v := &panicValue{where: "future"}
 		f := &pubAckFuture{PubAckFuture: panickyFuture{v: v}, ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
@@ -808,7 +810,8 @@ func BenchmarkFinish(b *testing.B) {
 		b.Run(tc.name+"/inline_end", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				cctx, c, err := p.begin(ctx, s)
+				var c call
+				cctx, err := p.begin(ctx, s, &c)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -68,7 +68,8 @@ package instrument
 // or, when the wrapper needs to act between start and end (inject headers,
 // set a batch count, add links, end later from an ack future):
 //
-//	ctx, c, err := p.begin(ctx, s) // err != nil: the gate rejected the call; it
+//	var c call                     // on the stack: begin fills it in place
+//	ctx, err := p.begin(ctx, s, &c) // err != nil: the gate rejected the call; it
 //	if err != nil {                // is already recorded (error.type=circuit_open)
 //	        return err             // and must be returned unchanged; do NOT end c
 //	}
@@ -106,7 +107,8 @@ package instrument
 //
 // 4. Process spans (a delivered message, a KV watch update):
 //
-//	ctx, c := p.beginProcess(ctx, s, msg.Header) // ungated, never fails
+//	var c call
+//	ctx = p.beginProcess(ctx, s, msg.Header, &c) // ungated, never fails
 //	defer c.finish(nil)                          // or &err for the handler's error
 //	handler(ctx, msg)
 //
@@ -596,19 +598,22 @@ type spanTimes interface {
 	EndTime() time.Time
 }
 
-// begin starts a call of s: its span, then the gate, asked with the span's
-// context (a rejected call still gets a span). A non-nil error is the gate's
-// rejection, already recorded; return it unchanged and do not call end. An
-// inactive s (nil or filtered) returns ctx unchanged and a call whose methods
-// do nothing, so callers may skip the active() check.
-func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call, error) {
+// begin starts a call of s in c (the caller's, usually on its stack, so
+// that nothing is copied or allocated): its span, then the gate, asked with
+// the span's context (a rejected call still gets a span). It returns the
+// call's context. A non-nil error is the gate's rejection, already
+// recorded; return it unchanged and do not end c. An inactive s (nil or
+// filtered) returns ctx unchanged and leaves c a call whose methods do
+// nothing, so callers may skip the active() check.
+func (p *pipeline) begin(ctx context.Context, s *opSpec, c *call) (context.Context, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if !s.active() {
-		return ctx, call{p: p, ctx: ctx}, nil
+		*c = call{p: p, ctx: ctx}
+		return ctx, nil
 	}
-	c := call{p: p, spec: s, ctx: ctx, n: 1}
+	*c = call{p: p, spec: s, ctx: ctx, n: 1}
 	c.startSpan(ctx, s)
 	if s.guard != nil {
 		// The gate gets the call's context, so a breaker records its
@@ -616,11 +621,12 @@ func (p *pipeline) begin(ctx context.Context, s *opSpec) (context.Context, call,
 		done, err := s.guard.Allow(c.ctx)
 		if err != nil {
 			c.reject()
-			return ctx, call{p: p, ctx: ctx}, err // end on it is a no-op
+			*c = call{p: p, ctx: ctx} // end on it is a no-op
+			return ctx, err
 		}
 		c.done = done
 	}
-	return c.ctx, c, nil
+	return c.ctx, nil
 }
 
 func (c *call) startSpan(ctx context.Context, s *opSpec) {
@@ -703,28 +709,28 @@ func (c *call) reject() {
 	c.span.End(trace.WithTimestamp(now))
 }
 
-// beginProcess starts the process span of a delivered message whose header
-// is h: a child of the producer context in h with a link to it. It is never
-// gated. s may be inactive, in which case only the producer context is
-// extracted (when h is not empty) and end does nothing.
-func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header) (context.Context, call) {
+// beginProcess starts in c (as begin) the process span of a delivered
+// message whose header is h: a child of the producer context in h with a
+// link to it, and returns its context. It is never gated. s may be
+// inactive, in which case only the producer context is extracted (when h
+// is not empty) and end does nothing.
+func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header, c *call) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c := call{p: p, spec: s, ctx: ctx, n: 1, metersFirst: true}
 	if len(h) > 0 {
 		ctx = p.prop.Extract(ctx, h)
-		c.ctx = ctx
 	}
 	if !s.active() {
-		c.spec = nil
-		return ctx, c
+		*c = call{p: p, ctx: ctx}
+		return ctx
 	}
+	*c = call{p: p, spec: s, ctx: ctx, n: 1, metersFirst: true}
 	if p.tracing {
 		c.ctx, c.span, c.rec = tracing.StartLinked(ctx, p.tracer, s.name, s.startOpts, s.spanAttrs)
 	}
 	c.startClock(s)
-	return c.ctx, c
+	return c.ctx
 }
 
 // inject writes the trace context of ctx into msg.Header (allocated if nil)
@@ -1004,7 +1010,8 @@ func run(ctx context.Context, p *pipeline, s *opSpec, fn func(context.Context) e
 	if ctx == nil || !s.active() {
 		return fn(ctx)
 	}
-	ctx, c, err := p.begin(ctx, s)
+	var c call
+	ctx, err = p.begin(ctx, s, &c)
 	if err != nil {
 		return err
 	}

@@ -172,7 +172,8 @@ func TestBatchCountAndLinks(t *testing.T) {
 		sp.End()
 		headers = append(headers, h)
 	}
-	_, c, err := p.begin(context.Background(), s)
+	var c call
+	_, err := p.begin(context.Background(), s, &c)
 	require.NoError(t, err)
 	for _, h := range headers {
 		c.link(h)
@@ -190,7 +191,7 @@ func TestBatchCountAndLinks(t *testing.T) {
 	assert.Equal(t, int64(2), cp[0].Value)
 
 	// A count of 0 records no message.
-	_, c, err = p.begin(context.Background(), s)
+	_, err = p.begin(context.Background(), s, &c)
 	require.NoError(t, err)
 	c.setCount(0)
 	c.end(nil)
@@ -204,7 +205,8 @@ func TestInactiveSpecs(t *testing.T) {
 	var nilSpec *opSpec
 	assert.False(t, nilSpec.active())
 	ctx := context.Background()
-	got, c, err := p.begin(ctx, nilSpec)
+	var c call
+	got, err := p.begin(ctx, nilSpec, &c)
 	require.NoError(t, err)
 	assert.Equal(t, ctx, got)
 	c.setCount(3)
