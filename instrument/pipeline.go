@@ -780,8 +780,16 @@ func (c *call) spanContext() trace.SpanContext {
 	if c.span != nil {
 		return c.span.SpanContext()
 	}
+	if c.ctx == background {
+		return trace.SpanContext{}
+	}
 	return trace.SpanContextFromContext(c.ctx)
 }
+
+// background is context.Background(), which carries no span context and no
+// baggage: calls made without a context (Publish rather than
+// PublishContext) skip looking for them.
+var background = context.Background()
 
 // needsInject reports whether inject would write anything for ctx.
 func needsInject(ctx context.Context) bool { return tracing.NeedsInject(ctx) }
@@ -789,7 +797,7 @@ func needsInject(ctx context.Context) bool { return tracing.NeedsInject(ctx) }
 // propagates is needsInject for a caller that holds the span context of
 // ctx (sc) already: a valid sc, or baggage.
 func propagates(ctx context.Context, sc trace.SpanContext) bool {
-	return sc.IsValid() || baggage.FromContext(ctx).Len() > 0
+	return sc.IsValid() || ctx != background && baggage.FromContext(ctx).Len() > 0
 }
 
 // setCount sets how many messages the call sent or consumed (batch size);
