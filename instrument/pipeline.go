@@ -657,10 +657,13 @@ func (c *call) startClock(s *opSpec) {
 	}
 }
 
-// epoch is the base of monoNow's readings, taken when the package starts.
-var epoch = time.Now()
+// epoch is the base of monoNow's readings: a second before the package
+// started (Add keeps the monotonic reading), so that every reading is at
+// least a second, never the 0 that marks an untimed call, even on a clock
+// that advances in coarse ticks.
+var epoch = time.Now().Add(-time.Second)
 
-// monoNow reads the monotonic clock alone, as the time since epoch (> 0):
+// monoNow reads the monotonic clock alone, as the time since epoch (≥ 1s):
 // time.Now reads the wall clock as well, which a duration does not need.
 func monoNow() time.Duration { return time.Since(epoch) }
 

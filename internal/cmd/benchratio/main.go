@@ -246,9 +246,6 @@ func compute(res results, r row, unit string) (c computed, missing []string, ok 
 	if r.raw != "" {
 		need = append(need, r.raw)
 	}
-	if r.seq != "" {
-		need = append(need, r.seq)
-	}
 	n := math.MaxInt
 	for _, b := range need {
 		if len(res[b]) == 0 {
@@ -267,7 +264,16 @@ func compute(res results, r row, unit string) (c computed, missing []string, ok 
 			}
 		}
 	}
-	c.path, c.hasRaw, c.hasSeq = r.path, r.raw != "", r.seq != ""
+	// The sequence floor is optional: outputs of commits before it (the
+	// base side of bench-diff) or of a -bench filter leaving it out still
+	// give the row, without naq/seq (-strict reports it missing).
+	c.path, c.hasRaw = r.path, r.raw != ""
+	if r.seq != "" && len(res[r.seq]) >= n {
+		c.hasSeq = true
+		for _, s := range res[r.seq][:n] {
+			c.hasSeq = c.hasSeq && !math.IsNaN(s.value(unit))
+		}
+	}
 	var naq, ratioRaw, ratioFlr, ratioSeq, own, floor, naqAllocs, rawAllocs, floorAllocs []float64
 	for i := range n {
 		x := res[r.naq][i].value(unit)
@@ -314,13 +320,16 @@ func report(w io.Writer, res results, rs []row, unit string, md bool) (partial, 
 		c, miss, ok := compute(res, r, unit)
 		if ok {
 			out = append(out, c)
+			if r.seq != "" && len(res[r.seq]) == 0 {
+				all = append(all, r.seq)
+			}
 			continue
 		}
 		if len(miss) == 0 {
 			continue // present, not measured in unit
 		}
 		all = append(all, miss...)
-		present := len(res[r.naq]) > 0 || len(res[r.raw]) > 0 || len(res[r.seq]) > 0
+		present := len(res[r.naq]) > 0 || len(res[r.raw]) > 0
 		for _, f := range r.floor {
 			present = present || len(res[f]) > 0
 		}

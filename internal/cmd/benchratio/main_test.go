@@ -102,6 +102,34 @@ func TestCompute(t *testing.T) {
 	assert.Contains(t, missing, "BenchmarkKV/get/naq/sampled")
 }
 
+// Without its sequence floor (an older commit's output, or a -bench filter
+// leaving it out) a row is still computed, without naq/seq; only -strict
+// counts the sequence floor as missing.
+func TestComputeWithoutSequenceFloor(t *testing.T) {
+	var lines []string
+	for _, l := range strings.Split(input, "\n") {
+		if !strings.Contains(l, "seq_sampled") {
+			lines = append(lines, l)
+		}
+	}
+	res, err := parse(strings.NewReader(strings.Join(lines, "\n")))
+	require.NoError(t, err)
+	for _, r := range rows() {
+		if r.path != "KV put sampled" {
+			continue
+		}
+		c, missing, ok := compute(res, r, wallUnit)
+		require.True(t, ok, "missing %v", missing)
+		assert.False(t, c.hasSeq)
+		assertStat(t, stat{1.05, 1.00, 1.10}, c.ratioRaw)
+	}
+	var out bytes.Buffer
+	partial, all := report(&out, res, rows(), wallUnit, false)
+	assert.Contains(t, out.String(), "KV put sampled")
+	assert.Contains(t, all, "BenchmarkKV/put/floor/seq_sampled")
+	assert.NotContains(t, partial, "BenchmarkKV/put/floor/seq_sampled")
+}
+
 func assertStat(t *testing.T, want, got stat) {
 	t.Helper()
 	for i, p := range [][2]float64{{want.med, got.med}, {want.lo, got.lo}, {want.hi, got.hi}} {
