@@ -129,10 +129,9 @@ func BenchmarkPipeline(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if needsInject(ctx) { // as Conn.Publish does
-					msg := getMsg("bench.orders", data)
-					p.inject(ctx, msg)
-					putMsg(msg)
+				// as Conn.Publish does
+				if m := p.withTrace(ctx, c.spanContext(), nil, "bench.orders", "", nil, data, true); m != nil {
+					putMsg(m)
 				}
 				c.end(nil)
 			}

@@ -111,10 +111,7 @@ func (cs *consumerSpecs) delivered(c *call, m jetstream.Msg, now time.Time) *jet
 		setMsgAttrs(c, md)
 	}
 	if cs.health != nil {
-		if now.IsZero() {
-			now = c.wall()
-		}
-		cs.health.record(c.ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
+		cs.health.record(c.ctx, c.wall(now), md.Timestamp, md.NumDelivered, md.NumPending)
 	}
 	return md
 }

@@ -480,10 +480,7 @@ func metadata(m *nats.Msg) *nats.MsgMetadata {
 // call.wall).
 func recordHealth(ctx context.Context, h *consumerHealth, md *nats.MsgMetadata, c *call, now time.Time) {
 	if md != nil && h != nil {
-		if now.IsZero() {
-			now = c.wall()
-		}
-		h.record(ctx, now, md.Timestamp, md.NumDelivered, md.NumPending)
+		h.record(ctx, c.wall(now), md.Timestamp, md.NumDelivered, md.NumPending)
 	}
 }
 

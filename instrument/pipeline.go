@@ -74,8 +74,12 @@ package instrument
 //	        return err             // and must be returned unchanged; do NOT end c
 //	}
 //	defer c.finish(&err)           // ends c with err when the function returns
-//	p.inject(ctx, msg)             // publish: write trace context into msg.Header
-//	err = nc.PublishMsg(msg)
+//	if m := p.withTrace(ctx, c.spanContext(), nil, subj, "", nil, data, true); m != nil {
+//	        err = nc.PublishMsg(m) // publish: a pooled copy carrying the trace context
+//	        putMsg(m)
+//	} else {
+//	        err = nc.Publish(subj, data) // nothing to propagate: as raw nats.go
+//	}
 //	c.setCount(n)                  // optional: batch size for the counter (0 = no count)
 //	c.link(msg.Header)             // optional: link to a producer (batch receive)
 //	c.setAttributes(kv...)         // optional: per-call span-only attributes
@@ -101,9 +105,9 @@ package instrument
 // the span first, without a timestamp, and takes the duration from the
 // span's own start and end times (no clock read by naq); other calls read
 // the clock once at each end (see end for which). The error itself is never
-// changed by the pipeline. p.inject writes only when ctx carries a valid
-// span context or baggage (allocating msg.Header then), through p.prop,
-// the wrapper's tracing.Propagator (the one propagation implementation).
+// changed by the pipeline. p.withTrace writes only when ctx carries a valid
+// span context or baggage, through p.prop, the wrapper's
+// tracing.Propagator (the one propagation implementation).
 //
 // 4. Process spans (a delivered message, a KV watch update):
 //
@@ -129,13 +133,13 @@ package instrument
 //
 // Helpers: p.template(subject) is the bounded destination template of a
 // subject, p.name(kind, name) the bounded label value of a stream, bucket,
-// durable or queue-group name (names.go); needsInject(ctx) tells whether
-// inject would write anything (use it
-// to keep a header-less nats.go call when there is nothing to propagate);
+// durable or queue-group name (names.go); propagates(ctx, sc) tells
+// whether there is a trace context to write (withTrace returns nil
+// otherwise, to keep a header-less nats.go call);
 // c.recording() tells whether per-call span attributes are worth computing.
-// For a *nats.Msg owned by the caller use out, pooled := p.tracedOn(ctx, nc,
-// msg) (conn.go) instead of p.inject: it sends a pooled copy carrying the
-// trace context and leaves the caller's message untouched, so a message
+// For a *nats.Msg owned by the caller use out, pooled := p.tracedOn(ctx,
+// sc, nc, msg) (conn.go), withTrace's form for a whole message: it sends a
+// pooled copy carrying the trace context and leaves the caller's message untouched, so a message
 // shared by goroutines is never written concurrently; putMsg(out) when
 // pooled, after nats.go returns. It leaves the trace context out (a
 // nats.propagation.skipped span event says why) when nc's server does not
@@ -681,10 +685,13 @@ func (c *call) elapsed() (now time.Time, d time.Duration) {
 	return now, d
 }
 
-// wall is the wall time of the call's start when its span keeps it, else
-// the wall time now: the delivery time of a consumed message (consumer
-// lag), read once the call has begun.
-func (c *call) wall() time.Time {
+// wall is the delivery time of a consumed message (consumer lag): now when
+// the caller has it, else the wall time of the call's start when its span
+// keeps it, else the wall time now, read once the call has begun.
+func (c *call) wall(now time.Time) time.Time {
+	if !now.IsZero() {
+		return now
+	}
 	if !c.start.IsZero() {
 		return c.start
 	}
@@ -736,21 +743,6 @@ func (p *pipeline) beginProcess(ctx context.Context, s *opSpec, h nats.Header, c
 	return c.ctx
 }
 
-// inject writes the trace context of ctx into msg.Header (allocated if nil)
-// with the pipeline's tracing.Propagator when ctx carries a valid span
-// context or baggage; otherwise it does nothing, so untraced publishes stay
-// allocation-free.
-func (p *pipeline) inject(ctx context.Context, msg *nats.Msg) {
-	sc := trace.SpanContextFromContext(ctx)
-	if !propagates(ctx, sc) {
-		return
-	}
-	if msg.Header == nil {
-		msg.Header = make(nats.Header, 2)
-	}
-	p.injectHeader(ctx, sc, msg.Header, nil)
-}
-
 // injectHeader writes the trace context of ctx (whose span context is sc)
 // into h (not nil) with the pipeline's tracing.Propagator, formatting a
 // W3C traceparent into buf (a pooled message's; nil: new memory, see
@@ -794,11 +786,9 @@ func (c *call) spanContext() trace.SpanContext {
 // PublishContext) skip looking for them.
 var background = context.Background()
 
-// needsInject reports whether inject would write anything for ctx.
-func needsInject(ctx context.Context) bool { return tracing.NeedsInject(ctx) }
-
-// propagates is needsInject for a caller that holds the span context of
-// ctx (sc) already: a valid sc, or baggage.
+// propagates reports whether there is a trace context to write for ctx,
+// whose span context is sc (tracing.NeedsInject for a caller that holds sc
+// already): a valid sc, or baggage.
 func propagates(ctx context.Context, sc trace.SpanContext) bool {
 	return sc.IsValid() || ctx != background && baggage.FromContext(ctx).Len() > 0
 }
